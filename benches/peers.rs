@@ -1,0 +1,592 @@
+//! Peer comparison benchmarks: `stealpool` against `rayon`, `tokio`,
+//! `threadpool` and `rusty_pool`.
+//!
+//! Run with
+//!
+//! ```text
+//! cargo bench --bench peers                 # full run (a few minutes on 2 cores)
+//! cargo bench --bench peers -- --test       # smoke test: every benchmark once
+//! cargo bench --bench peers -- submit_1m    # one group only (criterion filter)
+//! ```
+//!
+//! Every peer is built once per group, outside the timing loop, with
+//! `N = std::thread::available_parallelism()` worker threads:
+//!
+//! * `stealpool`: `Pool::builder().capacity(N)` (other settings default, so
+//!   workers are pinned),
+//! * `rayon`: a dedicated `rayon::ThreadPoolBuilder::new().num_threads(N)` pool,
+//! * `tokio`: a multi-thread runtime with `worker_threads(N)`,
+//! * `threadpool`: `threadpool::ThreadPool::new(N)`,
+//! * `rusty_pool`: `rusty_pool::ThreadPool::new(N, N, 60 s)`, core threads
+//!   started up front.
+//!
+//! The peers of one workload are benchmarked side by side in the same
+//! criterion group, so criterion reports them together (`group/peer`).
+//! Groups use `sample_size(10)`, `warm_up_time(1 s)`, `measurement_time(3 s)`.
+//!
+//! # Workloads
+//!
+//! * **`submit_1m`**: 1,000,000 tiny closures (each does a `black_box`ed
+//!   `fetch_add(1, Relaxed)` on a shared `AtomicUsize`, reached through a
+//!   captured `&'static`, so the closure is not zero-sized) are submitted
+//!   from one thread outside the pool, then awaited with each peer's natural
+//!   wait:
+//!   - `stealpool`: `submit` + `wait_idle`,
+//!   - `stealpool_spin`: `submit` + spin-`yield_now` until the counter reaches
+//!     1,000,000 (the same wait as rayon and tokio),
+//!   - `rayon`: `ThreadPool::spawn` + spin-yield on the counter,
+//!   - `tokio`: `Runtime::spawn` (the `JoinHandle` is dropped) + spin-yield,
+//!   - `threadpool`: `execute` + `join()`,
+//!   - `rusty_pool`: `execute` + `join()`.
+//!
+//!   `join()` of `rusty_pool` was seen returning while the last task was still
+//!   in flight (a worker had taken it off the channel but not yet been counted
+//!   busy), so both `join()`s are followed by the counter wait, which costs
+//!   nothing when `join()` was exact. `stealpool`'s `wait_idle` is checked
+//!   with an assertion instead: returning early is a bug there.
+//!
+//!   Throughput is `Elements(1_000_000)`: the reported time is per million
+//!   tasks, so **milliseconds per iteration read as nanoseconds per task**.
+//!
+//! * **`spawn_tree`**: tasks spawning tasks from inside the pool. A binary tree
+//!   with 16 levels (65,535 tasks); every node bumps a counter, then spawns
+//!   its two children. The root is itself a spawned task.
+//!   - `stealpool_scope`: `pool.scope` with nested `s.spawn` (capturing `s`),
+//!   - `stealpool_submit`: `Pool::submit` of the root, children via
+//!     `Pool::current()` + `submit`, awaited with `wait_idle`,
+//!   - `rayon_scope`: `pool.scope` with nested `s.spawn`,
+//!   - `rayon_spawn`: `pool.spawn` of the root, children via `rayon::spawn`,
+//!     spin-yield on the counter,
+//!   - `tokio`: `Runtime::spawn` of the root, nested `tokio::spawn`,
+//!     spin-yield on the counter,
+//!   - `threadpool` / `rusty_pool`: cloned pool handles captured by each node,
+//!     `execute`, spin-yield on the counter.
+//!
+//!   Throughput is `Elements(65_535)`; ns/task = time / 65,535.
+//!
+//! * **`join_fib`**: recursive `fib(25)` with a fork-join at every level down
+//!   to a sequential cutoff (`n < 12`).
+//!   - `stealpool`: `pool.join` from the calling (outside) thread at the top and
+//!     recursively inside the pool,
+//!   - `stealpool_install`: the same recursion started inside the pool
+//!     (`pool.spawn(..)` + `JoinHandle::join`, the task uses
+//!     `Pool::current()`), the analogue of rayon's `install`,
+//!   - `rayon`: `pool.install(|| fib)` with `rayon::join`,
+//!   - `sequential`: plain recursion on the bench thread, for reference.
+//!
+//! * **`latency`**: submit-to-start latency on an idle pool. Before each
+//!   measurement the bench thread sleeps 1 ms so the workers have gone idle /
+//!   parked; then it takes `Instant::now()`, submits one task
+//!   (`submit`, `spawn`, `spawn`, `execute`, `execute`), and the task sends
+//!   its own `Instant::now()` back over a `std::sync::mpsc` channel (the bench
+//!   thread blocks in `recv`, leaving the cores free). The reported time per
+//!   iteration is the mean of `task_start - before_submit`. Because of the
+//!   1 ms sleeps, each criterion sample runs at most 200 real measurements
+//!   and scales their sum to the requested iteration count (criterion picks
+//!   iteration counts from the reported times, which would otherwise make it
+//!   ask for hundreds of thousands of 1 ms sleeps).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+use stealpool::Pool;
+
+// ---------------------------------------------------------------------------
+// Shared set-up
+// ---------------------------------------------------------------------------
+
+fn threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sampling_mode(SamplingMode::Flat);
+}
+
+fn build_stealpool(n: usize) -> Pool {
+    Pool::builder()
+        .capacity(n)
+        .build()
+        .expect("build stealpool::Pool")
+}
+
+fn build_rayon(n: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .expect("build rayon::ThreadPool")
+}
+
+fn build_tokio(n: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(n)
+        .build()
+        .expect("build tokio runtime")
+}
+
+fn build_threadpool(n: usize) -> threadpool::ThreadPool {
+    threadpool::ThreadPool::new(n)
+}
+
+fn build_rusty_pool(n: usize) -> rusty_pool::ThreadPool {
+    let pool = rusty_pool::ThreadPool::new(n, n, Duration::from_secs(60));
+    pool.start_core_threads();
+    pool
+}
+
+/// `Pool::submit`, retrying (with a yield) if the pool reports `Full`.
+fn sp_submit<F: FnOnce() + Send + 'static>(pool: &Pool, mut f: F) {
+    loop {
+        match pool.submit(f) {
+            Ok(()) => return,
+            Err(e) if e.is_full() => {
+                f = e.into_inner();
+                thread::yield_now();
+            }
+            Err(e) => panic!("stealpool submit failed: {e}"),
+        }
+    }
+}
+
+/// Spin (yielding) until `counter` reaches `target`.
+fn wait_counter(counter: &AtomicUsize, target: usize) {
+    while counter.load(Ordering::Acquire) < target {
+        thread::yield_now();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// (a) submit_1m
+// ---------------------------------------------------------------------------
+
+const SUBMIT_TASKS: usize = 1_000_000;
+static SUBMIT_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The tiny task body shared by every peer.
+#[inline]
+fn tiny(counter: &AtomicUsize) {
+    black_box(counter.fetch_add(1, Ordering::Relaxed));
+}
+
+fn check_submit() {
+    assert_eq!(SUBMIT_COUNTER.load(Ordering::Acquire), SUBMIT_TASKS);
+}
+
+fn bench_submit_1m(c: &mut Criterion) {
+    let n = threads();
+    let counter: &'static AtomicUsize = &SUBMIT_COUNTER;
+    let mut group = c.benchmark_group("submit_1m");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(SUBMIT_TASKS as u64));
+
+    {
+        let pool = build_stealpool(n);
+        group.bench_function("stealpool", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    sp_submit(&pool, move || tiny(counter));
+                }
+                pool.wait_idle();
+                check_submit();
+            })
+        });
+        group.bench_function("stealpool_spin", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    sp_submit(&pool, move || tiny(counter));
+                }
+                wait_counter(counter, SUBMIT_TASKS);
+            })
+        });
+    }
+    {
+        let pool = build_rayon(n);
+        group.bench_function("rayon", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    pool.spawn(move || tiny(counter));
+                }
+                wait_counter(counter, SUBMIT_TASKS);
+            })
+        });
+    }
+    {
+        let rt = build_tokio(n);
+        group.bench_function("tokio", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    // The JoinHandle is dropped (detached): same workload as the others.
+                    drop(rt.spawn(async move { tiny(counter) }));
+                }
+                wait_counter(counter, SUBMIT_TASKS);
+            })
+        });
+    }
+    {
+        let pool = build_threadpool(n);
+        group.bench_function("threadpool", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    pool.execute(move || tiny(counter));
+                }
+                pool.join();
+                // `join` can return while the last task is still running (it
+                // checks the channel and idle counts, not the tasks), so make
+                // sure every task really ran; a no-op when `join` was exact.
+                wait_counter(counter, SUBMIT_TASKS);
+            })
+        });
+    }
+    {
+        let pool = build_rusty_pool(n);
+        group.bench_function("rusty_pool", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for _ in 0..SUBMIT_TASKS {
+                    pool.execute(move || tiny(counter));
+                }
+                pool.join();
+                // `join` can return while the last task is still running (it
+                // checks the channel and idle counts, not the tasks), so make
+                // sure every task really ran; a no-op when `join` was exact.
+                wait_counter(counter, SUBMIT_TASKS);
+            })
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (b) spawn_tree
+// ---------------------------------------------------------------------------
+
+/// Levels of the binary tree: the root has depth `TREE_DEPTH`, leaves depth 1.
+const TREE_DEPTH: u32 = 16;
+const TREE_TASKS: usize = (1 << TREE_DEPTH) - 1;
+static TREE_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn tree_visit() {
+    black_box(TREE_COUNTER.fetch_add(1, Ordering::Relaxed));
+}
+
+fn check_tree() {
+    assert_eq!(TREE_COUNTER.load(Ordering::Acquire), TREE_TASKS);
+}
+
+fn sp_scope_node<'scope, 'env>(s: &'scope stealpool::Scope<'scope, 'env>, depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        s.spawn(move || sp_scope_node(s, depth - 1));
+        s.spawn(move || sp_scope_node(s, depth - 1));
+    }
+}
+
+fn sp_submit_node(depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        let pool = Pool::current().expect("running on a stealpool worker");
+        sp_submit(&pool, move || sp_submit_node(depth - 1));
+        sp_submit(&pool, move || sp_submit_node(depth - 1));
+    }
+}
+
+fn rayon_scope_node(s: &rayon::Scope<'_>, depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        s.spawn(move |s| rayon_scope_node(s, depth - 1));
+        s.spawn(move |s| rayon_scope_node(s, depth - 1));
+    }
+}
+
+fn rayon_spawn_node(depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        // Inside a worker, `rayon::spawn` targets the current pool.
+        rayon::spawn(move || rayon_spawn_node(depth - 1));
+        rayon::spawn(move || rayon_spawn_node(depth - 1));
+    }
+}
+
+fn tokio_node(depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        drop(tokio::spawn(async move { tokio_node(depth - 1) }));
+        drop(tokio::spawn(async move { tokio_node(depth - 1) }));
+    }
+}
+
+fn threadpool_node(pool: threadpool::ThreadPool, depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        let p = pool.clone();
+        pool.execute(move || threadpool_node(p, depth - 1));
+        let p = pool.clone();
+        pool.execute(move || threadpool_node(p, depth - 1));
+    }
+}
+
+fn rusty_node(pool: rusty_pool::ThreadPool, depth: u32) {
+    tree_visit();
+    if depth > 1 {
+        let p = pool.clone();
+        pool.execute(move || rusty_node(p, depth - 1));
+        let p = pool.clone();
+        pool.execute(move || rusty_node(p, depth - 1));
+    }
+}
+
+fn bench_spawn_tree(c: &mut Criterion) {
+    let n = threads();
+    let mut group = c.benchmark_group("spawn_tree");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(TREE_TASKS as u64));
+
+    {
+        let pool = build_stealpool(n);
+        group.bench_function("stealpool_scope", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                pool.scope(|s| s.spawn(move || sp_scope_node(s, TREE_DEPTH)));
+                check_tree();
+            })
+        });
+        group.bench_function("stealpool_submit", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                sp_submit(&pool, || sp_submit_node(TREE_DEPTH));
+                pool.wait_idle();
+                check_tree();
+            })
+        });
+    }
+    {
+        let pool = build_rayon(n);
+        group.bench_function("rayon_scope", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                pool.scope(|s| s.spawn(|s| rayon_scope_node(s, TREE_DEPTH)));
+                check_tree();
+            })
+        });
+        group.bench_function("rayon_spawn", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                pool.spawn(|| rayon_spawn_node(TREE_DEPTH));
+                wait_counter(&TREE_COUNTER, TREE_TASKS);
+            })
+        });
+    }
+    {
+        let rt = build_tokio(n);
+        group.bench_function("tokio", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                drop(rt.spawn(async { tokio_node(TREE_DEPTH) }));
+                wait_counter(&TREE_COUNTER, TREE_TASKS);
+            })
+        });
+    }
+    {
+        let pool = build_threadpool(n);
+        group.bench_function("threadpool", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                let p = pool.clone();
+                pool.execute(move || threadpool_node(p, TREE_DEPTH));
+                wait_counter(&TREE_COUNTER, TREE_TASKS);
+            })
+        });
+    }
+    {
+        let pool = build_rusty_pool(n);
+        group.bench_function("rusty_pool", |b| {
+            b.iter(|| {
+                TREE_COUNTER.store(0, Ordering::Relaxed);
+                let p = pool.clone();
+                pool.execute(move || rusty_node(p, TREE_DEPTH));
+                wait_counter(&TREE_COUNTER, TREE_TASKS);
+            })
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (c) join_fib
+// ---------------------------------------------------------------------------
+
+const FIB_N: u32 = 25;
+const FIB_CUTOFF: u32 = 12;
+const FIB_25: u64 = 75_025;
+
+fn seq_fib(n: u32) -> u64 {
+    if n < 2 {
+        u64::from(n)
+    } else {
+        seq_fib(n - 1) + seq_fib(n - 2)
+    }
+}
+
+fn sp_fib(pool: &Pool, n: u32) -> u64 {
+    if n < FIB_CUTOFF {
+        return seq_fib(n);
+    }
+    let (a, b) = pool.join(|| sp_fib(pool, n - 1), || sp_fib(pool, n - 2));
+    a + b
+}
+
+fn rayon_fib(n: u32) -> u64 {
+    if n < FIB_CUTOFF {
+        return seq_fib(n);
+    }
+    let (a, b) = rayon::join(|| rayon_fib(n - 1), || rayon_fib(n - 2));
+    a + b
+}
+
+fn bench_join_fib(c: &mut Criterion) {
+    let n = threads();
+    let mut group = c.benchmark_group("join_fib");
+    configure(&mut group);
+
+    {
+        let pool = build_stealpool(n);
+        group.bench_function("stealpool", |b| {
+            b.iter(|| {
+                let r = sp_fib(&pool, black_box(FIB_N));
+                assert_eq!(r, FIB_25);
+                r
+            })
+        });
+        group.bench_function("stealpool_install", |b| {
+            b.iter(|| {
+                let fib_n = black_box(FIB_N);
+                let r = pool
+                    .spawn(move || {
+                        let inner = Pool::current().expect("running on a stealpool worker");
+                        sp_fib(&inner, fib_n)
+                    })
+                    .expect("stealpool spawn")
+                    .join()
+                    .expect("fib task panicked");
+                assert_eq!(r, FIB_25);
+                r
+            })
+        });
+    }
+    {
+        let pool = build_rayon(n);
+        group.bench_function("rayon", |b| {
+            b.iter(|| {
+                let r = pool.install(|| rayon_fib(black_box(FIB_N)));
+                assert_eq!(r, FIB_25);
+                r
+            })
+        });
+    }
+    group.bench_function("sequential", |b| {
+        b.iter(|| {
+            let r = seq_fib(black_box(FIB_N));
+            assert_eq!(r, FIB_25);
+            r
+        })
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (d) latency
+// ---------------------------------------------------------------------------
+
+/// Idle time before each measurement, so that workers have parked.
+const LAT_IDLE: Duration = Duration::from_millis(1);
+/// Upper bound on real measurements per criterion sample (see module docs).
+const LAT_MAX_REAL: u64 = 200;
+
+/// Measures submit-to-start latency. `submit` must hand the sender to a new
+/// task that sends `Instant::now()` as its first action.
+fn latency_iter<S: FnMut(mpsc::Sender<Instant>)>(b: &mut Bencher<'_>, mut submit: S) {
+    b.iter_custom(|iters| {
+        let real = iters.clamp(1, LAT_MAX_REAL);
+        let (tx, rx) = mpsc::channel::<Instant>();
+        let mut total = Duration::ZERO;
+        for _ in 0..real {
+            thread::sleep(LAT_IDLE);
+            let tx = tx.clone();
+            let before = Instant::now();
+            submit(tx);
+            let started = rx.recv().expect("latency task did not run");
+            total += started.saturating_duration_since(before);
+        }
+        // Scale the sampled sum to the iteration count criterion asked for.
+        let nanos = total.as_nanos() * u128::from(iters) / u128::from(real);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    });
+}
+
+fn stamp(tx: mpsc::Sender<Instant>) {
+    let now = Instant::now();
+    let _ = tx.send(now);
+}
+
+fn bench_latency(c: &mut Criterion) {
+    let n = threads();
+    let mut group = c.benchmark_group("latency");
+    configure(&mut group);
+
+    {
+        let pool = build_stealpool(n);
+        group.bench_function("stealpool", |b| {
+            latency_iter(b, |tx| sp_submit(&pool, move || stamp(tx)))
+        });
+    }
+    {
+        let pool = build_rayon(n);
+        group.bench_function("rayon", |b| {
+            latency_iter(b, |tx| pool.spawn(move || stamp(tx)))
+        });
+    }
+    {
+        let rt = build_tokio(n);
+        group.bench_function("tokio", |b| {
+            latency_iter(b, |tx| drop(rt.spawn(async move { stamp(tx) })))
+        });
+    }
+    {
+        let pool = build_threadpool(n);
+        group.bench_function("threadpool", |b| {
+            latency_iter(b, |tx| pool.execute(move || stamp(tx)))
+        });
+    }
+    {
+        let pool = build_rusty_pool(n);
+        group.bench_function("rusty_pool", |b| {
+            latency_iter(b, |tx| pool.execute(move || stamp(tx)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    peers,
+    bench_submit_1m,
+    bench_spawn_tree,
+    bench_join_fib,
+    bench_latency
+);
+criterion_main!(peers);

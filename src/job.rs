@@ -1,0 +1,159 @@
+//! Type-erased jobs: what the queues hold.
+//!
+//! A [`JobRef`] is two words and a flag: a pointer to the job's data and the
+//! function that runs it. Closures submitted with `submit` live in one `Box`
+//! ([`HeapJob`]): that box is the only heap allocation a submitted task costs.
+//! The second half of a `join` lives on the joining thread's stack
+//! ([`StackJob`]) and costs no allocation at all.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
+
+use crate::latch::Latch;
+
+/// A queued unit of work, erased to a pointer and a function.
+pub(crate) struct JobRef {
+    data: NonNull<()>,
+    execute: unsafe fn(NonNull<()>),
+    counted: bool,
+}
+
+// SAFETY: a JobRef is only ever built from jobs whose closures are `Send`
+// (`HeapJob::into_job_ref` and `StackJob::as_job_ref` require it), and the
+// data it points to is touched by exactly one thread: whichever runs it.
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    /// Runs the job, consuming it.
+    ///
+    /// # Safety
+    /// The data behind the pointer must still be alive (heap jobs own theirs;
+    /// a stack job's owner waits on its latch before its frame ends).
+    #[inline]
+    pub(crate) unsafe fn execute(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.execute)(self.data) }
+    }
+
+    /// Whether this job is counted in `submitted`/`completed` (every heap job
+    /// is; the stack half of a `join` is covered by the counted job that
+    /// called `join`).
+    #[inline]
+    pub(crate) fn is_counted(&self) -> bool {
+        self.counted
+    }
+
+    /// The identity of the job, for `join` to recognise its own half.
+    #[inline]
+    pub(crate) fn id(&self) -> *const () {
+        self.data.as_ptr()
+    }
+}
+
+/// A boxed closure: the form every `submit`, `spawn` and scope spawn takes.
+pub(crate) struct HeapJob;
+
+impl HeapJob {
+    /// Boxes `f` (the task's one allocation) and erases it into a [`JobRef`].
+    ///
+    /// The closure may borrow (`'scope`): the caller promises it runs or is
+    /// discarded before those borrows end (a `Scope` waits for all its jobs).
+    pub(crate) fn into_job_ref<F: FnOnce() + Send>(f: F) -> JobRef {
+        let data = Box::into_raw(Box::new(f));
+        JobRef {
+            // SAFETY: Box::into_raw never returns null.
+            data: unsafe { NonNull::new_unchecked(data) }.cast(),
+            execute: Self::execute::<F>,
+            counted: true,
+        }
+    }
+
+    unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
+        // SAFETY: `data` came from `Box::into_raw(Box<F>)` in `into_job_ref`
+        // and each JobRef is executed or discarded exactly once.
+        let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
+        f();
+    }
+
+}
+
+/// How a job ended.
+pub(crate) enum JobResult<R> {
+    None,
+    Ok(R),
+    Panic(Box<dyn Any + Send>),
+}
+
+impl<R> JobResult<R> {
+    /// The value, or the panic resumed on this thread.
+    pub(crate) fn into_return_value(self) -> R {
+        match self {
+            JobResult::Ok(value) => value,
+            JobResult::Panic(payload) => panic::resume_unwind(payload),
+            JobResult::None => unreachable!("job result taken before the job ran"),
+        }
+    }
+}
+
+/// A job that lives in its owner's stack frame; its owner waits on `latch`
+/// (or takes the job back unrun) before the frame ends.
+pub(crate) struct StackJob<F, R> {
+    pub(crate) latch: Latch,
+    func: UnsafeCell<Option<F>>,
+    result: UnsafeCell<JobResult<R>>,
+}
+
+impl<F, R> StackJob<F, R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    pub(crate) fn new(func: F, latch: Latch) -> Self {
+        StackJob { latch, func: UnsafeCell::new(Some(func)), result: UnsafeCell::new(JobResult::None) }
+    }
+
+    /// Erases the job. `counted` says whether it is counted as a submitted
+    /// task (true when it is injected from outside the pool).
+    ///
+    /// # Safety
+    /// `self` must stay where it is until the latch is set or the job is
+    /// taken back with [`StackJob::run_inline`].
+    pub(crate) unsafe fn as_job_ref(&self, counted: bool) -> JobRef {
+        JobRef {
+            // SAFETY: a reference is never null.
+            data: NonNull::from(self).cast(),
+            execute: Self::execute,
+            counted,
+        }
+    }
+
+    unsafe fn execute(data: NonNull<()>) {
+        // SAFETY: the owner keeps the job alive until the latch is set below.
+        let this = unsafe { data.cast::<Self>().as_ref() };
+        // SAFETY: exactly one thread runs the job; the owner reads `func` and
+        // `result` only after the latch (Acquire) or after popping it back.
+        let func = unsafe { (*this.func.get()).take() }.expect("stack job run twice");
+        let result = match panic::catch_unwind(AssertUnwindSafe(func)) {
+            Ok(value) => JobResult::Ok(value),
+            Err(payload) => JobResult::Panic(payload),
+        };
+        // SAFETY: as above; the latch's Release publishes this write.
+        unsafe { *this.result.get() = result };
+        // SAFETY: after this the owner may free `this`; `set` touches nothing
+        // of it once the state is published.
+        unsafe { Latch::set(&this.latch) };
+    }
+
+    /// Runs the job on the owner's thread after popping it back unrun.
+    pub(crate) fn run_inline(self) -> R {
+        let func = self.func.into_inner().expect("stack job already ran");
+        func()
+    }
+
+    /// The job's result, once the latch is set.
+    pub(crate) fn into_result(self) -> JobResult<R> {
+        self.result.into_inner()
+    }
+}

@@ -1,0 +1,66 @@
+//! Fork-join: `Pool::join`.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::job::StackJob;
+use crate::worker::WorkerThread;
+
+/// `join` on a worker: offer `b` to thieves, run `a`, then take `b` back if
+/// nobody stole it, or help with other work until the thief finishes it.
+pub(crate) fn join_in_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let job_b = StackJob::new(b, worker.new_latch());
+    // SAFETY: `job_b` stays in this frame until its latch is set or it is
+    // popped back unrun; every path below does one or the other.
+    let job_b_ref = unsafe { job_b.as_job_ref(false) };
+    let job_b_id = job_b_ref.id();
+    worker.push(job_b_ref);
+
+    let result_a = match panic::catch_unwind(AssertUnwindSafe(a)) {
+        Ok(value) => value,
+        Err(payload) => {
+            // `b` may be stolen and borrow from this frame: let it finish
+            // (or run it here) before unwinding.
+            worker.wait_until(&job_b.latch);
+            panic::resume_unwind(payload);
+        }
+    };
+
+    while !job_b.latch.probe() {
+        match worker.pop() {
+            Some(job) if job.id() == job_b_id => {
+                // Nobody stole `b`: run it here, with no synchronisation.
+                return (result_a, job_b.run_inline());
+            }
+            // Tasks `a` submitted sit above `b` in the LIFO deque.
+            Some(job) => worker.execute(job),
+            None => {
+                // `b` was stolen: help with other work until it is done.
+                worker.wait_until(&job_b.latch);
+                break;
+            }
+        }
+    }
+    (result_a, job_b.into_result().into_return_value())
+}
+
+/// `join` on a shut-down pool: both closures on the calling thread, `b` even
+/// if `a` panicked, then the first panic re-raised.
+#[cold]
+pub(crate) fn join_on_caller<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let result_a = panic::catch_unwind(AssertUnwindSafe(a));
+    let result_b = panic::catch_unwind(AssertUnwindSafe(b));
+    match (result_a, result_b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(payload), _) | (_, Err(payload)) => panic::resume_unwind(payload),
+    }
+}

@@ -1,0 +1,113 @@
+//! One-shot latches: how a thread waits for a job that another thread runs.
+//!
+//! A latch goes UNSET → SET once. Its owner may announce that it is going to
+//! block (UNSET → SLEEPING) and then parks until it sees SET; the setter swaps
+//! in SET and unparks the owner only if the previous state was SLEEPING. The
+//! owner frees the latch (it lives in the owner's stack frame) as soon as it
+//! sees SET, so the setter must not touch the latch after publishing SET: it
+//! takes its own handle on the owner's parker first.
+
+use crate::parker::Parker;
+use crate::sync::{thread, Arc, AtomicU8, Ordering};
+
+const UNSET: u8 = 0;
+const SLEEPING: u8 = 1;
+const SET: u8 = 2;
+
+/// Who waits on a latch, and so who must be unparked when it is set.
+pub(crate) enum LatchOwner {
+    /// A worker of the pool: it helps with other work while it waits and
+    /// parks on its own worker parker.
+    Worker(Arc<Parker>),
+    /// A thread outside the pool: it parks with `thread::park`.
+    Thread(thread::Thread),
+}
+
+impl LatchOwner {
+    fn unpark(&self) {
+        match self {
+            LatchOwner::Worker(parker) => parker.unpark(),
+            LatchOwner::Thread(thread) => thread.unpark(),
+        }
+    }
+
+    fn clone_handle(&self) -> LatchOwner {
+        match self {
+            LatchOwner::Worker(parker) => LatchOwner::Worker(parker.clone()),
+            LatchOwner::Thread(thread) => LatchOwner::Thread(thread.clone()),
+        }
+    }
+}
+
+/// A one-shot latch (see the module docs).
+pub(crate) struct Latch {
+    state: AtomicU8,
+    owner: LatchOwner,
+}
+
+impl Latch {
+    pub(crate) fn new(owner: LatchOwner) -> Self {
+        Latch { state: AtomicU8::new(UNSET), owner }
+    }
+
+    /// A latch owned by the calling thread, which is not a worker.
+    pub(crate) fn for_current_thread() -> Self {
+        Latch::new(LatchOwner::Thread(thread::current()))
+    }
+
+    /// Whether the latch is set. Acquire pairs with the Release in `set`, so
+    /// everything the setter wrote (a job's result) is visible after `true`.
+    #[inline]
+    pub(crate) fn probe(&self) -> bool {
+        self.state.load(Ordering::Acquire) == SET
+    }
+
+    /// The owner announces it is about to park. Returns false if the latch
+    /// is already set (then it must not park).
+    pub(crate) fn announce_sleep(&self) -> bool {
+        // Acquire on failure: if it is SET we will read the job's result next.
+        match self.state.compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(state) => state == SLEEPING,
+        }
+    }
+
+    /// Sets the latch and wakes its owner if it sleeps.
+    ///
+    /// # Safety
+    /// `this` must be valid when called. It may be freed by its owner at any
+    /// moment after the state becomes SET, and this function does not touch
+    /// it after that.
+    pub(crate) unsafe fn set(this: *const Latch) {
+        // SAFETY: valid until SET is published (caller's contract).
+        let latch = unsafe { &*this };
+        // Fast path: the owner is not asleep, so nobody needs waking. AcqRel:
+        // Release publishes the job's result to the owner's Acquire probe.
+        if latch
+            .state
+            .compare_exchange(UNSET, SET, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        // The owner announced sleep (state is SLEEPING: SET is set only here,
+        // once). Take our own handle on its parker *before* publishing SET,
+        // because the latch may be gone right after.
+        let owner = latch.owner.clone_handle();
+        // AcqRel: Release as above.
+        let previous = latch.state.swap(SET, Ordering::AcqRel);
+        debug_assert_eq!(previous, SLEEPING);
+        owner.unpark();
+    }
+
+    /// Blocks the calling (owner, non-worker) thread until the latch is set.
+    pub(crate) fn wait_blocking(&self) {
+        while !self.probe() {
+            if self.announce_sleep() {
+                while !self.probe() {
+                    thread::park();
+                }
+            }
+        }
+    }
+}

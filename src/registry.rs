@@ -1,0 +1,260 @@
+//! The state every worker and every handle shares: queues, worker slots,
+//! counters, the lifecycle word and the idle waiters.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+use crossbeam_utils::CachePadded;
+
+use std::sync::Arc as StdArc;
+
+use crate::builder::{Config, PanicHandlerFn};
+use crate::job::JobRef;
+use crate::queue::{Injector, Stealer, Worker};
+use crate::sleep::Sleep;
+use crate::sync::{fence, lock, thread, wait, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
+/// outside the pool (so an accept and a close are ordered by one RMW each).
+const CLOSED: u64 = 1;
+const ONE_ACCEPTED: u64 = 2;
+
+/// Counters a worker writes (only its own thread does) and anyone reads.
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    /// Counted tasks this worker submitted from inside its tasks.
+    pub(crate) submitted: AtomicU64,
+    /// Counted tasks this worker finished running (panicked or not).
+    pub(crate) completed: AtomicU64,
+    /// Tasks that panicked on this worker.
+    pub(crate) panicked: AtomicU64,
+    /// Tasks taken from other workers' deques.
+    pub(crate) stolen: AtomicU64,
+    /// Whether the worker is running a task now.
+    pub(crate) busy: AtomicBool,
+    /// Whether the worker's thread is alive.
+    pub(crate) live: AtomicBool,
+}
+
+impl WorkerCounters {
+    /// Adds one to a counter only this worker writes: a load and a store,
+    /// no RMW. Release so a reader that sees the new value (Acquire) also
+    /// sees everything this worker did before (see `all_tasks_done`).
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+}
+
+/// One worker's place in the pool. It outlives the worker's thread.
+pub(crate) struct WorkerSlot {
+    /// The thieves' end of the worker's deque.
+    pub(crate) stealer: Stealer<JobRef>,
+    /// The owner's end, parked here while no thread owns it.
+    pub(crate) deque: Mutex<Option<Worker<JobRef>>>,
+    pub(crate) counters: CachePadded<WorkerCounters>,
+}
+
+/// People blocked in `wait_idle`.
+pub(crate) struct IdleWaiters {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
+}
+
+/// Everything the pool's threads and handles share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) injector: CachePadded<Injector<JobRef>>,
+    pub(crate) slots: Box<[WorkerSlot]>,
+    pub(crate) sleep: Sleep,
+    lifecycle: CachePadded<AtomicU64>,
+    /// Live `Pool` handles; the last one to go shuts the pool down.
+    pub(crate) handles: AtomicUsize,
+    idle: IdleWaiters,
+    /// Join handles of the running worker threads.
+    pub(crate) threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        let workers = config.capacity;
+        let slots = (0..workers)
+            .map(|_| {
+                let deque = Worker::new_lifo();
+                WorkerSlot {
+                    stealer: deque.stealer(),
+                    deque: Mutex::new(Some(deque)),
+                    counters: CachePadded::new(WorkerCounters::default()),
+                }
+            })
+            .collect();
+        Shared {
+            config,
+            injector: CachePadded::new(Injector::new()),
+            slots,
+            sleep: Sleep::new(workers),
+            lifecycle: CachePadded::new(AtomicU64::new(0)),
+            handles: AtomicUsize::new(1),
+            idle: IdleWaiters { waiters: AtomicUsize::new(0), lock: Mutex::new(()), condvar: Condvar::new() },
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether the pool refuses new work.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        // Relaxed: a hint for fast refusal; the decisive check is the RMW in
+        // `accept_outside` (or, inside the pool, the running parent task).
+        self.lifecycle.load(Ordering::Relaxed) & CLOSED != 0
+    }
+
+    /// Counts a task submitted from outside the pool, unless the pool is
+    /// closed. Must be called *before* the task is pushed.
+    #[inline]
+    pub(crate) fn accept_outside(&self) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        // SeqCst RMW on the lifecycle word: an accept and `close` are totally
+        // ordered, so a worker that read CLOSED together with the count (one
+        // load of this word in `all_tasks_done`) sees every accepted task,
+        // and every later accept sees CLOSED and backs out.
+        let previous = self.lifecycle.fetch_add(ONE_ACCEPTED, Ordering::SeqCst);
+        if previous & CLOSED != 0 {
+            self.back_out_accept();
+            return false;
+        }
+        true
+    }
+
+    #[cold]
+    fn back_out_accept(&self) {
+        self.lifecycle.fetch_sub(ONE_ACCEPTED, Ordering::SeqCst);
+        // A draining worker may have seen our count and gone to sleep
+        // waiting for a task that will never come: wake everyone to re-check.
+        self.sleep.notify_all();
+    }
+
+    /// Closes the pool. Returns whether this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        // SeqCst: see `accept_outside`.
+        let previous = self.lifecycle.fetch_or(CLOSED, Ordering::SeqCst);
+        self.sleep.notify_all();
+        previous & CLOSED == 0
+    }
+
+    /// Pushes a counted job from outside the pool (already accepted).
+    #[inline]
+    pub(crate) fn inject(&self, job: JobRef) {
+        self.injector.push(job);
+        self.sleep.notify_new_work();
+    }
+
+    /// Tasks submitted so far (accepted from outside + from inside).
+    pub(crate) fn submitted(&self) -> u64 {
+        let inside: u64 = self.slots.iter().map(|s| s.counters.submitted.load(Ordering::Relaxed)).sum();
+        (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
+    }
+
+    /// Tasks completed so far.
+    pub(crate) fn completed(&self) -> u64 {
+        self.slots.iter().map(|s| s.counters.completed.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Whether every counted task that was ever accepted has completed.
+    ///
+    /// Reads all `completed` counters first (Acquire), then all `submitted`
+    /// counters. A task's submission is counted before the task is pushed,
+    /// and a task's children are counted before the task's own completion,
+    /// so every completion we see brings its submission (and its children's)
+    /// into view: equal sums mean nothing is pending. ARCHITECTURE.md,
+    /// "Counting without a shared counter", has the proof.
+    pub(crate) fn all_tasks_done(&self) -> bool {
+        // Acquire pairs with `WorkerCounters::bump`'s Release.
+        let completed: u64 = self.slots.iter().map(|s| s.counters.completed.load(Ordering::Acquire)).sum();
+        let inside: u64 = self.slots.iter().map(|s| s.counters.submitted.load(Ordering::Acquire)).sum();
+        // SeqCst: ordered with accepts and `close` on the same word.
+        let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
+        completed == outside + inside
+    }
+
+    /// Whether the pool is closed and has nothing left to run: workers exit.
+    pub(crate) fn is_closed_and_drained(&self) -> bool {
+        // The lifecycle word is read again inside `all_tasks_done`, after the
+        // completion counters; CLOSED never clears while workers run.
+        self.is_closed() && self.all_tasks_done()
+    }
+
+    /// Called by a worker that ran out of work: wakes `wait_idle` callers so
+    /// they re-check. The caller has just issued a SeqCst fence
+    /// (`begin_searching`), which pairs with the one in `wait_idle`.
+    #[inline]
+    pub(crate) fn notify_idle_waiters(&self) {
+        if self.idle.waiters.load(Ordering::Relaxed) > 0 {
+            self.notify_idle_waiters_cold();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_idle_waiters_cold(&self) {
+        let _guard = lock(&self.idle.lock);
+        self.idle.condvar.notify_all();
+    }
+
+    /// Blocks until every accepted task has completed.
+    pub(crate) fn wait_idle(&self) {
+        if self.all_tasks_done() {
+            return;
+        }
+        let mut guard = lock(&self.idle.lock);
+        // SeqCst RMW + fence before the check: pairs with the fence a worker
+        // issues between its last completion and reading `waiters`, so either
+        // it sees us waiting or we see its completion. The lock covers the
+        // gap between the check and the wait.
+        self.idle.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        while !self.all_tasks_done() {
+            guard = wait(&self.idle.condvar, guard);
+        }
+        self.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Hands a task's panic to the panic handler (or prints it).
+    #[cold]
+    pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+        deliver_panic(self.config.panic_handler.as_ref(), payload);
+    }
+}
+
+/// Gives a panic payload to `handler`, or prints it to stderr without one.
+/// A handler that panics, or a payload whose drop panics, is contained: the
+/// calling worker keeps running.
+#[cold]
+pub(crate) fn deliver_panic(handler: Option<&StdArc<PanicHandlerFn>>, payload: Box<dyn Any + Send>) {
+    match handler {
+        Some(handler) => {
+            let handler = handler.clone();
+            if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || handler(payload))) {
+                eprintln!("stealpool: the panic handler itself panicked: {}", panic_message(&*second));
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(second)));
+            }
+        }
+        None => {
+            eprintln!("stealpool: a task panicked: {}", panic_message(&*payload));
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        }
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "Box<dyn Any>"
+    }
+}

@@ -1,0 +1,162 @@
+//! `Scope`: spawned closures that may borrow from the caller's stack.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::job::HeapJob;
+use crate::latch::Latch;
+use crate::pool::Admission;
+use crate::registry::Shared;
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::worker::WorkerThread;
+
+/// A scope to spawn borrowing closures on the pool, from
+/// [`Pool::scope`](crate::Pool::scope). Like [`std::thread::Scope`]:
+/// `'scope` is the scope's own lifetime, `'env` that of the borrowed data.
+///
+/// # Examples
+///
+/// ```
+/// let pool = stealpool::Pool::builder().capacity(2).build().unwrap();
+/// let words = ["steal", "pool"];
+/// let total = std::sync::atomic::AtomicUsize::new(0);
+/// pool.scope(|s| {
+///     for word in &words {
+///         let total = &total;
+///         s.spawn(move || {
+///             total.fetch_add(word.len(), std::sync::atomic::Ordering::Relaxed);
+///         });
+///     }
+/// });
+/// assert_eq!(total.into_inner(), 9);
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    shared: &'scope Shared,
+    /// Spawned closures not yet finished, plus one for the body.
+    pending: AtomicUsize,
+    /// The first panic of a spawned closure.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set when `pending` reaches zero.
+    latch: Latch,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// A pointer to a scope that a spawned job carries.
+struct ScopeRef<'scope, 'env>(*const Scope<'scope, 'env>);
+
+// SAFETY: the pointee is `Sync` (atomics, a mutex, a latch and a shared
+// reference), and the scope outlives every job it spawned: `Pool::scope`
+// waits for `pending` to reach zero before the scope's frame ends.
+unsafe impl Send for ScopeRef<'_, '_> {}
+
+impl<'scope, 'env> ScopeRef<'scope, 'env> {
+    /// Runs a spawned closure for the scope. A method (not a field access) so
+    /// the job's closure captures the whole `Send` wrapper.
+    fn run<F: FnOnce()>(self, task: F) {
+        // SAFETY: see the `Send` impl: the scope is alive until this job
+        // decrements `pending`, which is the last thing it does.
+        let scope = unsafe { &*self.0 };
+        scope.run_spawned(task);
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    pub(crate) fn new(shared: &'scope Shared, latch: Latch) -> Self {
+        Scope {
+            shared,
+            pending: AtomicUsize::new(1),
+            panic: Mutex::new(None),
+            latch,
+            scope: PhantomData,
+            env: PhantomData,
+        }
+    }
+
+    /// Spawns `task` on the pool. It may borrow anything that outlives the
+    /// scope, and it may spawn more (capture `s` itself). [`Pool::scope`]
+    /// returns only after every spawned closure finished.
+    ///
+    /// If the pool is shut down, `task` runs inline on the calling thread:
+    /// scoped work is never refused.
+    ///
+    /// [`Pool::scope`]: crate::Pool::scope
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).build().unwrap();
+    /// let mut squares = vec![0u64; 8];
+    /// pool.scope(|s| {
+    ///     for (i, square) in squares.iter_mut().enumerate() {
+    ///         s.spawn(move || *square = (i * i) as u64);
+    ///     }
+    /// });
+    /// assert_eq!(squares[7], 49);
+    /// ```
+    pub fn spawn<F>(&'scope self, task: F)
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        // Relaxed: the job that decrements this cannot start before the push
+        // below, which publishes the increment.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let scope = ScopeRef(self);
+        let job = move || scope.run(task);
+        match Admission::admit(self.shared) {
+            Some(admission) => admission.push(self.shared, HeapJob::into_job_ref(job)),
+            None => job(),
+        }
+    }
+
+    fn run_spawned<F: FnOnce()>(&self, task: F) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
+            if let Some(worker) = WorkerThread::current() {
+                worker.note_panic();
+            }
+            let mut first = lock(&self.panic);
+            if first.is_none() {
+                *first = Some(payload);
+            } else {
+                drop(first);
+                // Only the first panic is re-raised; a payload whose drop
+                // panics must not escape into the worker.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            }
+        }
+        self.finish_one();
+    }
+
+    /// One spawned closure (or the body) finished.
+    fn finish_one(&self) {
+        // AcqRel: Release publishes this job's writes; the last decrement
+        // acquires everyone's and the latch passes them on to the owner.
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: the latch is alive: the owner waits for it before the
+            // scope's frame ends, and we touch nothing after setting it.
+            unsafe { Latch::set(&self.latch) };
+        }
+    }
+
+    /// The body returned (or panicked): wait for every spawned closure.
+    pub(crate) fn wait_for_spawns(&self, worker: Option<&WorkerThread>) {
+        self.finish_one();
+        match worker {
+            Some(worker) => worker.wait_until(&self.latch),
+            None => self.latch.wait_blocking(),
+        }
+    }
+
+    /// Re-raises the first panic of a spawned closure, if any.
+    pub(crate) fn resume_spawn_panic(&self) {
+        if let Some(payload) = lock(&self.panic).take() {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").field("pending", &self.pending.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}

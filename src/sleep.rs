@@ -1,0 +1,228 @@
+//! The idle accounting and the park/unpark protocol.
+//!
+//! One packed word counts the workers that are *searching* (looking for work
+//! without having found any) and the workers that are *sleeping* (announced
+//! and parked, or about to park). Every submit reads it once; the slow path
+//! (actually waking somebody) scans the per-worker sleep states.
+//!
+//! The rules (the proof is in ARCHITECTURE.md, "The sleep protocol"):
+//!
+//! 1. A submitter publishes work, then `fence(SeqCst)`, then reads the word.
+//!    It wakes one sleeper only if nobody is searching and somebody sleeps.
+//! 2. A worker announces sleep (searching → sleeping in one RMW), then
+//!    `fence(SeqCst)`, then re-scans every queue before parking.
+//! 3. Whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE) does
+//!    that worker's accounting: the waker on a wake, the worker itself when
+//!    it retracts. A worker is never counted twice and a herd never wakes for
+//!    one task: one submit wakes at most one worker.
+//! 4. A woken worker starts out searching. A searcher that finds work stops
+//!    searching; if it was the last searcher it wakes one more sleeper (the
+//!    chain wake-up), so a burst fans out one worker at a time.
+
+use crossbeam_utils::CachePadded;
+
+use crate::parker::Parker;
+use crate::sync::{fence, Arc, AtomicU64, AtomicU8, Ordering};
+
+const ONE_SLEEPING: u64 = 1;
+const ONE_SEARCHING: u64 = 1 << 32;
+const SLEEPING_MASK: u64 = ONE_SEARCHING - 1;
+
+/// Worker sleep states.
+const AWAKE: u8 = 0;
+const SLEEPING: u8 = 1;
+
+fn sleeping_in(word: u64) -> u64 {
+    word & SLEEPING_MASK
+}
+
+fn searching_in(word: u64) -> u64 {
+    word >> 32
+}
+
+/// One worker's sleep state and parking spot.
+pub(crate) struct SleepSlot {
+    state: CachePadded<AtomicU8>,
+    parker: Arc<Parker>,
+}
+
+/// The pool's idle accounting.
+pub(crate) struct Sleep {
+    counters: CachePadded<AtomicU64>,
+    slots: Box<[SleepSlot]>,
+}
+
+impl Sleep {
+    pub(crate) fn new(workers: usize) -> Self {
+        let slots = (0..workers)
+            .map(|_| SleepSlot { state: CachePadded::new(AtomicU8::new(AWAKE)), parker: Arc::new(Parker::new()) })
+            .collect();
+        Sleep { counters: CachePadded::new(AtomicU64::new(0)), slots }
+    }
+
+    /// The parker of worker `index` (latches park their owner on it too).
+    pub(crate) fn parker(&self, index: usize) -> &Arc<Parker> {
+        &self.slots[index].parker
+    }
+
+    /// How many workers are sleeping now.
+    #[cfg(test)]
+    pub(crate) fn sleeping(&self) -> usize {
+        sleeping_in(self.counters.load(Ordering::Relaxed)) as usize
+    }
+
+    /// Whether worker `index` is announced asleep (a snapshot, for stats).
+    pub(crate) fn is_sleeping(&self, index: usize) -> bool {
+        self.slots[index].state.load(Ordering::Relaxed) == SLEEPING
+    }
+
+    /// A worker ran out of local work and starts searching.
+    pub(crate) fn begin_searching(&self) {
+        // SeqCst RMW + fence: the worker's next reads of the queues must not
+        // be satisfied from before a submitter that read "nobody searching"
+        // (rule 1's other side; see ARCHITECTURE.md).
+        self.counters.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// A searching worker found work (`found`) or gives up searching to exit.
+    /// The last searcher to find work wakes one more sleeper (rule 4).
+    pub(crate) fn end_searching(&self, found: bool) {
+        // SeqCst: part of the single order the wake-up proof reasons about.
+        let previous = self.counters.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
+        debug_assert!(searching_in(previous) > 0, "end_searching without begin_searching");
+        if found && searching_in(previous) == 1 && sleeping_in(previous) > 0 {
+            self.notify_one();
+        }
+    }
+
+    /// Rule 2, first half: searching → sleeping. The caller must re-scan all
+    /// queues afterwards and then either [`Sleep::retract_sleep`] or
+    /// [`Sleep::park_until_woken`].
+    pub(crate) fn announce_sleep(&self, index: usize) {
+        // Relaxed store: published to wakers by the SeqCst RMW right after.
+        self.slots[index].state.store(SLEEPING, Ordering::Relaxed);
+        // searching - 1, sleeping + 1 in one step (wrapping arithmetic on the
+        // packed word is exact because searching >= 1 here).
+        self.counters.fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
+        // The crossing-point fence: between announcing sleep and the final
+        // scan of the queues (DESIGN-NOTES §1).
+        fence(Ordering::SeqCst);
+    }
+
+    /// The final scan found something: take the announcement back. The
+    /// worker is searching afterwards, whoever did the accounting.
+    pub(crate) fn retract_sleep(&self, index: usize) {
+        // Rule 3: if we win the CAS we undo our own accounting; if a waker
+        // won it, the waker already moved us to searching.
+        if self.slots[index]
+            .state
+            .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.counters.fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+        }
+    }
+
+    /// Rule 2, second half: park until a waker moves us to AWAKE. The worker
+    /// is counted as searching when this returns (the waker did that).
+    pub(crate) fn park_until_woken(&self, index: usize) {
+        let slot = &self.slots[index];
+        // Acquire pairs with the waker's AcqRel CAS, so the work it published
+        // before waking us is visible when we search again.
+        while slot.state.load(Ordering::Acquire) == SLEEPING {
+            slot.parker.park();
+        }
+    }
+
+    /// Rule 1: called after publishing work. Wakes one sleeper if nobody is
+    /// searching for work already.
+    #[inline]
+    pub(crate) fn notify_new_work(&self) {
+        // The crossing-point fence between publishing work and reading the
+        // counts; pairs with the fence in `announce_sleep`.
+        fence(Ordering::SeqCst);
+        let word = self.counters.load(Ordering::Relaxed);
+        if searching_in(word) == 0 && sleeping_in(word) > 0 {
+            self.notify_one_cold();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_one_cold(&self) {
+        self.notify_one();
+    }
+
+    /// Wakes one sleeping worker, if there is one. Returns whether it did.
+    pub(crate) fn notify_one(&self) -> bool {
+        for slot in self.slots.iter() {
+            // Relaxed pre-check keeps the scan from writing to every line.
+            if slot.state.load(Ordering::Relaxed) == SLEEPING
+                && slot
+                    .state
+                    .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // Rule 3: the winner does the accounting; the woken worker
+                // starts out searching.
+                self.counters.fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+                slot.parker.unpark();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Wakes every sleeping worker (shutdown, exit chains).
+    pub(crate) fn notify_all(&self) {
+        // The fence orders the caller's state change (closing the pool, a
+        // completed task) before the scan, pairing with `announce_sleep`.
+        fence(Ordering::SeqCst);
+        while self.notify_one() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_counts_do_not_interfere() {
+        let sleep = Sleep::new(2);
+        sleep.begin_searching();
+        sleep.begin_searching();
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((searching_in(word), sleeping_in(word)), (2, 0));
+        sleep.announce_sleep(0);
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((searching_in(word), sleeping_in(word)), (1, 1));
+        sleep.retract_sleep(0);
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((searching_in(word), sleeping_in(word)), (2, 0));
+        sleep.end_searching(false);
+        sleep.end_searching(false);
+        assert_eq!(sleep.counters.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_wake_moves_exactly_one_sleeper_to_searching() {
+        let sleep = Sleep::new(3);
+        for i in 0..3 {
+            sleep.begin_searching();
+            sleep.announce_sleep(i);
+        }
+        assert_eq!(sleep.sleeping(), 3);
+        assert!(sleep.notify_one());
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((searching_in(word), sleeping_in(word)), (1, 2));
+        // The woken worker's retract finds its state already AWAKE and does
+        // not count itself a second time.
+        sleep.retract_sleep(0);
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((searching_in(word), sleeping_in(word)), (1, 2));
+        sleep.notify_all();
+        assert_eq!(sleep.sleeping(), 0);
+        assert!(!sleep.notify_one());
+    }
+}

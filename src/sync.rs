@@ -1,0 +1,54 @@
+//! The synchronisation facade.
+//!
+//! Every atomic, lock, condition variable, thread and thread-local the
+//! scheduler uses is imported from here, never from `std` directly. Under
+//! `--cfg loom` the same names resolve to [loom]'s model-checked versions, so
+//! the protocol in `sleep.rs`, `latch.rs` and `registry.rs` is explored
+//! exhaustively by the models in `tests/loom.rs` without a line of it changing.
+//!
+//! [loom]: https://docs.rs/loom
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::thread;
+
+    /// A hint for a short busy-wait round.
+    #[inline]
+    pub(crate) fn spin_hint() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::thread;
+
+    /// Under loom a spin must yield, or the model never lets the other thread run.
+    #[inline]
+    pub(crate) fn spin_hint() {
+        loom::thread::yield_now();
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Locks a mutex, ignoring poisoning: the pool never panics while holding one
+/// of its own locks, and user code never runs under them.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits on a condition variable, ignoring poisoning (see [`lock`]).
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    match condvar.wait(guard) {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

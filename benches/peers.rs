@@ -93,9 +93,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use stealpool::Pool;
 
 // ---------------------------------------------------------------------------
@@ -115,10 +113,7 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
 }
 
 fn build_stealpool(n: usize) -> Pool {
-    Pool::builder()
-        .capacity(n)
-        .build()
-        .expect("build stealpool::Pool")
+    Pool::builder().capacity(n).build().expect("build stealpool::Pool")
 }
 
 fn build_rayon(n: usize) -> rayon::ThreadPool {
@@ -557,9 +552,7 @@ fn bench_latency(c: &mut Criterion) {
     }
     {
         let pool = build_rayon(n);
-        group.bench_function("rayon", |b| {
-            latency_iter(b, |tx| pool.spawn(move || stamp(tx)))
-        });
+        group.bench_function("rayon", |b| latency_iter(b, |tx| pool.spawn(move || stamp(tx))));
     }
     {
         let rt = build_tokio(n);
@@ -569,24 +562,14 @@ fn bench_latency(c: &mut Criterion) {
     }
     {
         let pool = build_threadpool(n);
-        group.bench_function("threadpool", |b| {
-            latency_iter(b, |tx| pool.execute(move || stamp(tx)))
-        });
+        group.bench_function("threadpool", |b| latency_iter(b, |tx| pool.execute(move || stamp(tx))));
     }
     {
         let pool = build_rusty_pool(n);
-        group.bench_function("rusty_pool", |b| {
-            latency_iter(b, |tx| pool.execute(move || stamp(tx)))
-        });
+        group.bench_function("rusty_pool", |b| latency_iter(b, |tx| pool.execute(move || stamp(tx))));
     }
     group.finish();
 }
 
-criterion_group!(
-    peers,
-    bench_submit_1m,
-    bench_spawn_tree,
-    bench_join_fib,
-    bench_latency
-);
+criterion_group!(peers, bench_submit_1m, bench_spawn_tree, bench_join_fib, bench_latency);
 criterion_main!(peers);

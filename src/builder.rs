@@ -77,7 +77,13 @@ impl Builder {
     /// assert!(pool.capacity() >= 1);
     /// ```
     pub fn new() -> Self {
-        Builder { capacity: None, thread_name: None, stack_size: None, pin_workers: true, panic_handler: None }
+        Builder {
+            capacity: None,
+            thread_name: None,
+            stack_size: None,
+            pin_workers: true,
+            panic_handler: None,
+        }
     }
 
     /// How many workers run tasks at once. Default: the number of cores this
@@ -227,7 +233,9 @@ fn start_workers(shared: &Arc<Shared>) -> Result<(), BuildError> {
         }
         let core = cores.as_ref().map(|cores| cores[index % cores.len()]);
         let worker_shared = shared.clone();
-        let handle = builder.spawn(move || run_worker(worker_shared, index, core)).map_err(BuildError::Spawn)?;
+        let handle = builder
+            .spawn(move || run_worker(worker_shared, index, core))
+            .map_err(BuildError::Spawn)?;
         threads.push(handle);
     }
     Ok(())

@@ -76,7 +76,6 @@ impl HeapJob {
         let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
         f();
     }
-
 }
 
 /// How a job ended.
@@ -111,7 +110,11 @@ where
     R: Send,
 {
     pub(crate) fn new(func: F, latch: Latch) -> Self {
-        StackJob { latch, func: UnsafeCell::new(Some(func)), result: UnsafeCell::new(JobResult::None) }
+        StackJob {
+            latch,
+            func: UnsafeCell::new(Some(func)),
+            result: UnsafeCell::new(JobResult::None),
+        }
     }
 
     /// Erases the job. `counted` says whether it is counted as a submitted

@@ -30,7 +30,12 @@ struct PacketState<T> {
 impl<T> Packet<T> {
     pub(crate) fn new(panic_handler: Option<StdArc<PanicHandlerFn>>) -> Self {
         Packet {
-            state: Mutex::new(PacketState { result: None, finished: false, waker: None, handle_alive: true }),
+            state: Mutex::new(PacketState {
+                result: None,
+                finished: false,
+                waker: None,
+                handle_alive: true,
+            }),
             finished: Condvar::new(),
             panic_handler,
         }
@@ -134,7 +139,10 @@ impl<T> JoinHandle<T> {
         while !state.finished {
             state = wait(&self.packet.finished, state);
         }
-        state.result.take().expect("JoinHandle::join: the result was already taken by polling the handle")
+        state
+            .result
+            .take()
+            .expect("JoinHandle::join: the result was already taken by polling the handle")
     }
 
     /// Whether the task has finished (its result is ready).
@@ -182,6 +190,8 @@ impl<T> Drop for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }

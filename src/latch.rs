@@ -47,7 +47,10 @@ pub(crate) struct Latch {
 
 impl Latch {
     pub(crate) fn new(owner: LatchOwner) -> Self {
-        Latch { state: AtomicU8::new(UNSET), owner }
+        Latch {
+            state: AtomicU8::new(UNSET),
+            owner,
+        }
     }
 
     /// A latch owned by the calling thread, which is not a worker.
@@ -66,7 +69,10 @@ impl Latch {
     /// is already set (then it must not park).
     pub(crate) fn announce_sleep(&self) -> bool {
         // Acquire on failure: if it is SET we will read the job's result next.
-        match self.state.compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .state
+            .compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => true,
             Err(state) => state == SLEEPING,
         }

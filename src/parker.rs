@@ -21,7 +21,11 @@ pub(crate) struct Parker {
 
 impl Parker {
     pub(crate) fn new() -> Self {
-        Parker { state: AtomicUsize::new(EMPTY), lock: Mutex::new(()), condvar: Condvar::new() }
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            lock: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
     }
 
     /// Blocks until a token is available, then consumes it. May return early
@@ -39,7 +43,10 @@ impl Parker {
         let mut guard = lock(&self.lock);
         // Relaxed is enough: the lock orders this against `unpark`'s
         // lock/notify, and the token itself is consumed with Acquire below.
-        match self.state.compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed) {
+        match self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
+        {
             Ok(_) => {}
             Err(NOTIFIED) => {
                 // The token arrived while we took the lock. Acquire: see above.

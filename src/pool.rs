@@ -425,7 +425,11 @@ impl Pool {
             // Relaxed: the count only decides who shuts down; the Arc keeps
             // the memory alive independently.
             match handles.compare_exchange_weak(count, count + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(Pool { shared: worker.shared.clone() }),
+                Ok(_) => {
+                    return Some(Pool {
+                        shared: worker.shared.clone(),
+                    })
+                }
                 Err(actual) => count = actual,
             }
         }
@@ -436,7 +440,9 @@ impl Clone for Pool {
     fn clone(&self) -> Self {
         // Relaxed: as in `current`; the clone comes from a live handle.
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
-        Pool { shared: self.shared.clone() }
+        Pool {
+            shared: self.shared.clone(),
+        }
     }
 }
 

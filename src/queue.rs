@@ -38,7 +38,9 @@ mod model {
 
     impl<T> Worker<T> {
         pub(crate) fn new_lifo() -> Self {
-            Worker { queue: Arc::new(Mutex::new(VecDeque::new())) }
+            Worker {
+                queue: Arc::new(Mutex::new(VecDeque::new())),
+            }
         }
         pub(crate) fn push(&self, task: T) {
             lock(&self.queue).push_back(task);
@@ -47,20 +49,13 @@ mod model {
             lock(&self.queue).pop_back()
         }
         pub(crate) fn stealer(&self) -> Stealer<T> {
-            Stealer { queue: self.queue.clone() }
-        }
-        pub(crate) fn is_empty(&self) -> bool {
-            lock(&self.queue).is_empty()
+            Stealer {
+                queue: self.queue.clone(),
+            }
         }
     }
 
     impl<T> Stealer<T> {
-        pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.queue).pop_front() {
-                Some(task) => Steal::Success(task),
-                None => Steal::Empty,
-            }
-        }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             let mut queue = lock(&self.queue);
             let first = match queue.pop_front() {
@@ -76,26 +71,16 @@ mod model {
             }
             Steal::Success(first)
         }
-        pub(crate) fn is_empty(&self) -> bool {
-            lock(&self.queue).is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.queue).len()
-        }
     }
 
     impl<T> Injector<T> {
         pub(crate) fn new() -> Self {
-            Injector { queue: Mutex::new(VecDeque::new()) }
+            Injector {
+                queue: Mutex::new(VecDeque::new()),
+            }
         }
         pub(crate) fn push(&self, task: T) {
             lock(&self.queue).push_back(task);
-        }
-        pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.queue).pop_front() {
-                Some(task) => Steal::Success(task),
-                None => Steal::Empty,
-            }
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             let mut queue = lock(&self.queue);
@@ -110,12 +95,6 @@ mod model {
                 dest.push(task);
             }
             Steal::Success(first)
-        }
-        pub(crate) fn is_empty(&self) -> bool {
-            lock(&self.queue).is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.queue).len()
         }
     }
 }

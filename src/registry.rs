@@ -96,7 +96,11 @@ impl Shared {
             sleep: Sleep::new(workers),
             lifecycle: CachePadded::new(AtomicU64::new(0)),
             handles: AtomicUsize::new(1),
-            idle: IdleWaiters { waiters: AtomicUsize::new(0), lock: Mutex::new(()), condvar: Condvar::new() },
+            idle: IdleWaiters {
+                waiters: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                condvar: Condvar::new(),
+            },
             threads: Mutex::new(Vec::new()),
         }
     }
@@ -153,13 +157,20 @@ impl Shared {
 
     /// Tasks submitted so far (accepted from outside + from inside).
     pub(crate) fn submitted(&self) -> u64 {
-        let inside: u64 = self.slots.iter().map(|s| s.counters.submitted.load(Ordering::Relaxed)).sum();
+        let inside: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.counters.submitted.load(Ordering::Relaxed))
+            .sum();
         (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
     }
 
     /// Tasks completed so far.
     pub(crate) fn completed(&self) -> u64 {
-        self.slots.iter().map(|s| s.counters.completed.load(Ordering::Relaxed)).sum()
+        self.slots
+            .iter()
+            .map(|s| s.counters.completed.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Whether every counted task that was ever accepted has completed.
@@ -172,8 +183,16 @@ impl Shared {
     /// "Counting without a shared counter", has the proof.
     pub(crate) fn all_tasks_done(&self) -> bool {
         // Acquire pairs with `WorkerCounters::bump`'s Release.
-        let completed: u64 = self.slots.iter().map(|s| s.counters.completed.load(Ordering::Acquire)).sum();
-        let inside: u64 = self.slots.iter().map(|s| s.counters.submitted.load(Ordering::Acquire)).sum();
+        let completed: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.counters.completed.load(Ordering::Acquire))
+            .sum();
+        let inside: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.counters.submitted.load(Ordering::Acquire))
+            .sum();
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
         completed == outside + inside
@@ -237,7 +256,10 @@ pub(crate) fn deliver_panic(handler: Option<&StdArc<PanicHandlerFn>>, payload: B
         Some(handler) => {
             let handler = handler.clone();
             if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || handler(payload))) {
-                eprintln!("stealpool: the panic handler itself panicked: {}", panic_message(&*second));
+                eprintln!(
+                    "stealpool: the panic handler itself panicked: {}",
+                    panic_message(&*second)
+                );
                 let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(second)));
             }
         }

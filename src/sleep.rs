@@ -55,9 +55,15 @@ pub(crate) struct Sleep {
 impl Sleep {
     pub(crate) fn new(workers: usize) -> Self {
         let slots = (0..workers)
-            .map(|_| SleepSlot { state: CachePadded::new(AtomicU8::new(AWAKE)), parker: Arc::new(Parker::new()) })
+            .map(|_| SleepSlot {
+                state: CachePadded::new(AtomicU8::new(AWAKE)),
+                parker: Arc::new(Parker::new()),
+            })
             .collect();
-        Sleep { counters: CachePadded::new(AtomicU64::new(0)), slots }
+        Sleep {
+            counters: CachePadded::new(AtomicU64::new(0)),
+            slots,
+        }
     }
 
     /// The parker of worker `index` (latches park their owner on it too).
@@ -104,7 +110,8 @@ impl Sleep {
         self.slots[index].state.store(SLEEPING, Ordering::Relaxed);
         // searching - 1, sleeping + 1 in one step (wrapping arithmetic on the
         // packed word is exact because searching >= 1 here).
-        self.counters.fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
+        self.counters
+            .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
         // The crossing-point fence: between announcing sleep and the final
         // scan of the queues (DESIGN-NOTES §1).
         fence(Ordering::SeqCst);
@@ -120,7 +127,8 @@ impl Sleep {
             .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.counters.fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            self.counters
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
         }
     }
 
@@ -166,7 +174,8 @@ impl Sleep {
             {
                 // Rule 3: the winner does the accounting; the woken worker
                 // starts out searching.
-                self.counters.fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+                self.counters
+                    .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
                 slot.parker.unpark();
                 return true;
             }

@@ -274,8 +274,15 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
     }
     #[cfg(loom)]
     let _ = core;
-    let deque = lock(&shared.slots[index].deque).take().expect("worker slot's deque is owned by a live thread");
-    let worker = WorkerThread { shared, index, deque, rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)) };
+    let deque = lock(&shared.slots[index].deque)
+        .take()
+        .expect("worker slot's deque is owned by a live thread");
+    let worker = WorkerThread {
+        shared,
+        index,
+        deque,
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+    };
     let counters = worker.counters();
     counters.live.store(true, Ordering::Relaxed);
     CURRENT.with(|current| current.set(&worker));
@@ -283,6 +290,8 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
     CURRENT.with(|current| current.set(ptr::null()));
     counters.live.store(false, Ordering::Relaxed);
     // Give the deque back to the slot, so a restarted worker can own it.
-    let WorkerThread { shared, index, deque, .. } = worker;
+    let WorkerThread {
+        shared, index, deque, ..
+    } = worker;
     *lock(&shared.slots[index].deque) = Some(deque);
 }

@@ -19,12 +19,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });
@@ -39,12 +35,7 @@ impl Drop for Watchdog {
 }
 
 fn leak_slots(n: usize) -> &'static [AtomicU8] {
-    Box::leak(
-        (0..n)
-            .map(|_| AtomicU8::new(0))
-            .collect::<Vec<_>>()
-            .into_boxed_slice(),
-    )
+    Box::leak((0..n).map(|_| AtomicU8::new(0)).collect::<Vec<_>>().into_boxed_slice())
 }
 
 fn assert_all_once(slots: &[AtomicU8]) {
@@ -58,36 +49,26 @@ fn assert_all_once(slots: &[AtomicU8]) {
             }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "slots not run exactly once (index, count): {bad:?}"
-    );
+    assert!(bad.is_empty(), "slots not run exactly once (index, count): {bad:?}");
 }
 
 #[test]
 fn half_million_tasks_from_two_outside_threads_run_exactly_once() {
-    let _w = Watchdog::new(
-        "half_million_tasks_from_two_outside_threads_run_exactly_once",
-        120,
-    );
+    let _w = Watchdog::new("half_million_tasks_from_two_outside_threads_run_exactly_once", 120);
     const PER_THREAD: usize = 250_000;
     const THREADS: usize = 2;
     const TOTAL: usize = PER_THREAD * THREADS;
 
-    let pool = Pool::builder()
-        .capacity(2)
-        .pin_workers(false)
-        .build()
-        .expect("build");
+    let pool = Pool::builder().capacity(2).pin_workers(false).build().expect("build");
     let slots = leak_slots(TOTAL);
 
     let submitters: Vec<_> = (0..THREADS)
         .map(|t| {
             let pool = pool.clone();
             thread::spawn(move || {
-                for i in t * PER_THREAD..(t + 1) * PER_THREAD {
+                for slot in &slots[t * PER_THREAD..(t + 1) * PER_THREAD] {
                     pool.submit(move || {
-                        slots[i].fetch_add(1, Ordering::SeqCst);
+                        slot.fetch_add(1, Ordering::SeqCst);
                     })
                     .expect("submit on an open pool must succeed");
                 }
@@ -124,9 +105,9 @@ fn submits_racing_with_running_tasks_all_run_once() {
         .map(|t| {
             let pool = pool.clone();
             thread::spawn(move || {
-                for i in t * PER_THREAD..(t + 1) * PER_THREAD {
+                for (i, slot) in slots[t * PER_THREAD..(t + 1) * PER_THREAD].iter().enumerate() {
                     pool.submit(move || {
-                        slots[i].fetch_add(1, Ordering::SeqCst);
+                        slot.fetch_add(1, Ordering::SeqCst);
                     })
                     .expect("submit");
                     if i % 5_000 == 0 {
@@ -165,14 +146,9 @@ fn node_via_current(id: usize, depth: u32, slots: &'static [AtomicU8]) {
 #[test]
 fn nested_tree_via_pool_current_runs_each_node_once() {
     let _w = Watchdog::new("nested_tree_via_pool_current_runs_each_node_once", 60);
-    let pool = Pool::builder()
-        .capacity(2)
-        .pin_workers(false)
-        .build()
-        .expect("build");
+    let pool = Pool::builder().capacity(2).pin_workers(false).build().expect("build");
     let slots = leak_slots(NODES);
-    pool.submit(move || node_via_current(0, 0, slots))
-        .expect("submit root");
+    pool.submit(move || node_via_current(0, 0, slots)).expect("submit root");
     pool.wait_idle();
     assert_all_once(slots);
     let st = pool.stats();
@@ -182,13 +158,7 @@ fn nested_tree_via_pool_current_runs_each_node_once() {
     assert_eq!(st.busy_workers, 0);
 }
 
-fn node_via_clone(
-    pool: Pool,
-    id: usize,
-    depth: u32,
-    slots: &'static [AtomicU8],
-    total: &'static AtomicUsize,
-) {
+fn node_via_clone(pool: Pool, id: usize, depth: u32, slots: &'static [AtomicU8], total: &'static AtomicUsize) {
     slots[id].fetch_add(1, Ordering::SeqCst);
     total.fetch_add(1, Ordering::SeqCst);
     if depth < DEPTH {
@@ -203,11 +173,7 @@ fn node_via_clone(
 #[test]
 fn nested_tree_via_cloned_pool_runs_each_node_once() {
     let _w = Watchdog::new("nested_tree_via_cloned_pool_runs_each_node_once", 60);
-    let pool = Pool::builder()
-        .capacity(2)
-        .pin_workers(false)
-        .build()
-        .expect("build");
+    let pool = Pool::builder().capacity(2).pin_workers(false).build().expect("build");
     let slots = leak_slots(NODES);
     let total: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
     let p = pool.clone();
@@ -235,17 +201,11 @@ fn nested_spawns_with_wide_fanout_run_once() {
             let pool = Pool::current().expect("inside a worker");
             for k in 0..FAN {
                 let child = id * FAN + 1 + k;
-                let _detached = pool
-                    .spawn(move || go(child, level + 1, slots))
-                    .expect("spawn");
+                let _detached = pool.spawn(move || go(child, level + 1, slots)).expect("spawn");
             }
         }
     }
-    let pool = Pool::builder()
-        .capacity(2)
-        .pin_workers(false)
-        .build()
-        .expect("build");
+    let pool = Pool::builder().capacity(2).pin_workers(false).build().expect("build");
     let slots = leak_slots(N);
     pool.submit(move || go(0, 0, slots)).expect("submit");
     pool.wait_idle();

@@ -16,12 +16,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });

@@ -18,12 +18,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });
@@ -140,11 +136,7 @@ fn spawn_returns_results_through_join() {
     let _w = Watchdog::new("spawn_returns_results_through_join", 60);
     let pool = pool(2);
     let handles: Vec<JoinHandle<u64>> = (0..1000u64)
-        .map(|i| {
-            pool.spawn(move || i * i + 1)
-                .ok()
-                .expect("spawn on an open pool")
-        })
+        .map(|i| pool.spawn(move || i * i + 1).expect("spawn on an open pool"))
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
         let i = i as u64;
@@ -156,14 +148,13 @@ fn spawn_returns_results_through_join() {
     // Non-Copy, heap-owning results survive the trip.
     let h = pool
         .spawn(|| vec![String::from("a"), String::from("bc")])
-        .ok()
         .expect("spawn");
     assert_eq!(
-        join_timeout(h).ok().expect("no panic"),
+        join_timeout(h).expect("no panic"),
         vec!["a".to_string(), "bc".to_string()]
     );
     // The classic example from the docs.
-    let h = pool.spawn(|| 6 * 7).ok().expect("spawn");
+    let h = pool.spawn(|| 6 * 7).expect("spawn");
     assert_eq!(join_timeout(h).ok(), Some(42));
 }
 
@@ -171,25 +162,14 @@ fn spawn_returns_results_through_join() {
 fn panicking_spawn_returns_err_payload() {
     let _w = Watchdog::new("panicking_spawn_returns_err_payload", 60);
     let pool = pool(2);
-    let h = pool
-        .spawn(|| -> i32 { panic!("boom from task") })
-        .ok()
-        .expect("spawn");
-    let payload = join_timeout(h)
-        .err()
-        .expect("join must return Err for a panicking task");
-    assert_eq!(
-        payload.downcast_ref::<&str>().copied(),
-        Some("boom from task")
-    );
+    let h = pool.spawn(|| -> i32 { panic!("boom from task") }).expect("spawn");
+    let payload = join_timeout(h).expect_err("join must return Err for a panicking task");
+    assert_eq!(payload.downcast_ref::<&str>().copied(), Some("boom from task"));
 
     // Formatted panic messages arrive as String payloads.
     let n = 7;
-    let h = pool
-        .spawn(move || -> u8 { panic!("formatted {n}") })
-        .ok()
-        .expect("spawn");
-    let payload = join_timeout(h).err().expect("Err");
+    let h = pool.spawn(move || -> u8 { panic!("formatted {n}") }).expect("spawn");
+    let payload = join_timeout(h).expect_err("Err");
     assert_eq!(
         payload.downcast_ref::<String>().map(String::as_str),
         Some("formatted 7")
@@ -198,13 +178,12 @@ fn panicking_spawn_returns_err_payload() {
     // Arbitrary payload types via panic_any.
     let h = pool
         .spawn(|| -> u8 { std::panic::panic_any(0xDEAD_BEEF_u32) })
-        .ok()
         .expect("spawn");
-    let payload = join_timeout(h).err().expect("Err");
+    let payload = join_timeout(h).expect_err("Err");
     assert_eq!(payload.downcast_ref::<u32>().copied(), Some(0xDEAD_BEEF));
 
     // The pool still works afterwards, and the panics were counted.
-    let h = pool.spawn(|| 5).ok().expect("spawn");
+    let h = pool.spawn(|| 5).expect("spawn");
     assert_eq!(join_timeout(h).ok(), Some(5));
     pool.wait_idle();
     assert_eq!(pool.stats().panicked, 3);
@@ -218,12 +197,9 @@ fn join_handle_as_future_ok_with_real_wakeup() {
     // The task cannot finish before the first poll because it waits for us.
     let h = pool
         .spawn(move || {
-            go_rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("go signal");
+            go_rx.recv_timeout(Duration::from_secs(30)).expect("go signal");
             String::from("done")
         })
-        .ok()
         .expect("spawn");
 
     let flag = Arc::new(FlagWaker {
@@ -242,9 +218,7 @@ fn join_handle_as_future_ok_with_real_wakeup() {
     go_tx.send(()).unwrap();
     // The waker registered by the Pending poll must be woken on completion.
     assert!(
-        wait_until(Duration::from_secs(30), || flag
-            .woken
-            .load(Ordering::SeqCst)),
+        wait_until(Duration::from_secs(30), || flag.woken.load(Ordering::SeqCst)),
         "waker from the Pending poll was never woken"
     );
     let (out, _pendings) = block_on(h);
@@ -259,12 +233,9 @@ fn join_handle_as_future_panic_with_real_wakeup() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let h = pool
         .spawn(move || -> u32 {
-            go_rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("go signal");
+            go_rx.recv_timeout(Duration::from_secs(30)).expect("go signal");
             panic!("future boom")
         })
-        .ok()
         .expect("spawn");
     // Release the task from another thread a little later, so the first poll
     // in block_on very likely sees Pending and the result arrives via wake().
@@ -274,30 +245,22 @@ fn join_handle_as_future_panic_with_real_wakeup() {
     });
     let (out, _pendings) = block_on(h);
     releaser.join().unwrap();
-    let payload = out
-        .err()
-        .expect("future must resolve to Err for a panicking task");
+    let payload = out.expect_err("future must resolve to Err for a panicking task");
     assert_eq!(panic_message(&*payload).as_deref(), Some("future boom"));
 }
 
 #[test]
 fn join_handle_future_already_finished_is_ready_immediately() {
-    let _w = Watchdog::new(
-        "join_handle_future_already_finished_is_ready_immediately",
-        60,
-    );
+    let _w = Watchdog::new("join_handle_future_already_finished_is_ready_immediately", 60);
     let pool = pool(2);
-    let h = pool.spawn(|| 99u16).ok().expect("spawn");
+    let h = pool.spawn(|| 99u16).expect("spawn");
     assert!(
         wait_until(Duration::from_secs(10), || h.is_finished()),
         "is_finished never became true"
     );
     let (out, pendings) = block_on(h);
     assert_eq!(out.ok(), Some(99));
-    assert_eq!(
-        pendings, 0,
-        "a finished handle must be Ready on the first poll"
-    );
+    assert_eq!(pendings, 0, "a finished handle must be Ready on the first poll");
 }
 
 #[test]
@@ -319,10 +282,9 @@ fn many_futures_polled_concurrently() {
                             }
                             (t, i, x)
                         })
-                        .ok()
                         .expect("spawn");
                     let (out, _) = block_on(h);
-                    let (tt, ii, _) = out.ok().expect("no panic");
+                    let (tt, ii, _) = out.expect("no panic");
                     assert_eq!((tt, ii), (t, i));
                 }
             })
@@ -343,9 +305,8 @@ fn is_finished_eventually_true_for_ok_and_panic() {
             go_rx.recv_timeout(Duration::from_secs(30)).expect("go");
             1
         })
-        .ok()
         .expect("spawn");
-    let h_panic = pool.spawn(|| -> i32 { panic!("x") }).ok().expect("spawn");
+    let h_panic = pool.spawn(|| -> i32 { panic!("x") }).expect("spawn");
     assert!(!h_ok.is_finished(), "blocked task reported finished");
     go_tx.send(()).unwrap();
     // Generous bound: these tasks take microseconds; 10 s only matters on a
@@ -375,16 +336,11 @@ fn dropped_join_handle_detaches_task() {
             .spawn(move || {
                 ran.fetch_add(1, Ordering::SeqCst);
             })
-            .ok()
             .expect("spawn");
         drop(h);
     }
     // Detached panicking task: the panic must not escape anywhere.
-    drop(
-        pool.spawn(|| -> u8 { panic!("detached") })
-            .ok()
-            .expect("spawn"),
-    );
+    drop(pool.spawn(|| -> u8 { panic!("detached") }).expect("spawn"));
     pool.wait_idle();
     assert_eq!(ran.load(Ordering::SeqCst), 100);
     let st = pool.stats();

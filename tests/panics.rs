@@ -16,12 +16,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });
@@ -67,9 +63,7 @@ fn worker_ids(pool: &Pool) -> HashSet<ThreadId> {
         let (arrived, tx) = (arrived.clone(), tx.clone());
         pool.submit(move || {
             arrived.fetch_add(1, Ordering::SeqCst);
-            let all = wait_until(Duration::from_secs(10), || {
-                arrived.load(Ordering::SeqCst) >= n
-            });
+            let all = wait_until(Duration::from_secs(10), || arrived.load(Ordering::SeqCst) >= n);
             tx.send((thread::current().id(), all)).unwrap();
         })
         .expect("submit");
@@ -102,8 +96,7 @@ fn panics_do_not_kill_workers() {
     let before = worker_ids(&pool);
 
     for i in 0..100 {
-        pool.submit(move || panic!("task {i} panics"))
-            .expect("submit");
+        pool.submit(move || panic!("task {i} panics")).expect("submit");
     }
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..100 {
@@ -126,10 +119,7 @@ fn panics_do_not_kill_workers() {
 
     // The very same worker threads are still serving tasks.
     let after = worker_ids(&pool);
-    assert_eq!(
-        before, after,
-        "worker threads were replaced: panics killed workers"
-    );
+    assert_eq!(before, after, "worker threads were replaced: panics killed workers");
 }
 
 #[test]
@@ -175,19 +165,14 @@ fn custom_panic_handler_receives_payloads() {
         .expect("build");
 
     for i in 0..10 {
-        pool.submit(move || panic!("task {i} failed"))
-            .expect("submit");
+        pool.submit(move || panic!("task {i} failed")).expect("submit");
     }
-    pool.submit(|| panic!("static str payload"))
-        .expect("submit");
+    pool.submit(|| panic!("static str payload")).expect("submit");
     for n in [7u32, 8, 9] {
-        pool.submit(move || std::panic::panic_any(n))
-            .expect("submit");
+        pool.submit(move || std::panic::panic_any(n)).expect("submit");
     }
     // Panics in spawn()ed tasks go to their JoinHandle, not to the handler.
-    let h = pool
-        .spawn(|| -> u8 { panic!("spawned panic") })
-        .expect("spawn");
+    let h = pool.spawn(|| -> u8 { panic!("spawned panic") }).expect("spawn");
     assert!(h.join().is_err());
     pool.wait_idle();
 
@@ -222,10 +207,7 @@ fn panicking_panic_handler_does_not_kill_worker() {
         .pin_workers(false)
         .panic_handler(move |payload| {
             hc.fetch_add(1, Ordering::SeqCst);
-            panic!(
-                "handler itself panics while handling {:?}",
-                panic_message(&*payload)
-            );
+            panic!("handler itself panics while handling {:?}", panic_message(&*payload));
         })
         .build()
         .expect("build");
@@ -294,9 +276,7 @@ fn panics_inside_nested_tasks_are_contained() {
     }
     pool.wait_idle();
     assert_eq!(ran.load(Ordering::SeqCst), 50);
-    assert!(wait_until(Duration::from_secs(10), || handled
-        .load(Ordering::SeqCst)
-        == 60));
+    assert!(wait_until(Duration::from_secs(10), || handled.load(Ordering::SeqCst) == 60));
     assert_eq!(pool.stats().panicked, 60);
     assert_eq!(pool.stats().completed, 110);
 }

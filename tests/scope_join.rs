@@ -16,12 +16,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });
@@ -157,9 +153,9 @@ fn nested_spawns_from_inside_scope_spawns() {
             let (outer, inner, innermost, local) = (&outer, &inner, &innermost, &local);
             s.spawn(move || {
                 outer.fetch_add(1, Ordering::SeqCst);
-                for k in 0..10 {
+                for x in local.iter() {
                     s.spawn(move || {
-                        inner.fetch_add(local[k], Ordering::SeqCst);
+                        inner.fetch_add(*x, Ordering::SeqCst);
                         s.spawn(move || {
                             innermost.fetch_add(1, Ordering::SeqCst);
                         });
@@ -199,9 +195,7 @@ fn scope_reraises_spawn_panic_after_all_spawns_finish() {
             }
         })
     }));
-    let payload = r
-        .err()
-        .expect("scope must re-raise the panic of a spawned closure");
+    let payload = r.expect_err("scope must re-raise the panic of a spawned closure");
     assert_eq!(panic_message(&*payload).as_deref(), Some("scope boom"));
     // Read immediately: every other spawn must have run before scope returned.
     assert_eq!(counter.load(Ordering::SeqCst), 200);
@@ -234,7 +228,7 @@ fn scope_body_panic_waits_for_spawns() {
             panic!("body boom");
         })
     }));
-    let payload = r.err().expect("a panic in the scope body must propagate");
+    let payload = r.expect_err("a panic in the scope body must propagate");
     assert_eq!(panic_message(&*payload).as_deref(), Some("body boom"));
     // The spawns borrow `counter`; they must all be done before unwinding out.
     assert_eq!(counter.load(Ordering::SeqCst), 20);
@@ -286,7 +280,7 @@ fn join_fib_from_inside_tasks_matches_sequential() {
         })
         .collect();
     for h in handles {
-        let (n, v) = join_timeout(h).ok().expect("fib task panicked");
+        let (n, v) = join_timeout(h).expect("fib task panicked");
         assert_eq!(v, fib_seq(n), "fib({n})");
     }
 }
@@ -296,10 +290,7 @@ fn join_returns_both_results_and_borrows() {
     let _w = Watchdog::new("join_returns_both_results_and_borrows", 60);
     let pool = pool(2);
     let v: Vec<u64> = (1..=1000).collect();
-    let (a, b) = pool.join(
-        || v[..500].iter().sum::<u64>(),
-        || v[500..].iter().sum::<u64>(),
-    );
+    let (a, b) = pool.join(|| v[..500].iter().sum::<u64>(), || v[500..].iter().sum::<u64>());
     assert_eq!(a + b, 500_500);
     assert_eq!(a, 125_250);
     let (s, x) = pool.join(|| String::from("left"), || 7u8);
@@ -328,7 +319,7 @@ fn join_reraises_left_panic() {
             },
         )
     }));
-    let payload = r.err().expect("join must re-raise the left panic");
+    let payload = r.expect_err("join must re-raise the left panic");
     assert_eq!(panic_message(&*payload).as_deref(), Some("left boom"));
     // The right closure borrows locals: if it started, it must have finished
     // before join unwound (otherwise it would outlive its borrows).
@@ -356,7 +347,7 @@ fn join_reraises_right_panic() {
             || -> u32 { panic!("right boom") },
         )
     }));
-    let payload = r.err().expect("join must re-raise the right panic");
+    let payload = r.expect_err("join must re-raise the right panic");
     assert_eq!(panic_message(&*payload).as_deref(), Some("right boom"));
     assert!(
         !started.load(Ordering::SeqCst) || finished.load(Ordering::SeqCst),
@@ -373,7 +364,7 @@ fn join_both_panic_reraises_one_of_them() {
         let r = catch_unwind(AssertUnwindSafe(|| {
             pool.join(|| -> u8 { panic!("L") }, || -> u8 { panic!("R") })
         }));
-        let payload = r.err().expect("must re-raise");
+        let payload = r.expect_err("must re-raise");
         let msg = panic_message(&*payload);
         assert!(
             matches!(msg.as_deref(), Some("L") | Some("R")),
@@ -433,7 +424,7 @@ fn scope_and_join_inside_the_only_worker_do_not_deadlock() {
             (n.load(Ordering::SeqCst), f)
         })
         .expect("spawn");
-    let (n, f) = join_timeout(h).ok().expect("task panicked");
+    let (n, f) = join_timeout(h).expect("task panicked");
     assert_eq!(n, 50);
     assert_eq!(f, fib_seq(15));
 }

@@ -29,12 +29,8 @@ impl Watchdog {
     fn new(name: &'static str, secs: u64) -> Self {
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs))
-            {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "WATCHDOG: test `{name}` hung for more than {secs} s"
-                );
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
                 std::process::exit(101);
             }
         });
@@ -170,10 +166,7 @@ fn open_gate_later(gate: Arc<AtomicBool>, after: Duration) -> thread::JoinHandle
 #[test]
 fn graceful_shutdown_runs_all_queued_work_and_joins_threads() {
     let _s = serial();
-    let _w = Watchdog::new(
-        "graceful_shutdown_runs_all_queued_work_and_joins_threads",
-        60,
-    );
+    let _w = Watchdog::new("graceful_shutdown_runs_all_queued_work_and_joins_threads", 60);
     const P: &str = "sd-grace-";
     const N: usize = 10_000;
     let pool = named_pool(P, 2);
@@ -207,11 +200,7 @@ fn graceful_shutdown_runs_all_queued_work_and_joins_threads() {
     );
     assert!(pool.is_closed());
     let st = pool.stats();
-    assert_eq!(
-        st.completed,
-        (N + 2 + 8) as u64,
-        "completed = gates + warm-up + queued"
-    );
+    assert_eq!(st.completed, (N + 2 + 8) as u64, "completed = gates + warm-up + queued");
     assert_eq!(st.queued, 0);
     assert_threads_gone(P);
     assert!(
@@ -327,19 +316,14 @@ fn dropping_a_clone_does_not_shut_down() {
     let clone = pool.clone();
     drop(pool);
     assert!(!clone.is_closed());
-    let h = clone
-        .spawn(|| 11)
-        .expect("pool must stay open while a handle exists");
+    let h = clone.spawn(|| 11).expect("pool must stay open while a handle exists");
     assert_eq!(join_timeout(h).ok(), Some(11));
 }
 
 #[test]
 fn dropping_last_handle_runs_queued_work_and_stops_threads() {
     let _s = serial();
-    let _w = Watchdog::new(
-        "dropping_last_handle_runs_queued_work_and_stops_threads",
-        60,
-    );
+    let _w = Watchdog::new("dropping_last_handle_runs_queued_work_and_stops_threads", 60);
     const P: &str = "sd-drop-";
     let pool = named_pool(P, 2);
     warm_up(&pool, P);
@@ -393,9 +377,7 @@ fn last_handle_dropped_inside_a_task_does_not_deadlock() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<&'static str>();
     pool.submit(move || {
-        go_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("go signal");
+        go_rx.recv_timeout(Duration::from_secs(30)).expect("go signal");
         drop(inner); // the last Pool handle dies on a worker thread
         done_tx.send("dropped").unwrap();
     })

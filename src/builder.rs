@@ -2,26 +2,38 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
+use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::pool::Pool;
 use crate::registry::Shared;
-use crate::sync::{lock, thread, Arc};
-use crate::worker::run_worker;
+use crate::sync::{lock, Arc};
+use crate::threads::StartError;
 
 pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync;
 pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
 
 /// The settings a pool runs with.
 pub(crate) struct Config {
+    /// The capacity at build (and the floor `reboot` does not change:
+    /// reboot keeps the tuned capacity).
     pub(crate) capacity: usize,
+    pub(crate) max_capacity: usize,
     pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) pin_workers: bool,
     pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
+    pub(crate) prealloc: bool,
+    pub(crate) min_workers: usize,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) queue_limit: Option<usize>,
+    pub(crate) nonblocking: bool,
+    pub(crate) max_blocked_submitters: Option<usize>,
 }
+
+/// The default ceiling for `tune`: generous, and never below the capacity.
+const DEFAULT_MAX_CAPACITY: usize = 256;
 
 /// Configures and starts a [`Pool`]. Every setter takes and returns the
 /// builder by value.
@@ -43,10 +55,17 @@ pub(crate) struct Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder {
     capacity: Option<usize>,
+    max_capacity: Option<usize>,
     thread_name: Option<StdArc<ThreadNameFn>>,
     stack_size: Option<usize>,
     pin_workers: bool,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
+    prealloc: bool,
+    min_workers: Option<usize>,
+    keep_alive: Option<Duration>,
+    queue_limit: Option<usize>,
+    nonblocking: bool,
+    max_blocked_submitters: Option<usize>,
 }
 
 impl Default for Builder {
@@ -59,6 +78,13 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("capacity", &self.capacity)
+            .field("max_capacity", &self.max_capacity)
+            .field("prealloc", &self.prealloc)
+            .field("min_workers", &self.min_workers)
+            .field("keep_alive", &self.keep_alive)
+            .field("queue_limit", &self.queue_limit)
+            .field("nonblocking", &self.nonblocking)
+            .field("max_blocked_submitters", &self.max_blocked_submitters)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
             .field("pin_workers", &self.pin_workers)
@@ -79,10 +105,17 @@ impl Builder {
     pub fn new() -> Self {
         Builder {
             capacity: None,
+            max_capacity: None,
             thread_name: None,
             stack_size: None,
             pin_workers: true,
             panic_handler: None,
+            prealloc: false,
+            min_workers: None,
+            keep_alive: None,
+            queue_limit: None,
+            nonblocking: false,
+            max_blocked_submitters: None,
         }
     }
 
@@ -96,6 +129,117 @@ impl Builder {
     /// ```
     pub fn capacity(mut self, workers: usize) -> Self {
         self.capacity = Some(workers);
+        self
+    }
+
+    /// The ceiling for [`Pool::tune`]. Default: `max(capacity, 256)`. Below
+    /// the capacity, [`build`](Builder::build) fails with
+    /// [`BuildError::MaxCapacityBelowCapacity`]. Slots above the current
+    /// capacity cost a few hundred bytes each and no thread until used.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(8).build().unwrap();
+    /// assert_eq!(pool.max_capacity(), 8);
+    /// assert!(pool.tune(9).is_err());
+    /// ```
+    pub fn max_capacity(mut self, workers: usize) -> Self {
+        self.max_capacity = Some(workers);
+        self
+    }
+
+    /// Start every worker thread (up to the capacity) in `build`, so the
+    /// first tasks pay no thread start. Default: `false`, threads start on
+    /// demand: a submit that finds no idle worker starts one, up to the
+    /// capacity. Pre-allocated workers do not expire (the default
+    /// [`min_workers`](Builder::min_workers) becomes the capacity), and
+    /// [`Pool::tune`] works on them like on any other.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(3).prealloc(true).build().unwrap();
+    /// assert_eq!(pool.stats().live_workers, 3);
+    /// ```
+    pub fn prealloc(mut self, prealloc: bool) -> Self {
+        self.prealloc = prealloc;
+        self
+    }
+
+    /// The number of worker threads that never expire with
+    /// [`keep_alive`](Builder::keep_alive). Default: 0 (with `prealloc`, the
+    /// capacity). Above the capacity, [`build`](Builder::build) fails with
+    /// [`BuildError::MinWorkersAboveCapacity`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::Pool::builder()
+    ///     .capacity(4)
+    ///     .min_workers(1)
+    ///     .keep_alive(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn min_workers(mut self, workers: usize) -> Self {
+        self.min_workers = Some(workers);
+        self
+    }
+
+    /// How long an idle worker thread waits for work before it exits (down
+    /// to [`min_workers`](Builder::min_workers) threads). Threads come back on
+    /// demand. Default: idle threads never exit. `Duration::ZERO` makes
+    /// [`build`](Builder::build) fail with [`BuildError::ZeroKeepAlive`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::Pool::builder().keep_alive(Duration::from_secs(60)).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn keep_alive(mut self, idle: Duration) -> Self {
+        self.keep_alive = Some(idle);
+        self
+    }
+
+    /// At most `tasks` accepted tasks wait to start. When the queue is full,
+    /// `submit` from outside the pool blocks until there is room (or, with
+    /// [`nonblocking`](Builder::nonblocking), returns
+    /// [`SubmitError::Full`](crate::SubmitError::Full) at once). Submits from
+    /// inside the pool's own tasks never block and are never refused for
+    /// room: they may go over the limit, since waiting there could deadlock
+    /// the pool. Default: unbounded. `0` makes [`build`](Builder::build) fail
+    /// with [`BuildError::ZeroQueueLimit`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().queue_limit(10_000).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn queue_limit(mut self, tasks: usize) -> Self {
+        self.queue_limit = Some(tasks);
+        self
+    }
+
+    /// With a [`queue_limit`](Builder::queue_limit): refuse with
+    /// [`SubmitError::Full`](crate::SubmitError::Full) instead of blocking
+    /// when the queue is full. Default: `false` (block).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().queue_limit(100).nonblocking(true).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn nonblocking(mut self, nonblocking: bool) -> Self {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    /// With a [`queue_limit`](Builder::queue_limit): at most `submitters`
+    /// threads wait for room at once; the next one gets
+    /// [`SubmitError::Full`](crate::SubmitError::Full) at once. Default:
+    /// unlimited.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().queue_limit(100).max_blocked_submitters(4).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn max_blocked_submitters(mut self, submitters: usize) -> Self {
+        self.max_blocked_submitters = Some(submitters);
         self
     }
 
@@ -174,69 +318,81 @@ impl Builder {
         self
     }
 
-    /// Starts the pool's worker threads.
+    /// Builds the pool (and, with [`prealloc`](Builder::prealloc), starts its
+    /// worker threads).
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroCapacity`] for `capacity(0)`,
-    /// [`BuildError::ThreadNamePanicked`] if the naming closure panics,
-    /// [`BuildError::Spawn`] if the OS refuses a thread. On error no thread
-    /// of the pool is left running.
+    /// [`BuildError::ZeroCapacity`] for `capacity(0)`, and the other
+    /// [`BuildError`] variants for settings that contradict each other;
+    /// with `prealloc`, [`BuildError::ThreadNamePanicked`] if the naming
+    /// closure panics and [`BuildError::Spawn`] if the OS refuses a thread.
+    /// On error no thread of the pool is left running.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn build(self) -> Result<Pool, BuildError> {
+        let config = self.into_config()?;
+        let prealloc = config.prealloc;
+        let cores = if config.pin_workers && !cfg!(loom) {
+            core_affinity::get_core_ids().filter(|cores| !cores.is_empty())
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared::new(config));
+        shared.set_cores(cores);
+        let pool = Pool::from_shared(shared.clone());
+        if prealloc {
+            let mut control = lock(&shared.control);
+            let started = Shared::start_all_locked(&shared, &mut control);
+            drop(control);
+            if let Err(error) = started {
+                // Closes and joins whatever started.
+                pool.shutdown();
+                return Err(match error {
+                    StartError::Spawn(error) => BuildError::Spawn(error),
+                    StartError::NamePanicked(index) => BuildError::ThreadNamePanicked(index),
+                });
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Validates the settings.
+    fn into_config(self) -> Result<Config, BuildError> {
         let capacity = self.capacity.unwrap_or_else(num_cpus::get);
         if capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        let config = Config {
+        let max_capacity = self.max_capacity.unwrap_or(capacity.max(DEFAULT_MAX_CAPACITY));
+        if max_capacity < capacity {
+            return Err(BuildError::MaxCapacityBelowCapacity { capacity, max_capacity });
+        }
+        let min_workers = self.min_workers.unwrap_or(if self.prealloc { capacity } else { 0 });
+        if min_workers > capacity {
+            return Err(BuildError::MinWorkersAboveCapacity { min_workers, capacity });
+        }
+        if self.keep_alive == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroKeepAlive);
+        }
+        if self.queue_limit == Some(0) {
+            return Err(BuildError::ZeroQueueLimit);
+        }
+        Ok(Config {
             capacity,
+            max_capacity,
             thread_name: self.thread_name,
             stack_size: self.stack_size,
             pin_workers: self.pin_workers,
             panic_handler: self.panic_handler,
-        };
-        let shared = Arc::new(Shared::new(config));
-        let pool = Pool::from_shared(shared.clone());
-        match start_workers(&shared) {
-            Ok(()) => Ok(pool),
-            Err(error) => {
-                // Closes and joins whatever started.
-                pool.shutdown();
-                Err(error)
-            }
-        }
+            prealloc: self.prealloc,
+            min_workers,
+            keep_alive: self.keep_alive,
+            queue_limit: self.queue_limit,
+            nonblocking: self.nonblocking,
+            max_blocked_submitters: self.max_blocked_submitters,
+        })
     }
-}
-
-/// Starts one thread per worker slot.
-fn start_workers(shared: &Arc<Shared>) -> Result<(), BuildError> {
-    let config = &shared.config;
-    let cores = if config.pin_workers && !cfg!(loom) {
-        core_affinity::get_core_ids().filter(|cores| !cores.is_empty())
-    } else {
-        None
-    };
-    let mut threads = lock(&shared.threads);
-    for index in 0..config.capacity {
-        let name = match &config.thread_name {
-            Some(name) => panic::catch_unwind(AssertUnwindSafe(|| name(index)))
-                .map_err(|_| BuildError::ThreadNamePanicked(index))?,
-            None => format!("stealpool-{index}"),
-        };
-        let mut builder = thread::Builder::new().name(name);
-        if let Some(bytes) = config.stack_size {
-            builder = builder.stack_size(bytes);
-        }
-        let core = cores.as_ref().map(|cores| cores[index % cores.len()]);
-        let worker_shared = shared.clone();
-        let handle = builder
-            .spawn(move || run_worker(worker_shared, index, core))
-            .map_err(BuildError::Spawn)?;
-        threads.push(handle);
-    }
-    Ok(())
 }

@@ -18,16 +18,20 @@ use std::fmt;
 ///
 /// let pool = Pool::builder().capacity(1).build().unwrap();
 /// pool.shutdown();
-/// match pool.submit(|| 7) {
-///     Err(SubmitError::Closed(task)) => assert_eq!(task(), 7), // the closure comes back
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// match pool.submit(move || tx.send(7).unwrap()) {
+///     Err(SubmitError::Closed(task)) => task(), // the closure comes back; run it here
 ///     _ => unreachable!(),
 /// }
+/// assert_eq!(rx.recv().unwrap(), 7);
 /// ```
 pub enum SubmitError<F> {
     /// The pool is shut down (or shutting down) and takes no new work.
     Closed(F),
-    /// The queue is full and the pool does not block (see the capacity
-    /// controls of later versions).
+    /// The queue is full and the pool does not block
+    /// ([`Builder::nonblocking`](crate::Builder::nonblocking)), or too many
+    /// submitters already wait
+    /// ([`Builder::max_blocked_submitters`](crate::Builder::max_blocked_submitters)).
     Full(F),
     /// No room opened in the queue within the given time.
     Timeout(F),
@@ -39,8 +43,10 @@ impl<F> SubmitError<F> {
     /// ```
     /// # let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
     /// pool.shutdown();
-    /// let task = pool.submit(|| "ran").unwrap_err().into_inner();
-    /// assert_eq!(task(), "ran");
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let task = pool.submit(move || tx.send("ran").unwrap()).unwrap_err().into_inner();
+    /// task();
+    /// assert_eq!(rx.recv().unwrap(), "ran");
     /// ```
     pub fn into_inner(self) -> F {
         match self {
@@ -129,6 +135,25 @@ pub enum BuildError {
     Spawn(std::io::Error),
     /// The `thread_name` closure panicked (for the given worker index).
     ThreadNamePanicked(usize),
+    /// `max_capacity` is below `capacity`.
+    MaxCapacityBelowCapacity {
+        /// The requested capacity.
+        capacity: usize,
+        /// The requested ceiling.
+        max_capacity: usize,
+    },
+    /// `min_workers` is above `capacity`.
+    MinWorkersAboveCapacity {
+        /// The requested floor.
+        min_workers: usize,
+        /// The requested capacity.
+        capacity: usize,
+    },
+    /// `keep_alive(Duration::ZERO)`: a worker would expire the moment it
+    /// idles.
+    ZeroKeepAlive,
+    /// `queue_limit(0)`: no task could ever be queued.
+    ZeroQueueLimit,
 }
 
 impl fmt::Display for BuildError {
@@ -139,6 +164,14 @@ impl fmt::Display for BuildError {
             BuildError::ThreadNamePanicked(index) => {
                 write!(f, "the thread_name closure panicked for worker {index}")
             }
+            BuildError::MaxCapacityBelowCapacity { capacity, max_capacity } => {
+                write!(f, "max_capacity ({max_capacity}) is below capacity ({capacity})")
+            }
+            BuildError::MinWorkersAboveCapacity { min_workers, capacity } => {
+                write!(f, "min_workers ({min_workers}) is above capacity ({capacity})")
+            }
+            BuildError::ZeroKeepAlive => write!(f, "keep_alive must be longer than zero"),
+            BuildError::ZeroQueueLimit => write!(f, "queue_limit must be at least 1"),
         }
     }
 }
@@ -151,3 +184,100 @@ impl std::error::Error for BuildError {
         }
     }
 }
+
+/// Why [`Pool::tune`](crate::Pool::tune) refused a capacity. The pool is
+/// unchanged.
+///
+/// ```
+/// use stealpool::{Pool, TuneError};
+///
+/// let pool = Pool::builder().capacity(2).max_capacity(4).build().unwrap();
+/// assert_eq!(pool.tune(0), Err(TuneError::Zero));
+/// assert_eq!(pool.tune(5), Err(TuneError::AboveMax { requested: 5, max: 4 }));
+/// assert_eq!(pool.capacity(), 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TuneError {
+    /// A capacity of 0: a pool needs at least one worker.
+    Zero,
+    /// Above the pool's `max_capacity`.
+    AboveMax {
+        /// The capacity asked for.
+        requested: usize,
+        /// The pool's ceiling.
+        max: usize,
+    },
+}
+
+impl fmt::Display for TuneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TuneError::Zero => write!(f, "capacity must be at least 1"),
+            TuneError::AboveMax { requested, max } => {
+                write!(f, "capacity {requested} is above the pool's max_capacity {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TuneError {}
+
+/// Why [`Pool::reboot`](crate::Pool::reboot) failed.
+///
+/// ```
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// pool.shutdown();
+/// pool.reboot().unwrap();
+/// assert!(!pool.is_closed());
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RebootError {
+    /// Called from inside one of the pool's own tasks: reboot waits for the
+    /// old threads to exit, and the caller is one of them.
+    InsideOwnTask,
+    /// The OS refused a worker thread (pre-allocated pools start theirs
+    /// in `reboot`). The pool is open; missing threads start on demand.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for RebootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RebootError::InsideOwnTask => {
+                write!(f, "reboot called from inside one of the pool's own tasks")
+            }
+            RebootError::Spawn(error) => write!(f, "could not start a worker thread: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for RebootError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RebootError::Spawn(error) => Some(error),
+            RebootError::InsideOwnTask => None,
+        }
+    }
+}
+
+/// [`Pool::shutdown_timeout`](crate::Pool::shutdown_timeout) gave up waiting.
+/// The pool is closed and its threads still finish the accepted work and
+/// exit on their own.
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// assert!(pool.shutdown_timeout(Duration::from_secs(5)).is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownTimeout;
+
+impl fmt::Display for ShutdownTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the pool did not finish its work within the shutdown timeout")
+    }
+}
+
+impl std::error::Error for ShutdownTimeout {}

@@ -13,11 +13,24 @@ use std::ptr::NonNull;
 
 use crate::latch::Latch;
 
+/// What kind of job a [`JobRef`] is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum JobKind {
+    /// A counted task (`submit`, `spawn`) that `shutdown_now` may hand back.
+    Task,
+    /// A counted job that must run in the pool: a scope spawn or an outside
+    /// `join` (someone waits for it; it is never handed back).
+    Bound,
+    /// The uncounted second half of a `join` inside the pool.
+    Stack,
+}
+
 /// A queued unit of work, erased to a pointer and a function.
 pub(crate) struct JobRef {
     data: NonNull<()>,
     execute: unsafe fn(NonNull<()>),
-    counted: bool,
+    discard: unsafe fn(NonNull<()>),
+    kind: JobKind,
 }
 
 // SAFETY: a JobRef is only ever built from jobs whose closures are `Send`
@@ -37,12 +50,28 @@ impl JobRef {
         unsafe { (self.execute)(self.data) }
     }
 
+    /// Drops the job without running it. Only `Task` jobs are ever
+    /// discarded (`shutdown_now` hands back no other kind).
+    ///
+    /// # Safety
+    /// As for [`JobRef::execute`].
+    pub(crate) unsafe fn discard(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.discard)(self.data) }
+    }
+
     /// Whether this job is counted in `submitted`/`completed` (every heap job
     /// is; the stack half of a `join` is covered by the counted job that
     /// called `join`).
     #[inline]
     pub(crate) fn is_counted(&self) -> bool {
-        self.counted
+        self.kind != JobKind::Stack
+    }
+
+    /// The job's kind.
+    #[inline]
+    pub(crate) fn kind(&self) -> JobKind {
+        self.kind
     }
 
     /// The identity of the job, for `join` to recognise its own half.
@@ -60,13 +89,15 @@ impl HeapJob {
     ///
     /// The closure may borrow (`'scope`): the caller promises it runs or is
     /// discarded before those borrows end (a `Scope` waits for all its jobs).
-    pub(crate) fn into_job_ref<F: FnOnce() + Send>(f: F) -> JobRef {
+    pub(crate) fn into_job_ref<F: FnOnce() + Send>(f: F, kind: JobKind) -> JobRef {
+        debug_assert_ne!(kind, JobKind::Stack);
         let data = Box::into_raw(Box::new(f));
         JobRef {
             // SAFETY: Box::into_raw never returns null.
             data: unsafe { NonNull::new_unchecked(data) }.cast(),
             execute: Self::execute::<F>,
-            counted: true,
+            discard: Self::discard::<F>,
+            kind,
         }
     }
 
@@ -75,6 +106,11 @@ impl HeapJob {
         // and each JobRef is executed or discarded exactly once.
         let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
         f();
+    }
+
+    unsafe fn discard<F>(data: NonNull<()>) {
+        // SAFETY: as in `execute`.
+        drop(unsafe { Box::from_raw(data.cast::<F>().as_ptr()) });
     }
 }
 
@@ -128,7 +164,8 @@ where
             // SAFETY: a reference is never null.
             data: NonNull::from(self).cast(),
             execute: Self::execute,
-            counted,
+            discard: Self::never_discarded,
+            kind: if counted { JobKind::Bound } else { JobKind::Stack },
         }
     }
 
@@ -147,6 +184,10 @@ where
         // SAFETY: after this the owner may free `this`; `set` touches nothing
         // of it once the state is published.
         unsafe { Latch::set(&this.latch) };
+    }
+
+    unsafe fn never_discarded(_data: NonNull<()>) {
+        unreachable!("a stack job is never handed out of its pool, so never discarded");
     }
 
     /// Runs the job on the owner's thread after popping it back unrun.

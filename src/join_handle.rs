@@ -49,6 +49,11 @@ impl<T> Packet<T> {
                 worker.note_panic();
             }
         }
+        self.complete(result);
+    }
+
+    /// Stores the result for the handle and wakes whoever waits.
+    fn complete(&self, result: ThreadResult<T>) {
         let mut state = lock(&self.state);
         // If the handle is gone, nobody will ever see a panic: hand it to
         // the panic handler rather than swallow it.
@@ -67,6 +72,34 @@ impl<T> Packet<T> {
         }
         if let Some(payload) = orphaned_panic {
             deliver_panic(self.panic_handler.as_ref(), payload);
+        }
+    }
+}
+
+/// Completes a packet with an error if its task is dropped unrun (a
+/// `Task` from `shutdown_now` dropped by its caller), so the `JoinHandle`
+/// never waits forever.
+pub(crate) struct PacketGuard<T> {
+    packet: Option<Arc<Packet<T>>>,
+}
+
+impl<T> PacketGuard<T> {
+    pub(crate) fn new(packet: Arc<Packet<T>>) -> Self {
+        PacketGuard { packet: Some(packet) }
+    }
+
+    /// The task is about to run: the guard's job is done.
+    pub(crate) fn disarm(mut self) -> Arc<Packet<T>> {
+        self.packet.take().expect("a packet guard is disarmed once")
+    }
+}
+
+impl<T> Drop for PacketGuard<T> {
+    fn drop(&mut self) {
+        if let Some(packet) = self.packet.take() {
+            packet.complete(Err(Box::new(
+                "stealpool: the task was dropped unrun after shutdown_now",
+            )));
         }
     }
 }

@@ -48,6 +48,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod backpressure;
 mod builder;
 mod error;
 mod job;
@@ -62,11 +63,14 @@ mod scope;
 mod sleep;
 mod stats;
 mod sync;
+mod task;
+mod threads;
 mod worker;
 
 pub use builder::Builder;
-pub use error::{BuildError, SubmitError};
+pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 pub use join_handle::JoinHandle;
 pub use pool::Pool;
 pub use scope::Scope;
-pub use stats::Stats;
+pub use stats::{Stats, WorkerState, WorkerStats};
+pub use task::Task;

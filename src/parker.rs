@@ -6,7 +6,9 @@
 //! stray token only makes one `park` return early; every caller parks in a
 //! loop that re-checks its own condition, so an early return is harmless.
 
-use crate::sync::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+use std::time::Duration;
+
+use crate::sync::{lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, Ordering};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
@@ -66,6 +68,34 @@ impl Parker {
             }
             // Spurious condvar wake-up: still PARKED, wait again.
         }
+    }
+
+    /// As [`Parker::park`], but returns after `timeout` at the latest.
+    pub(crate) fn park_timeout(&self, timeout: Duration) {
+        // Acquire: as in `park`.
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        let guard = lock(&self.lock);
+        match self
+            .state
+            .compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                self.state.swap(EMPTY, Ordering::Acquire);
+                return;
+            }
+            Err(other) => unreachable!("parker in impossible state {other}"),
+        }
+        let guard = wait_timeout(&self.condvar, guard, timeout);
+        // Whether notified or timed out, leave EMPTY; Acquire as in `park`.
+        self.state.swap(EMPTY, Ordering::Acquire);
+        drop(guard);
     }
 
     /// Leaves a token and wakes the parked thread, if any.

@@ -2,18 +2,34 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
+use crate::backpressure::{Backpressure, NoRoom};
 use crate::builder::Builder;
-use crate::error::{BuildError, SubmitError};
-use crate::job::{HeapJob, JobRef, StackJob};
+use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
+use crate::job::{HeapJob, JobKind, JobRef, StackJob};
 use crate::join::{join_in_worker, join_on_caller};
-use crate::join_handle::{JoinHandle, Packet};
+use crate::join_handle::{JoinHandle, Packet, PacketGuard};
 use crate::latch::Latch;
+use crate::queue::Steal;
 use crate::registry::Shared;
 use crate::scope::Scope;
-use crate::stats::Stats;
-use crate::sync::{lock, Arc, Ordering};
+use crate::stats::{Stats, WorkerState, WorkerStats};
+use crate::sync::{lock, wait, wait_timeout, Arc, Ordering};
+use crate::task::Task;
+use crate::threads::StartError;
 use crate::worker::WorkerThread;
+
+/// Takes every job `steal` yields until it reports the queue empty.
+fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)) {
+    loop {
+        match steal() {
+            Steal::Success(job) => sink(job),
+            Steal::Empty => return,
+            Steal::Retry => {}
+        }
+    }
+}
 
 /// A work-stealing thread pool.
 ///
@@ -53,28 +69,95 @@ pub(crate) enum Admission<'a> {
     Outside,
 }
 
+/// How a submit from outside the pool treats a full queue.
+#[derive(Clone, Copy)]
+pub(crate) enum Room {
+    /// Block or refuse, as the pool is configured.
+    AsConfigured,
+    /// Wait for room until the deadline.
+    Until(Instant),
+    /// Ignore the limit (scope spawns and `join`: someone already waits for
+    /// them, and refusing them would only move the work to the caller).
+    Unlimited,
+}
+
+/// Why a task was not admitted.
+#[derive(Clone, Copy)]
+pub(crate) enum Refusal {
+    Closed,
+    Full,
+    Timeout,
+}
+
+impl Refusal {
+    fn with<F>(self, task: F) -> SubmitError<F> {
+        match self {
+            Refusal::Closed => SubmitError::Closed(task),
+            Refusal::Full => SubmitError::Full(task),
+            Refusal::Timeout => SubmitError::Timeout(task),
+        }
+    }
+}
+
 impl Admission<'_> {
     /// Decides whether `shared`'s pool takes a new counted task now, and
-    /// counts it if so. `None`: the pool is closed.
+    /// counts it (and its place in a bounded queue) if so.
     #[inline]
-    pub(crate) fn admit(shared: &Shared) -> Option<Admission<'_>> {
-        match WorkerThread::current_in(shared) {
+    pub(crate) fn admit(shared: &Shared, room: Room) -> Result<Admission<'_>, Refusal> {
+        if let Some(worker) = WorkerThread::current_in(shared) {
             // Inside: the submitting task itself is counted and running, so
             // the workers cannot have drained; the closed check only decides
-            // whether new work is refused.
-            Some(worker) if !shared.is_closed() => Some(Admission::Inside(worker)),
-            Some(_) => None,
-            None if shared.accept_outside() => Some(Admission::Outside),
-            None => None,
+            // whether new work is refused. Never blocks on the queue limit.
+            if shared.is_closed() {
+                return Err(Refusal::Closed);
+            }
+            if let Some(backpressure) = &shared.backpressure {
+                backpressure.reserve_unbounded();
+            }
+            return Ok(Admission::Inside(worker));
         }
+        match (&shared.backpressure, room) {
+            (None, _) => {
+                if !shared.accept_outside() {
+                    return Err(Refusal::Closed);
+                }
+            }
+            (Some(backpressure), Room::Unlimited) => {
+                if !shared.accept_outside() {
+                    return Err(Refusal::Closed);
+                }
+                backpressure.reserve_unbounded();
+            }
+            (Some(backpressure), Room::AsConfigured | Room::Until(_)) => {
+                let deadline = match room {
+                    Room::Until(deadline) => Some(deadline),
+                    _ => None,
+                };
+                if shared.is_closed() {
+                    return Err(Refusal::Closed);
+                }
+                backpressure
+                    .reserve(deadline, || shared.is_closed())
+                    .map_err(|no_room| match no_room {
+                        NoRoom::Full => Refusal::Full,
+                        NoRoom::Timeout => Refusal::Timeout,
+                        NoRoom::Closed => Refusal::Closed,
+                    })?;
+                if !shared.accept_outside() {
+                    backpressure.release(1);
+                    return Err(Refusal::Closed);
+                }
+            }
+        }
+        Ok(Admission::Outside)
     }
 
     /// Pushes the admitted task.
     #[inline]
-    pub(crate) fn push(self, shared: &Shared, job: JobRef) {
+    pub(crate) fn push(self, shared: &Arc<Shared>, job: JobRef) {
         match self {
             Admission::Inside(worker) => worker.push_counted(job),
-            Admission::Outside => shared.inject(job),
+            Admission::Outside => Shared::inject(shared, job),
         }
     }
 }
@@ -136,13 +219,51 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match Admission::admit(&self.shared) {
-            Some(admission) => {
-                admission.push(&self.shared, HeapJob::into_job_ref(task));
+        self.submit_with_room(task, Room::AsConfigured)
+    }
+
+    #[inline]
+    fn submit_with_room<F>(&self, task: F, room: Room) -> Result<(), SubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        match Admission::admit(&self.shared, room) {
+            Ok(admission) => {
+                admission.push(&self.shared, HeapJob::into_job_ref(task, JobKind::Task));
                 Ok(())
             }
-            None => Err(SubmitError::Closed(task)),
+            Err(refusal) => Err(self.refuse(refusal, task)),
         }
+    }
+
+    #[cold]
+    fn refuse<F>(&self, refusal: Refusal, task: F) -> SubmitError<F> {
+        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        refusal.with(task)
+    }
+
+    /// Like [`Pool::submit`], but waits at most `timeout` for room in a full
+    /// queue (see [`Builder::queue_limit`]), even on a nonblocking pool.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Timeout`] if no room opened in time,
+    /// [`SubmitError::Closed`] if the pool is (or gets) shut down; both with
+    /// the closure itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::Pool::builder().capacity(1).queue_limit(1).build()?;
+    /// pool.submit_timeout(|| (), Duration::from_millis(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_timeout<F>(&self, task: F, timeout: Duration) -> Result<(), SubmitError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let deadline = Instant::now().checked_add(timeout);
+        let room = deadline.map_or(Room::AsConfigured, Room::Until);
+        self.submit_with_room(task, room)
     }
 
     /// Runs `task` on the pool and returns a handle to its result.
@@ -169,12 +290,15 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let Some(admission) = Admission::admit(&self.shared) else {
-            return Err(SubmitError::Closed(task));
+        let admission = match Admission::admit(&self.shared, Room::AsConfigured) {
+            Ok(admission) => admission,
+            Err(refusal) => return Err(self.refuse(refusal, task)),
         };
         let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone()));
         let handle = JoinHandle::new(packet.clone(), &self.shared);
-        admission.push(&self.shared, HeapJob::into_job_ref(move || packet.run(task)));
+        let guard = PacketGuard::new(packet);
+        let job = move || guard.disarm().run(task);
+        admission.push(&self.shared, HeapJob::into_job_ref(job, JobKind::Task));
         Ok(handle)
     }
 
@@ -261,7 +385,7 @@ impl Pool {
         RA: Send,
         RB: Send,
     {
-        if !self.shared.accept_outside() {
+        if Admission::admit(&self.shared, Room::Unlimited).is_err() {
             return join_on_caller(a, b);
         }
         let job = StackJob::new(
@@ -273,7 +397,7 @@ impl Pool {
         );
         // SAFETY: `job` stays in this frame until its latch is set, which
         // `wait_blocking` waits for.
-        self.shared.inject(unsafe { job.as_job_ref(true) });
+        Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
         job.latch.wait_blocking();
         job.into_result().into_return_value()
     }
@@ -327,14 +451,269 @@ impl Pool {
         if WorkerThread::current_in(&self.shared).is_some() {
             return;
         }
-        // Holding the lock while joining makes a second, racing `shutdown`
-        // wait until the threads are really gone.
-        let mut threads = lock(&self.shared.threads);
-        for thread in threads.drain(..) {
-            // Workers catch every task panic, so a join error would be a bug
-            // in the pool itself; there is nothing left to clean up either way.
-            let _ = thread.join();
+        // Everything accepted runs (threads start on demand if need be) ...
+        self.shared.wait_idle();
+        // ... then every thread leaves and is joined.
+        self.join_threads(None);
+    }
+
+    /// Joins the threads of a closed pool. Returns false if `deadline`
+    /// passed first.
+    fn join_threads(&self, deadline: Option<Instant>) -> bool {
+        let shared = &*self.shared;
+        let mut control = lock(&shared.control);
+        // Relaxed: `live_threads` changes only under the lock we hold.
+        while shared.live_threads.load(Ordering::Relaxed) > 0 && shared.is_closed() {
+            control = match deadline {
+                None => wait(&shared.exited, control),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    wait_timeout(&shared.exited, control, deadline - now)
+                }
+            };
         }
+        let handles = Shared::take_handles_locked(&mut control);
+        drop(control);
+        for handle in handles {
+            // The thread has left (or belongs to a rebooted pool that is
+            // running again, whose threads took no handle of ours: handles
+            // are taken only here and by the starter of a slot's next
+            // thread). Workers catch every task panic, so a join error would
+            // be a bug in the pool; there is nothing left to clean up.
+            let _ = handle.join();
+        }
+        true
+    }
+
+    /// Like [`Pool::shutdown`], but gives up waiting after `timeout`. The
+    /// pool is closed either way; on timeout its threads still run the
+    /// accepted work and exit on their own.
+    ///
+    /// Called from inside one of the pool's own tasks it cannot wait for its
+    /// own thread: it closes the pool and returns `Err(ShutdownTimeout)` at
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownTimeout`] if the work or the threads did not finish in time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::Pool::builder().capacity(2).build()?;
+    /// pool.submit(|| ())?;
+    /// pool.shutdown_timeout(Duration::from_secs(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimeout> {
+        self.shared.close();
+        if WorkerThread::current_in(&self.shared).is_some() {
+            return Err(ShutdownTimeout);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let finished = match deadline {
+            Some(deadline) => self.shared.wait_idle_until(deadline) && self.join_threads(Some(deadline)),
+            None => {
+                self.shared.wait_idle();
+                self.join_threads(None)
+            }
+        };
+        if finished {
+            Ok(())
+        } else {
+            Err(ShutdownTimeout)
+        }
+    }
+
+    /// Shuts down at once: refuses new work, takes every queued task that
+    /// never started out of the queues and hands it back, lets the running
+    /// tasks finish, and joins the threads. [`Task::run`] runs a returned
+    /// task; nothing accepted is dropped unrun unless you drop its `Task`.
+    ///
+    /// Scope spawns and the halves of `join`s stay in the pool (their
+    /// callers wait for them) and run before the threads exit. From inside
+    /// one of the pool's own tasks it returns without joining (as
+    /// [`Pool::shutdown`]).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(1).build()?;
+    /// let unrun = pool.shutdown_now();
+    /// assert!(unrun.is_empty());
+    /// assert!(pool.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_now(&self) -> Vec<Task> {
+        let shared = &self.shared;
+        shared.close();
+        let mut unrun = Vec::new();
+        let mut keep = Vec::new();
+        let mut sort = |job: JobRef| match job.kind() {
+            JobKind::Task => unrun.push(Task::new(job)),
+            JobKind::Bound | JobKind::Stack => keep.push(job),
+        };
+        drain(|| shared.injector.steal(), &mut sort);
+        for slot in shared.slots.iter() {
+            drain(|| slot.stealer.steal(), &mut sort);
+        }
+        let handed_back = unrun.len();
+        // Withdrawn tasks count as done, and their places in the queue free.
+        shared.withdraw(handed_back as u64);
+        if let Some(backpressure) = &shared.backpressure {
+            backpressure.release(handed_back);
+        }
+        for job in keep {
+            shared.injector.push(job);
+        }
+        // Sleeping workers re-check: what is left to run, or the drained pool.
+        shared.sleep.notify_all();
+        Shared::notify_new_work(shared);
+        if WorkerThread::current_in(shared).is_none() {
+            shared.wait_idle();
+            self.join_threads(None);
+        }
+        unrun
+    }
+
+    /// Starts a shut-down pool again with the same configuration (and the
+    /// capacity it was last tuned to). On a running pool it does nothing and
+    /// returns `Ok`.
+    ///
+    /// It first waits for the previous shutdown to finish: every accepted
+    /// task run and every old thread gone (a shutdown that timed out, or one
+    /// called from inside a task, may still be draining). Racing `submit`,
+    /// `shutdown` and `tune` calls are safe: every submit is either accepted
+    /// and run exactly once, or refused with its closure handed back.
+    ///
+    /// # Errors
+    ///
+    /// [`RebootError::InsideOwnTask`] from inside one of the pool's own
+    /// tasks (the caller's thread is one of those it would wait for);
+    /// [`RebootError::Spawn`] if a pre-allocated pool could not start a
+    /// thread (the pool is open; threads start on demand).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).build()?;
+    /// pool.shutdown();
+    /// assert!(pool.submit(|| ()).is_err());
+    /// pool.reboot()?;
+    /// pool.submit(|| ())?;
+    /// pool.wait_idle();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reboot(&self) -> Result<(), RebootError> {
+        let shared = &self.shared;
+        if WorkerThread::current_in(shared).is_some() {
+            return Err(RebootError::InsideOwnTask);
+        }
+        let mut control = lock(&shared.control);
+        if !shared.is_closed() {
+            return Ok(());
+        }
+        // Relaxed: changed only under the lock (released while we wait).
+        while shared.live_threads.load(Ordering::Relaxed) > 0 {
+            control = wait(&shared.exited, control);
+        }
+        // Every old thread has left; join what a shutdown did not.
+        for handle in Shared::take_handles_locked(&mut control) {
+            let _ = handle.join();
+        }
+        shared.reopen();
+        if shared.config.prealloc {
+            if let Err(StartError::Spawn(error)) = Shared::start_all_locked(shared, &mut control) {
+                return Err(RebootError::Spawn(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the capacity (how many workers may run tasks at once) while
+    /// the pool runs.
+    ///
+    /// Growing resumes parked workers (or starts threads) before it
+    /// returns, so queued tasks start at once. Shrinking lets the workers
+    /// above the new capacity finish the task they run, hand their queued
+    /// tasks back, and park; after those tasks end, at most `capacity` tasks
+    /// run at once. No task is lost or run twice, whatever races with it.
+    /// Tuning a shut-down pool sets the capacity its `reboot` starts with.
+    ///
+    /// # Errors
+    ///
+    /// [`TuneError::Zero`] for 0 and [`TuneError::AboveMax`] above
+    /// [`Pool::max_capacity`]; the pool is unchanged.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(8).build()?;
+    /// pool.tune(8)?;
+    /// assert_eq!(pool.capacity(), 8);
+    /// pool.tune(1)?;
+    /// assert_eq!(pool.stats().capacity, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tune(&self, capacity: usize) -> Result<(), TuneError> {
+        let max = self.shared.config.max_capacity;
+        if capacity == 0 {
+            return Err(TuneError::Zero);
+        }
+        if capacity > max {
+            return Err(TuneError::AboveMax {
+                requested: capacity,
+                max,
+            });
+        }
+        let mut control = lock(&self.shared.control);
+        Shared::tune_locked(&self.shared, &mut control, capacity);
+        Ok(())
+    }
+
+    /// The ceiling for [`Pool::tune`].
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(6).build().unwrap();
+    /// assert_eq!(pool.max_capacity(), 6);
+    /// ```
+    pub fn max_capacity(&self) -> usize {
+        self.shared.config.max_capacity
+    }
+
+    /// Each worker slot's figures, `max_capacity` of them.
+    ///
+    /// ```
+    /// use stealpool::WorkerState;
+    /// let pool = stealpool::Pool::builder().capacity(1).max_capacity(2).build().unwrap();
+    /// let workers = pool.worker_stats();
+    /// assert_eq!(workers[1].state, WorkerState::NotStarted);
+    /// ```
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        let shared = &*self.shared;
+        shared
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                let counters = &slot.counters;
+                // Relaxed: display figures, each individually coherent.
+                let state = if !counters.live.load(Ordering::Relaxed) {
+                    WorkerState::NotStarted
+                } else if shared.sleep.is_suspended(index) {
+                    WorkerState::Suspended
+                } else if shared.sleep.is_sleeping(index) {
+                    WorkerState::Sleeping
+                } else if counters.busy.load(Ordering::Relaxed) {
+                    WorkerState::Busy
+                } else {
+                    WorkerState::Idle
+                };
+                WorkerStats {
+                    index,
+                    state,
+                    tasks_run: counters.completed.load(Ordering::Relaxed),
+                    steals: counters.stolen.load(Ordering::Relaxed),
+                    parks: counters.parks.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// Whether the pool refuses new work (it was shut down).
@@ -356,7 +735,7 @@ impl Pool {
     /// assert_eq!(pool.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.shared.config.capacity
+        self.shared.target()
     }
 
     /// A snapshot of the pool's figures.
@@ -371,7 +750,8 @@ impl Pool {
         // Completed first, then submitted: see `Shared::all_tasks_done`, this
         // order keeps `completed <= submitted` in the snapshot.
         let completed = shared.completed();
-        let submitted = shared.submitted().max(completed);
+        let withdrawn = shared.withdrawn();
+        let submitted = shared.submitted().max(completed + withdrawn);
         let mut live_workers = 0;
         let mut busy_workers = 0;
         let mut sleeping_workers = 0;
@@ -387,9 +767,16 @@ impl Pool {
             panicked += counters.panicked.load(Ordering::Relaxed);
             stolen += counters.stolen.load(Ordering::Relaxed);
         }
-        let pending = usize::try_from(submitted - completed).unwrap_or(usize::MAX);
+        // Handed back by `shutdown_now`: neither queued nor completed.
+        let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
+        let backpressure = shared.backpressure.as_ref();
         Stats {
-            capacity: shared.config.capacity,
+            capacity: shared.target(),
+            max_capacity: shared.config.max_capacity,
+            blocked_submitters: backpressure.map_or(0, Backpressure::blocked),
+            wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),
+            wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
+            rejected: shared.rejected.load(Ordering::Relaxed),
             live_workers,
             busy_workers,
             sleeping_workers,

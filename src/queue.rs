@@ -56,6 +56,15 @@ mod model {
     }
 
     impl<T> Stealer<T> {
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
+        }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.queue).pop_front() {
+                Some(task) => Steal::Success(task),
+                None => Steal::Empty,
+            }
+        }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             let mut queue = lock(&self.queue);
             let first = match queue.pop_front() {
@@ -81,6 +90,15 @@ mod model {
         }
         pub(crate) fn push(&self, task: T) {
             lock(&self.queue).push_back(task);
+        }
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.queue).pop_front() {
+                Some(task) => Steal::Success(task),
+                None => Steal::Empty,
+            }
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
             let mut queue = lock(&self.queue);

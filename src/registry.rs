@@ -7,12 +7,15 @@ use std::panic::{self, AssertUnwindSafe};
 use crossbeam_utils::CachePadded;
 
 use std::sync::Arc as StdArc;
+use std::time::Instant;
 
+use crate::backpressure::Backpressure;
 use crate::builder::{Config, PanicHandlerFn};
 use crate::job::JobRef;
 use crate::queue::{Injector, Stealer, Worker};
 use crate::sleep::Sleep;
-use crate::sync::{fence, lock, thread, wait, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, lock, wait, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::threads::Control;
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
 /// outside the pool (so an accept and a close are ordered by one RMW each).
@@ -30,9 +33,12 @@ pub(crate) struct WorkerCounters {
     pub(crate) panicked: AtomicU64,
     /// Tasks taken from other workers' deques.
     pub(crate) stolen: AtomicU64,
+    /// Times this worker parked (sleep or suspension).
+    pub(crate) parks: AtomicU64,
     /// Whether the worker is running a task now.
     pub(crate) busy: AtomicBool,
-    /// Whether the worker's thread is alive.
+    /// Whether the slot has a live thread (set by the starter, cleared by
+    /// the thread as it leaves; both under the control lock).
     pub(crate) live: AtomicBool,
 }
 
@@ -52,6 +58,9 @@ pub(crate) struct WorkerSlot {
     pub(crate) stealer: Stealer<JobRef>,
     /// The owner's end, parked here while no thread owns it.
     pub(crate) deque: Mutex<Option<Worker<JobRef>>>,
+    /// Signalled when a leaving thread puts the deque back (a thread
+    /// started for the same slot waits for it; see `run_worker`).
+    pub(crate) deque_returned: Condvar,
     pub(crate) counters: CachePadded<WorkerCounters>,
 }
 
@@ -66,43 +75,94 @@ pub(crate) struct IdleWaiters {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) injector: CachePadded<Injector<JobRef>>,
+    /// One slot per possible worker, `max_capacity` of them.
     pub(crate) slots: Box<[WorkerSlot]>,
     pub(crate) sleep: Sleep,
     lifecycle: CachePadded<AtomicU64>,
+    /// The capacity: workers with a lower index may run tasks.
+    target: CachePadded<AtomicUsize>,
+    /// Slots below the capacity without a live thread (changed only under
+    /// the control lock; read lock-free by submitters deciding whether to
+    /// start a thread).
+    pub(crate) missing: AtomicUsize,
+    /// Live worker threads (changed only under the control lock).
+    pub(crate) live_threads: AtomicUsize,
     /// Live `Pool` handles; the last one to go shuts the pool down.
     pub(crate) handles: AtomicUsize,
     idle: IdleWaiters,
-    /// Join handles of the running worker threads.
-    pub(crate) threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Thread starts and exits, tune, reboot (see `threads.rs`).
+    pub(crate) control: Mutex<Control>,
+    /// Signalled when a worker thread leaves.
+    pub(crate) exited: Condvar,
+    /// The queue limit, when one is set.
+    pub(crate) backpressure: Option<Backpressure>,
+    /// Tasks taken out unrun by `shutdown_now` (they count as done).
+    withdrawn: AtomicU64,
+    /// Refused submits of any kind.
+    pub(crate) rejected: AtomicU64,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
-        let workers = config.capacity;
+        let workers = config.max_capacity;
         let slots = (0..workers)
             .map(|_| {
                 let deque = Worker::new_lifo();
                 WorkerSlot {
                     stealer: deque.stealer(),
                     deque: Mutex::new(Some(deque)),
+                    deque_returned: Condvar::new(),
                     counters: CachePadded::new(WorkerCounters::default()),
                 }
             })
             .collect();
         Shared {
-            config,
             injector: CachePadded::new(Injector::new()),
             slots,
             sleep: Sleep::new(workers),
             lifecycle: CachePadded::new(AtomicU64::new(0)),
+            target: CachePadded::new(AtomicUsize::new(config.capacity)),
+            missing: AtomicUsize::new(config.capacity),
+            live_threads: AtomicUsize::new(0),
             handles: AtomicUsize::new(1),
             idle: IdleWaiters {
                 waiters: AtomicUsize::new(0),
                 lock: Mutex::new(()),
                 condvar: Condvar::new(),
             },
-            threads: Mutex::new(Vec::new()),
+            control: Mutex::new(Control::new(workers)),
+            exited: Condvar::new(),
+            backpressure: config.queue_limit.map(|limit| Backpressure::new(limit, &config)),
+            withdrawn: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            config,
         }
+    }
+
+    /// The capacity now.
+    #[inline]
+    pub(crate) fn target(&self) -> usize {
+        // Relaxed: a worker that reads a stale capacity runs at most the task
+        // it is taking; every protocol decision that matters re-reads it
+        // after a SeqCst fence (see `threads.rs`, `worker.rs`).
+        self.target.load(Ordering::Relaxed)
+    }
+
+    /// The capacity, read as the load half of a Dekker pair (a worker's
+    /// busy flag against `set_target`; see `WorkerThread::run_task`).
+    #[inline]
+    pub(crate) fn target_now(&self) -> usize {
+        // SeqCst: in the single total order with `set_target`'s swap.
+        self.target.load(Ordering::SeqCst)
+    }
+
+    /// Sets the capacity (under the control lock). SeqCst: the tuner's store
+    /// and its scan of worker states form a Dekker pair with the workers'
+    /// announce-then-check (ARCHITECTURE.md, "Capacity").
+    pub(crate) fn set_target(&self, capacity: usize) -> usize {
+        let previous = self.target.swap(capacity, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        previous
     }
 
     /// Whether the pool refuses new work.
@@ -138,21 +198,64 @@ impl Shared {
         // A draining worker may have seen our count and gone to sleep
         // waiting for a task that will never come: wake everyone to re-check.
         self.sleep.notify_all();
+        // So may a `wait_idle` (inside `shutdown`) with no worker left to
+        // wake it. The SeqCst fence orders our decrement before reading
+        // `waiters`; it pairs with the fence in `wait_idle` (found by the
+        // loom model `shutdown_racing_submit`).
+        fence(Ordering::SeqCst);
+        self.notify_idle_waiters();
     }
 
     /// Closes the pool. Returns whether this call closed it.
     pub(crate) fn close(&self) -> bool {
         // SeqCst: see `accept_outside`.
         let previous = self.lifecycle.fetch_or(CLOSED, Ordering::SeqCst);
+        // Sleepers re-check and drain or exit; suspended workers exit;
+        // blocked submitters get their closures back.
         self.sleep.notify_all();
+        self.sleep.resume_all();
+        if let Some(backpressure) = &self.backpressure {
+            backpressure.wake_all();
+        }
         previous & CLOSED == 0
+    }
+
+    /// Opens a closed pool again (reboot, under the control lock, after
+    /// every old thread left).
+    pub(crate) fn reopen(&self) {
+        // SeqCst: see `accept_outside`.
+        self.lifecycle.fetch_and(!CLOSED, Ordering::SeqCst);
     }
 
     /// Pushes a counted job from outside the pool (already accepted).
     #[inline]
-    pub(crate) fn inject(&self, job: JobRef) {
-        self.injector.push(job);
-        self.sleep.notify_new_work();
+    pub(crate) fn inject(this: &Arc<Self>, job: JobRef) {
+        this.injector.push(job);
+        Shared::notify_new_work(this);
+    }
+
+    /// After publishing work: wake a sleeper if nobody searches, or start a
+    /// thread if nobody is there to take it and the capacity allows one.
+    #[inline]
+    pub(crate) fn notify_new_work(this: &Arc<Self>) {
+        if this.sleep.notify_new_work(this.target()) && this.missing.load(Ordering::Relaxed) > 0 {
+            // Relaxed is enough for `missing`: it is read after the SeqCst
+            // fence in `notify_new_work`, which pairs with the fence a
+            // leaving worker issues after updating it (`threads.rs`).
+            Shared::start_missing_worker(this);
+        }
+    }
+
+    /// Whether any queue holds a task (a snapshot; a cold-path scan).
+    #[cold]
+    pub(crate) fn has_queued_work(&self) -> bool {
+        !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
+    }
+
+    /// Counts tasks `shutdown_now` took out unrun: they will never complete.
+    pub(crate) fn withdraw(&self, tasks: u64) {
+        // Release: pairs with the Acquire in `all_tasks_done`.
+        self.withdrawn.fetch_add(tasks, Ordering::Release);
     }
 
     /// Tasks submitted so far (accepted from outside + from inside).
@@ -165,7 +268,12 @@ impl Shared {
         (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
     }
 
-    /// Tasks completed so far.
+    /// Tasks `shutdown_now` handed back unrun so far.
+    pub(crate) fn withdrawn(&self) -> u64 {
+        self.withdrawn.load(Ordering::Relaxed)
+    }
+
+    /// Tasks completed (run, panicked or not) so far.
     pub(crate) fn completed(&self) -> u64 {
         self.slots
             .iter()
@@ -173,7 +281,8 @@ impl Shared {
             .sum()
     }
 
-    /// Whether every counted task that was ever accepted has completed.
+    /// Whether every counted task that was ever accepted has completed (or
+    /// was handed back unrun by `shutdown_now`).
     ///
     /// Reads all `completed` counters first (Acquire), then all `submitted`
     /// counters. A task's submission is counted before the task is pushed,
@@ -188,6 +297,9 @@ impl Shared {
             .iter()
             .map(|s| s.counters.completed.load(Ordering::Acquire))
             .sum();
+        // Acquire pairs with the Release in `withdraw`; read with the
+        // completions, before the submissions, for the same reason.
+        let withdrawn = self.withdrawn.load(Ordering::Acquire);
         let inside: u64 = self
             .slots
             .iter()
@@ -195,7 +307,7 @@ impl Shared {
             .sum();
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
-        completed == outside + inside
+        completed + withdrawn == outside + inside
     }
 
     /// Whether the pool is closed and has nothing left to run: workers exit.
@@ -238,6 +350,30 @@ impl Shared {
             guard = wait(&self.idle.condvar, guard);
         }
         self.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// As [`Shared::wait_idle`], giving up at `deadline`. Returns whether
+    /// the pool became idle.
+    pub(crate) fn wait_idle_until(&self, deadline: Instant) -> bool {
+        if self.all_tasks_done() {
+            return true;
+        }
+        let mut guard = lock(&self.idle.lock);
+        // As in `wait_idle`.
+        self.idle.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let idle = loop {
+            if self.all_tasks_done() {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            guard = wait_timeout(&self.idle.condvar, guard, deadline - now);
+        };
+        self.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+        idle
     }
 
     /// Hands a task's panic to the panic handler (or prints it).

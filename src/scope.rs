@@ -5,11 +5,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::job::HeapJob;
+use crate::job::{HeapJob, JobKind};
 use crate::latch::Latch;
-use crate::pool::Admission;
+use crate::pool::{Admission, Room};
 use crate::registry::Shared;
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::worker::WorkerThread;
 
 /// A scope to spawn borrowing closures on the pool, from
@@ -33,7 +33,7 @@ use crate::worker::WorkerThread;
 /// assert_eq!(total.into_inner(), 9);
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
-    shared: &'scope Shared,
+    shared: &'scope Arc<Shared>,
     /// Spawned closures not yet finished, plus one for the body.
     pending: AtomicUsize,
     /// The first panic of a spawned closure.
@@ -64,7 +64,7 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {
-    pub(crate) fn new(shared: &'scope Shared, latch: Latch) -> Self {
+    pub(crate) fn new(shared: &'scope Arc<Shared>, latch: Latch) -> Self {
         Scope {
             shared,
             pending: AtomicUsize::new(1),
@@ -103,9 +103,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
         let job = move || scope.run(task);
-        match Admission::admit(self.shared) {
-            Some(admission) => admission.push(self.shared, HeapJob::into_job_ref(job)),
-            None => job(),
+        match Admission::admit(self.shared, Room::Unlimited) {
+            Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
+            Err(_) => job(),
         }
     }
 

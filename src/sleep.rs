@@ -22,7 +22,9 @@
 use crossbeam_utils::CachePadded;
 
 use crate::parker::Parker;
-use crate::sync::{fence, Arc, AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
+
+use crate::sync::{fence, Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 const ONE_SLEEPING: u64 = 1;
 const ONE_SEARCHING: u64 = 1 << 32;
@@ -31,6 +33,9 @@ const SLEEPING_MASK: u64 = ONE_SEARCHING - 1;
 /// Worker sleep states.
 const AWAKE: u8 = 0;
 const SLEEPING: u8 = 1;
+/// Parked because the worker's index is at or above the capacity: not
+/// counted as sleeping, never woken by a submit, only by `resume`.
+const SUSPENDED: u8 = 2;
 
 fn sleeping_in(word: u64) -> u64 {
     word & SLEEPING_MASK
@@ -50,6 +55,8 @@ pub(crate) struct SleepSlot {
 pub(crate) struct Sleep {
     counters: CachePadded<AtomicU64>,
     slots: Box<[SleepSlot]>,
+    /// Workers parked as SUSPENDED (for stats).
+    suspended: AtomicUsize,
 }
 
 impl Sleep {
@@ -63,6 +70,7 @@ impl Sleep {
         Sleep {
             counters: CachePadded::new(AtomicU64::new(0)),
             slots,
+            suspended: AtomicUsize::new(0),
         }
     }
 
@@ -82,6 +90,11 @@ impl Sleep {
         self.slots[index].state.load(Ordering::Relaxed) == SLEEPING
     }
 
+    /// Whether worker `index` is suspended (a snapshot, for stats).
+    pub(crate) fn is_suspended(&self, index: usize) -> bool {
+        self.slots[index].state.load(Ordering::Relaxed) == SUSPENDED
+    }
+
     /// A worker ran out of local work and starts searching.
     pub(crate) fn begin_searching(&self) {
         // SeqCst RMW + fence: the worker's next reads of the queues must not
@@ -93,13 +106,13 @@ impl Sleep {
 
     /// A searching worker found work (`found`) or gives up searching to exit.
     /// The last searcher to find work wakes one more sleeper (rule 4).
-    pub(crate) fn end_searching(&self, found: bool) {
+    /// Returns true when it was the last searcher with work found and no
+    /// sleeper could be woken (the caller may start a thread instead).
+    pub(crate) fn end_searching(&self, found: bool) -> bool {
         // SeqCst: part of the single order the wake-up proof reasons about.
         let previous = self.counters.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
         debug_assert!(searching_in(previous) > 0, "end_searching without begin_searching");
-        if found && searching_in(previous) == 1 && sleeping_in(previous) > 0 {
-            self.notify_one();
-        }
+        found && searching_in(previous) == 1 && !(sleeping_in(previous) > 0 && self.notify_one())
     }
 
     /// Rule 2, first half: searching → sleeping. The caller must re-scan all
@@ -119,7 +132,10 @@ impl Sleep {
 
     /// The final scan found something: take the announcement back. The
     /// worker is searching afterwards, whoever did the accounting.
-    pub(crate) fn retract_sleep(&self, index: usize) {
+    ///
+    /// Returns whether the worker retracted it itself (false: a waker had
+    /// already woken it).
+    pub(crate) fn retract_sleep(&self, index: usize) -> bool {
         // Rule 3: if we win the CAS we undo our own accounting; if a waker
         // won it, the waker already moved us to searching.
         if self.slots[index]
@@ -129,6 +145,9 @@ impl Sleep {
         {
             self.counters
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            true
+        } else {
+            false
         }
     }
 
@@ -143,28 +162,131 @@ impl Sleep {
         }
     }
 
-    /// Rule 1: called after publishing work. Wakes one sleeper if nobody is
-    /// searching for work already.
+    /// As [`Sleep::park_until_woken`], but gives up at `deadline` (keep-alive).
+    /// Returns true if woken, false on timeout (still announced asleep).
+    pub(crate) fn park_until_woken_or(&self, index: usize, deadline: Instant) -> bool {
+        let slot = &self.slots[index];
+        // Acquire: as in `park_until_woken`.
+        while slot.state.load(Ordering::Acquire) == SLEEPING {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            slot.parker.park_timeout(deadline - now);
+        }
+        true
+    }
+
+    /// Suspension, first half: the worker announces SUSPENDED. The caller
+    /// then re-checks the capacity and the closed flag (after the fence) and
+    /// either cancels or parks.
+    pub(crate) fn announce_suspend(&self, index: usize) {
+        // Relaxed store, published by the SeqCst RMW and fence that follow;
+        // pairs with the fence in `Shared::tune`/`close` before their scans.
+        self.slots[index].state.store(SUSPENDED, Ordering::Relaxed);
+        self.suspended.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Takes a suspension back. Returns true if the worker did it itself
+    /// (it is not searching); false if a resumer got there first (it is
+    /// counted as searching).
+    pub(crate) fn cancel_suspend(&self, index: usize) -> bool {
+        if self.slots[index]
+            .state
+            .compare_exchange(SUSPENDED, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.suspended.fetch_sub(1, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Parks while suspended. Returns when resumed, or spuriously: callers
+    /// loop, re-checking their conditions.
+    pub(crate) fn park_while_suspended(&self, index: usize) {
+        let slot = &self.slots[index];
+        // Acquire pairs with the resumer's AcqRel CAS.
+        if slot.state.load(Ordering::Acquire) == SUSPENDED {
+            slot.parker.park();
+        }
+    }
+
+    /// Whether worker `index` is still suspended.
+    pub(crate) fn still_suspended(&self, index: usize) -> bool {
+        // Acquire: as in `park_while_suspended`.
+        self.slots[index].state.load(Ordering::Acquire) == SUSPENDED
+    }
+
+    /// Resumes worker `index` if it is suspended; it starts out searching.
+    /// Goes through the same accounting as every other wake (rule 5).
+    pub(crate) fn resume(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        if slot
+            .state
+            .compare_exchange(SUSPENDED, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.suspended.fetch_sub(1, Ordering::SeqCst);
+            self.counters.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+            slot.parker.unpark();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Wakes worker `index` if it sleeps (so a worker above a shrunk
+    /// capacity notices and suspends). Same accounting as `notify_one`.
+    pub(crate) fn wake(&self, index: usize) -> bool {
+        let slot = &self.slots[index];
+        if slot
+            .state
+            .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.counters
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            slot.parker.unpark();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Rule 1: called after publishing work. Wakes one sleeper among the
+    /// first `active` workers if nobody is searching for work already.
+    /// Returns true when nobody is awake to take the work (nobody searching
+    /// and nobody could be woken): the caller may have to start a thread.
     #[inline]
-    pub(crate) fn notify_new_work(&self) {
+    pub(crate) fn notify_new_work(&self, active: usize) -> bool {
         // The crossing-point fence between publishing work and reading the
         // counts; pairs with the fence in `announce_sleep`.
         fence(Ordering::SeqCst);
         let word = self.counters.load(Ordering::Relaxed);
-        if searching_in(word) == 0 && sleeping_in(word) > 0 {
-            self.notify_one_cold();
+        if searching_in(word) > 0 {
+            return false;
         }
+        !(sleeping_in(word) > 0 && self.notify_one_cold(active))
     }
 
     #[cold]
     #[inline(never)]
-    fn notify_one_cold(&self) {
-        self.notify_one();
+    fn notify_one_cold(&self, active: usize) -> bool {
+        self.notify_one_among(active)
     }
 
     /// Wakes one sleeping worker, if there is one. Returns whether it did.
     pub(crate) fn notify_one(&self) -> bool {
-        for slot in self.slots.iter() {
+        self.notify_one_among(self.slots.len())
+    }
+
+    /// Wakes one sleeping worker among the first `active` (those below the
+    /// capacity: waking one above it would only make it suspend).
+    fn notify_one_among(&self, active: usize) -> bool {
+        for slot in self.slots[..active.min(self.slots.len())].iter() {
             // Relaxed pre-check keeps the scan from writing to every line.
             if slot.state.load(Ordering::Relaxed) == SLEEPING
                 && slot
@@ -189,6 +311,15 @@ impl Sleep {
         // completed task) before the scan, pairing with `announce_sleep`.
         fence(Ordering::SeqCst);
         while self.notify_one() {}
+    }
+
+    /// Resumes every suspended worker (closing the pool: they exit).
+    pub(crate) fn resume_all(&self) {
+        // As in `notify_all`, pairing with `announce_suspend`.
+        fence(Ordering::SeqCst);
+        for index in 0..self.slots.len() {
+            self.resume(index);
+        }
     }
 }
 

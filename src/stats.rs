@@ -1,4 +1,6 @@
-//! A snapshot of a pool's figures.
+//! Snapshots of a pool's figures.
+
+use std::time::Duration;
 
 /// A snapshot of a pool's figures, from [`Pool::stats`](crate::Pool::stats).
 ///
@@ -20,8 +22,10 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// How many workers may run tasks at once.
+    /// How many workers may run tasks at once (as last tuned).
     pub capacity: usize,
+    /// The ceiling for `tune`.
+    pub max_capacity: usize,
     /// Worker threads alive now.
     pub live_workers: usize,
     /// Workers running a task now.
@@ -39,4 +43,53 @@ pub struct Stats {
     pub panicked: u64,
     /// Times a worker took work from another worker's deque.
     pub stolen: u64,
+    /// Submitters waiting for room in a full queue now.
+    pub blocked_submitters: usize,
+    /// Submits that had to wait for room.
+    pub wait_count: u64,
+    /// The total time submits spent waiting for room.
+    pub wait_time: Duration,
+    /// Submits refused (closed, full or timed out).
+    pub rejected: u64,
+}
+
+/// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// The slot has no thread (never started, or expired with keep-alive).
+    NotStarted,
+    /// Running a task.
+    Busy,
+    /// Awake without a task (looking for work).
+    Idle,
+    /// Parked for lack of work.
+    Sleeping,
+    /// Parked because its index is at or above the capacity.
+    Suspended,
+}
+
+/// One worker's figures, from [`Pool::worker_stats`](crate::Pool::worker_stats).
+///
+/// ```
+/// let pool = stealpool::Pool::builder().capacity(2).max_capacity(4).build().unwrap();
+/// pool.submit(|| ()).unwrap();
+/// pool.wait_idle();
+/// let workers = pool.worker_stats();
+/// assert_eq!(workers.len(), 4);
+/// assert_eq!(workers.iter().map(|w| w.tasks_run).sum::<u64>(), 1);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// The worker's index (its slot).
+    pub index: usize,
+    /// What it is doing now.
+    pub state: WorkerState,
+    /// Tasks it ran.
+    pub tasks_run: u64,
+    /// Times it took work from another worker's deque.
+    pub steals: u64,
+    /// Times it parked (asleep or suspended).
+    pub parks: u64,
 }

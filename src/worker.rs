@@ -3,12 +3,13 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
+use std::time::Instant;
 
 use crate::job::JobRef;
 use crate::latch::{Latch, LatchOwner};
 use crate::queue::{Steal, Worker};
 use crate::registry::{Shared, WorkerCounters};
-use crate::sync::{lock, spin_hint, thread, Arc, Ordering};
+use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
 
 /// Rounds a worker searches before it announces sleep. rayon spins 32 rounds
 /// with `yield_now`; we spin a few rounds with exponential busy-waiting and
@@ -66,10 +67,11 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        self.shared.sleep.notify_new_work();
+        Shared::notify_new_work(&self.shared);
     }
 
     /// Pushes a counted task submitted from inside one of this pool's tasks.
+    /// Never blocks, even over the queue limit.
     #[inline]
     pub(crate) fn push_counted(&self, job: JobRef) {
         // Counted before it is pushed: see `Shared::all_tasks_done`.
@@ -139,6 +141,12 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         let counted = job.is_counted();
+        if counted {
+            if let Some(backpressure) = &self.shared.backpressure {
+                // The task leaves the queue: room for a blocked submitter.
+                backpressure.release(1);
+            }
+        }
         // SAFETY: jobs in this pool's queues are alive until run (heap jobs
         // own their data; stack jobs' owners wait for their latch).
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
@@ -188,18 +196,38 @@ impl WorkerThread {
     }
 
     /// The main loop: run local work, search, sleep, until the pool is
-    /// closed and drained.
-    fn main_loop(&self) {
+    /// closed and drained (or the thread expires, or is suspended and the
+    /// pool closes).
+    /// Returns true if the thread expired (keep-alive), already accounted
+    /// as gone by `try_retire`.
+    fn main_loop(&self) -> bool {
         let shared = &*self.shared;
-        let counters = self.counters();
         // Whether this worker is counted as searching in the sleep word.
         let mut searching = false;
         loop {
+            if self.index >= shared.target() {
+                if searching {
+                    // Leaving the search without sleeping: chain (rule 4).
+                    shared.sleep.end_searching(true);
+                }
+                if shared.is_closed() {
+                    // Above the capacity and closed: nothing to finish here
+                    // (the deque goes back to the injector); the workers
+                    // below the capacity drain the queue.
+                    if self.hand_back_local_work() {
+                        Shared::notify_new_work(&self.shared);
+                    }
+                    // The last task may have run here: `wait_idle` re-checks.
+                    fence(Ordering::SeqCst);
+                    shared.notify_idle_waiters();
+                    return false;
+                }
+                searching = self.suspend();
+                continue;
+            }
             if !searching {
                 if let Some(job) = self.pop() {
-                    counters.busy.store(true, Ordering::Relaxed);
-                    self.execute(job);
-                    counters.busy.store(false, Ordering::Relaxed);
+                    self.run_task(job);
                     continue;
                 }
                 shared.sleep.begin_searching();
@@ -207,22 +235,23 @@ impl WorkerThread {
                 shared.notify_idle_waiters();
             }
             if let Some(job) = self.search() {
-                shared.sleep.end_searching(true);
+                self.found_work();
                 searching = false;
-                counters.busy.store(true, Ordering::Relaxed);
-                self.execute(job);
-                counters.busy.store(false, Ordering::Relaxed);
+                self.run_task(job);
                 continue;
             }
-            // Announce sleep, then the final scan (rule 2).
+            // Announce sleep, then the final checks (rule 2).
             shared.sleep.announce_sleep(self.index);
+            if self.index >= shared.target() {
+                // Shrunk while we searched: back to the top to suspend.
+                shared.sleep.retract_sleep(self.index);
+                continue;
+            }
             if let Some(job) = self.steal() {
                 shared.sleep.retract_sleep(self.index);
-                shared.sleep.end_searching(true);
+                self.found_work();
                 searching = false;
-                counters.busy.store(true, Ordering::Relaxed);
-                self.execute(job);
-                counters.busy.store(false, Ordering::Relaxed);
+                self.run_task(job);
                 continue;
             }
             if shared.is_closed_and_drained() {
@@ -230,10 +259,143 @@ impl WorkerThread {
                 shared.sleep.end_searching(false);
                 // Wake the others so they see the drained pool too.
                 shared.sleep.notify_all();
-                return;
+                return false;
             }
-            shared.sleep.park_until_woken(self.index);
-            // Woken: we are counted as searching again.
+            WorkerCounters::bump(&self.counters().parks);
+            match shared.config.keep_alive {
+                None => shared.sleep.park_until_woken(self.index),
+                Some(keep_alive) => {
+                    if !shared
+                        .sleep
+                        .park_until_woken_or(self.index, Instant::now() + keep_alive)
+                        && self.expire()
+                    {
+                        return true;
+                    }
+                }
+            }
+            // Woken (or kept): we are counted as searching again.
+        }
+    }
+
+    /// Runs a task taken by the main loop, unless the capacity shrank below
+    /// this worker meanwhile: then the task goes back to the injector and the
+    /// caller suspends. Returns whether the task ran.
+    ///
+    /// The busy flag and the capacity form a Dekker pair with `tune`: the
+    /// worker stores busy, then reads the capacity; the tuner swaps the
+    /// capacity (all SeqCst). Either the worker sees the new capacity and
+    /// backs off, or its busy store precedes the swap, so the task counts as
+    /// "running when `tune` happened" — the only tasks allowed to exceed the
+    /// new capacity (ARCHITECTURE.md, "Capacity", invariant C2).
+    #[inline]
+    fn run_task(&self, job: JobRef) -> bool {
+        let counters = self.counters();
+        // SeqCst: the store half of the Dekker pair above.
+        counters.busy.store(true, Ordering::SeqCst);
+        if self.index >= self.shared.target_now() {
+            self.give_back_task(job);
+            return false;
+        }
+        self.execute(job);
+        // Relaxed: only stats read it after the task (a display figure).
+        counters.busy.store(false, Ordering::Relaxed);
+        true
+    }
+
+    /// The capacity shrank under us after we took `job`: hand it back.
+    #[cold]
+    #[inline(never)]
+    fn give_back_task(&self, job: JobRef) {
+        // Relaxed: the task never started; nobody orders anything on it.
+        self.counters().busy.store(false, Ordering::Relaxed);
+        self.shared.injector.push(job);
+        Shared::notify_new_work(&self.shared);
+    }
+
+    /// A searching worker found work. The last searcher to stop wakes one
+    /// more sleeper (rule 4); if there is none, but the capacity has slots
+    /// without a thread and more work is queued, it starts one, so a burst
+    /// fans out to threads started on demand too.
+    #[inline]
+    fn found_work(&self) {
+        let shared = &self.shared;
+        // Relaxed for `missing`: a heuristic for fan-out, not for liveness
+        // (this worker itself runs the queued work).
+        if shared.sleep.end_searching(true) && shared.missing.load(Ordering::Relaxed) > 0 && shared.has_queued_work() {
+            Shared::start_missing_worker(shared);
+        }
+    }
+
+    /// Keep-alive ran out while asleep. Returns true if the thread leaves
+    /// (false: woken meanwhile, or needed to stay; still searching).
+    #[cold]
+    fn expire(&self) -> bool {
+        let shared = &self.shared;
+        if !shared.sleep.retract_sleep(self.index) {
+            // A waker got there first: we are searching, carry on.
+            return false;
+        }
+        if !shared.try_retire(self.index) {
+            return false;
+        }
+        // Gone from the accounting; leaving the search chains a wake-up if
+        // we were the last searcher (rule 4).
+        shared.sleep.end_searching(true);
+        // The final scan after `try_retire`'s fence: work that arrived while
+        // we left goes back to the injector for the others (or a new thread).
+        let mut handed_back = false;
+        if let Some(job) = self.steal() {
+            shared.injector.push(job);
+            handed_back = true;
+        }
+        handed_back |= self.hand_back_local_work();
+        if handed_back {
+            // May start a thread for this very slot: it waits for our deque
+            // (`run_worker`), we never wait for it.
+            Shared::notify_new_work(shared);
+        }
+        true
+    }
+
+    /// Moves every task in the own deque to the injector.
+    fn hand_back_local_work(&self) -> bool {
+        let mut moved = false;
+        while let Some(job) = self.pop() {
+            self.shared.injector.push(job);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Parks above the capacity until resumed (by `tune` growing or by
+    /// `close`). Returns whether the worker is counted as searching.
+    #[cold]
+    fn suspend(&self) -> bool {
+        let shared = &self.shared;
+        // Hand the deque back first: suspended workers hold no work.
+        if self.hand_back_local_work() {
+            Shared::notify_new_work(shared);
+        }
+        // The last task may have run here, on a worker that now stops
+        // without searching: `wait_idle` must re-check. The fence pairs with
+        // the one in `wait_idle` (as `begin_searching`'s does).
+        fence(Ordering::SeqCst);
+        shared.notify_idle_waiters();
+        shared.sleep.announce_suspend(self.index);
+        loop {
+            // After `announce_suspend`'s fence: pairs with the tuner's (and
+            // the closer's) store-then-fence-then-scan.
+            if self.index < shared.target() || shared.is_closed() {
+                // Cancelled ourselves: not searching. Lost the race to a
+                // resumer: it counted us as searching.
+                return !shared.sleep.cancel_suspend(self.index);
+            }
+            if !shared.sleep.still_suspended(self.index) {
+                return true;
+            }
+            WorkerCounters::bump(&self.counters().parks);
+            shared.sleep.park_while_suspended(self.index);
         }
     }
 
@@ -274,24 +436,36 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
     }
     #[cfg(loom)]
     let _ = core;
-    let deque = lock(&shared.slots[index].deque)
-        .take()
-        .expect("worker slot's deque is owned by a live thread");
+    // The slot's previous thread may still be on its way out with the
+    // deque: wait until it puts it back (it needs no lock we hold).
+    let deque = {
+        let slot = &shared.slots[index];
+        let mut guard = lock(&slot.deque);
+        loop {
+            if let Some(deque) = guard.take() {
+                break deque;
+            }
+            guard = wait(&slot.deque_returned, guard);
+        }
+    };
     let worker = WorkerThread {
         shared,
         index,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
     };
-    let counters = worker.counters();
-    counters.live.store(true, Ordering::Relaxed);
     CURRENT.with(|current| current.set(&worker));
-    worker.main_loop();
+    let expired = worker.main_loop();
     CURRENT.with(|current| current.set(ptr::null()));
-    counters.live.store(false, Ordering::Relaxed);
-    // Give the deque back to the slot, so a restarted worker can own it.
     let WorkerThread {
         shared, index, deque, ..
     } = worker;
-    *lock(&shared.slots[index].deque) = Some(deque);
+    if !expired {
+        shared.leave(index);
+    }
+    // Give the deque back to the slot, so a restarted worker can own it
+    // (one may already wait for it).
+    let slot = &shared.slots[index];
+    *lock(&slot.deque) = Some(deque);
+    slot.deque_returned.notify_all();
 }

@@ -17,9 +17,20 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use stealpool::{Pool, SubmitError};
 
+/// `loom::model` with room for the pool's thread starts: a model whose
+/// workers start on demand (and chain-start each other) takes more
+/// scheduling branches than loom's default allows, though none spins.
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 20_000;
+    builder.check(f);
+}
+
 fn pool(capacity: usize) -> Pool {
     Pool::builder()
         .capacity(capacity)
+        // As many slots as workers: every slot is loom state to explore.
+        .max_capacity(capacity)
         .pin_workers(false)
         .build()
         .expect("pool builds")
@@ -29,7 +40,7 @@ fn pool(capacity: usize) -> Pool {
 /// `wait_idle` returns (no lost wake-up on either side).
 #[test]
 fn submit_racing_worker_going_to_sleep() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = ran.clone();
@@ -47,7 +58,7 @@ fn submit_racing_worker_going_to_sleep() {
 /// stranded asleep while work waits (and one submit wakes at most one).
 #[test]
 fn two_submits_two_sleepers() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(2);
         let ran = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
@@ -67,7 +78,7 @@ fn two_submits_two_sleepers() {
 /// returns; a refused one comes back to its caller.
 #[test]
 fn shutdown_racing_submit() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let submitter = {
@@ -97,7 +108,7 @@ fn shutdown_racing_submit() {
 /// taken by the other, sleeping worker or by its owner: it runs either way.
 #[test]
 fn nested_submit_wakes_or_runs_locally() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(2);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = ran.clone();
@@ -119,7 +130,7 @@ fn nested_submit_wakes_or_runs_locally() {
 /// `join` from outside the pool: both halves run, results come back.
 #[test]
 fn join_from_outside() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(2);
         let (a, b) = pool.join(|| 1, || 2);
         assert_eq!((a, b), (1, 2));
@@ -130,7 +141,7 @@ fn join_from_outside() {
 /// A scope spawn and the owner's latch: the owner wakes when the spawn ends.
 #[test]
 fn scope_waits_for_its_spawn() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(1);
         let ran = AtomicUsize::new(0);
         pool.scope(|s| {
@@ -146,7 +157,7 @@ fn scope_waits_for_its_spawn() {
 /// A spawned task's result reaches a blocked `join`.
 #[test]
 fn join_handle_wakes_joiner() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(1);
         let handle = pool.spawn(|| 7).unwrap_or_else(|_| panic!("open pool refused a task"));
         assert_eq!(handle.join().unwrap(), 7);
@@ -158,7 +169,7 @@ fn join_handle_wakes_joiner() {
 /// workers exit on their own (loom fails the model if a thread never ends).
 #[test]
 fn last_handle_dropped_inside_a_task() {
-    loom::model(|| {
+    model(|| {
         let pool = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let counter = ran.clone();

@@ -1,0 +1,173 @@
+//! The queue limit: how many accepted tasks may wait, and the submitters
+//! that wait for room.
+//!
+//! Only pools built with `queue_limit` have one, so an unbounded pool pays
+//! nothing for it. A bounded pool pays one shared RMW per task on each side
+//! (reserve on submit, release when a worker starts the task).
+
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::builder::Config;
+use crate::sync::{fence, lock, wait, wait_timeout, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// Why no room was reserved.
+pub(crate) enum NoRoom {
+    /// Full, and the pool does not block (or too many already wait).
+    Full,
+    /// Full until the deadline.
+    Timeout,
+    /// The pool closed while we waited.
+    Closed,
+}
+
+/// A pool's queue limit and its waiting submitters.
+pub(crate) struct Backpressure {
+    limit: usize,
+    /// Counted tasks accepted and not yet started.
+    queued: CachePadded<AtomicUsize>,
+    nonblocking: bool,
+    max_blocked: Option<usize>,
+    /// Submitters waiting for room now.
+    blocked: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+    /// Submits that had to wait, and their total wait in nanoseconds.
+    pub(crate) wait_count: AtomicU64,
+    pub(crate) wait_nanos: AtomicU64,
+}
+
+impl Backpressure {
+    pub(crate) fn new(limit: usize, config: &Config) -> Self {
+        Backpressure {
+            limit,
+            queued: CachePadded::new(AtomicUsize::new(0)),
+            nonblocking: config.nonblocking,
+            max_blocked: config.max_blocked_submitters,
+            blocked: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+            wait_count: AtomicU64::new(0),
+            wait_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Submitters blocked now.
+    pub(crate) fn blocked(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place in the queue if one is free.
+    fn try_reserve(&self) -> bool {
+        // SeqCst: the read of `queued` here and the write in `release` form a
+        // Dekker pair with `blocked` (see `reserve`).
+        let mut queued = self.queued.load(Ordering::SeqCst);
+        loop {
+            if queued >= self.limit {
+                return false;
+            }
+            match self
+                .queued
+                .compare_exchange_weak(queued, queued + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => queued = actual,
+            }
+        }
+    }
+
+    /// Takes a place for a task from inside the pool: never blocks, may go
+    /// over the limit (waiting there could deadlock the pool).
+    pub(crate) fn reserve_unbounded(&self) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes a place for a task from outside the pool, waiting for room as
+    /// configured: not at all when nonblocking, until `deadline` if given,
+    /// else until there is room. `is_closed` is re-checked at every wake.
+    pub(crate) fn reserve(&self, deadline: Option<Instant>, is_closed: impl Fn() -> bool) -> Result<(), NoRoom> {
+        if self.try_reserve() {
+            return Ok(());
+        }
+        if self.nonblocking && deadline.is_none() {
+            return Err(NoRoom::Full);
+        }
+        self.reserve_cold(deadline, is_closed)
+    }
+
+    #[cold]
+    fn reserve_cold(&self, deadline: Option<Instant>, is_closed: impl Fn() -> bool) -> Result<(), NoRoom> {
+        let started = Instant::now();
+        let mut guard = lock(&self.lock);
+        // Count ourselves blocked before the last check, so a worker that
+        // frees a place after it sees us (SeqCst RMW + fence, pairing with
+        // the fence in `release`) and takes the lock to notify.
+        let blocked_before = self.blocked.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let outcome = if self.max_blocked.is_some_and(|max| blocked_before >= max) {
+            Err(NoRoom::Full)
+        } else {
+            loop {
+                if is_closed() {
+                    break Err(NoRoom::Closed);
+                }
+                if self.try_reserve() {
+                    break Ok(());
+                }
+                match deadline {
+                    None => guard = wait(&self.room, guard),
+                    Some(deadline) => {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break Err(NoRoom::Timeout);
+                        }
+                        guard = wait_timeout(&self.room, guard, deadline - now);
+                    }
+                }
+            }
+        };
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
+        if !matches!(outcome, Err(NoRoom::Full)) {
+            self.wait_count.fetch_add(1, Ordering::Relaxed);
+            let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.wait_nanos.fetch_add(waited, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    /// Gives back places: `count` tasks started (or were withdrawn, or a
+    /// reservation was not used). Wakes blocked submitters.
+    #[inline]
+    pub(crate) fn release(&self, count: usize) {
+        self.queued.fetch_sub(count, Ordering::SeqCst);
+        // Pairs with the fence in `reserve_cold`.
+        fence(Ordering::SeqCst);
+        if self.blocked.load(Ordering::Relaxed) > 0 {
+            self.wake_cold(count);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_cold(&self, count: usize) {
+        let _guard = lock(&self.lock);
+        if count == 1 {
+            self.room.notify_one();
+        } else {
+            self.room.notify_all();
+        }
+    }
+
+    /// Wakes every blocked submitter to re-check (shutdown, tune).
+    pub(crate) fn wake_all(&self) {
+        let _guard = lock(&self.lock);
+        self.room.notify_all();
+    }
+
+    /// Waiting time so far.
+    pub(crate) fn wait_time(&self) -> Duration {
+        Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,83 @@
+//! `Task`: a queued task handed back by `shutdown_now`.
+
+use std::fmt;
+
+use crate::job::JobRef;
+
+/// A task that was accepted but never started, handed back by
+/// [`Pool::shutdown_now`](crate::Pool::shutdown_now).
+///
+/// [`Task::run`] runs it on the calling thread. Dropping it drops the closure
+/// unrun; for a task from [`Pool::spawn`](crate::Pool::spawn), its
+/// [`JoinHandle`](crate::JoinHandle) then returns `Err` instead of waiting
+/// forever.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let pool = stealpool::Pool::builder().capacity(1).build()?;
+/// let (release, blocked) = mpsc::channel::<()>();
+/// let (started, running) = mpsc::channel::<()>();
+/// pool.submit(move || {                                   // occupies the only worker
+///     started.send(()).unwrap();
+///     let _ = blocked.recv();
+/// })?;
+/// running.recv()?;
+/// for i in 0..3 {
+///     pool.submit(move || println!("task {i}"))?;          // queued
+/// }
+/// let stopper = std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     release.send(()).unwrap();
+/// });
+/// let unrun = pool.shutdown_now();
+/// stopper.join().unwrap();
+/// assert_eq!(unrun.len(), 3);
+/// for task in unrun {
+///     task.run(); // prints "task 0", "task 1", "task 2" on this thread
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Task {
+    job: Option<JobRef>,
+}
+
+impl Task {
+    pub(crate) fn new(job: JobRef) -> Self {
+        Task { job: Some(job) }
+    }
+
+    /// Runs the task on the calling thread. A panic in a `submit`ted closure
+    /// propagates to the caller; a `spawn`ed one goes to its `JoinHandle`.
+    ///
+    /// ```
+    /// # let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+    /// for task in pool.shutdown_now() {
+    ///     task.run();
+    /// }
+    /// ```
+    pub fn run(mut self) {
+        if let Some(job) = self.job.take() {
+            // SAFETY: a handed-back task is a heap job that owns its data and
+            // has not run; taking it out of `self` means it runs once.
+            unsafe { job.execute() }
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            // SAFETY: as in `run`; it is discarded once instead.
+            unsafe { job.discard() }
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,496 @@
+//! Backpressure: `queue_limit`, `nonblocking`, blocking submits and what
+//! wakes them (room, `tune` growing, shutdown), `submit_timeout`,
+//! `max_blocked_submitters`, the wait/reject counters of `stats()`, and
+//! submits from inside a task, which never block and are never refused for
+//! room.
+//!
+//! Every test blocks the pool's only worker on a gate, so that the queue
+//! fills deterministically: tasks accepted while the worker is blocked stay
+//! queued until the test opens the gate. All tests run one at a time
+//! (SERIAL); the machine has 2 cores.
+//!
+//! "A submit is blocked" is observed through `stats().blocked_submitters`
+//! (polled) and through the submitting thread not having returned; no
+//! assertion depends on timing.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stealpool::{Pool, SubmitError};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Turns a hang into a test failure: if the guard is not dropped within
+/// `secs`, the whole test process exits with a message on the real stderr.
+struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn new(name: &'static str, secs: u64) -> Self {
+        let (tx, rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
+                std::process::exit(101);
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Bound for things that happen "at once" (a blocked submitter registers or
+/// wakes up, a refusal comes back): microseconds in practice; 10 s only
+/// matters on a badly overloaded machine.
+const SOON: Duration = Duration::from_secs(10);
+
+/// A counter that tasks bump, to observe which closures ran.
+#[derive(Clone, Default)]
+struct Count(Arc<AtomicUsize>);
+
+impl Count {
+    fn task(&self) -> impl FnOnce() + Send + 'static {
+        let c = self.0.clone();
+        move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Blocks the pool's (single) worker in a task until the returned gate is
+/// opened. Returns once the task is running (so it no longer takes room in
+/// the queue).
+fn block_worker(pool: &Pool) -> Gate {
+    let open = Arc::new(AtomicBool::new(false));
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let o = open.clone();
+    pool.submit(move || {
+        entered_tx.send(()).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(30), || o.load(Ordering::SeqCst)),
+            "gate never opened"
+        );
+    })
+    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
+    entered_rx.recv_timeout(SOON).expect("the blocker task did not start");
+    Gate(open)
+}
+
+struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Never leave a worker blocked behind a failed assertion.
+        self.open();
+    }
+}
+
+/// Capacity 1, queue_limit `limit`, `pin_workers(false)`.
+fn bounded(limit: usize) -> stealpool::Builder {
+    Pool::builder().capacity(1).pin_workers(false).queue_limit(limit)
+}
+
+/// What a submit on a helper thread came to. The refused closure is called
+/// on that thread, so its side effect shows it really was handed back.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Closed,
+    Full,
+    Timeout,
+}
+
+fn outcome<F: FnOnce()>(r: Result<(), SubmitError<F>>) -> Outcome {
+    match r {
+        Ok(()) => Outcome::Ok,
+        Err(SubmitError::Closed(f)) => {
+            f();
+            Outcome::Closed
+        }
+        Err(SubmitError::Full(f)) => {
+            f();
+            Outcome::Full
+        }
+        Err(SubmitError::Timeout(f)) => {
+            f();
+            Outcome::Timeout
+        }
+    }
+}
+
+/// Runs `submit` on a new thread; the receiver gets its outcome.
+fn submit_on_thread(pool: &Pool, task: impl FnOnce() + Send + 'static) -> mpsc::Receiver<Outcome> {
+    let (tx, rx) = mpsc::channel();
+    let pool = pool.clone();
+    thread::spawn(move || {
+        let _ = tx.send(outcome(pool.submit(task)));
+    });
+    rx
+}
+
+fn wait_blocked(pool: &Pool, n: usize) {
+    assert!(
+        wait_until(SOON, || pool.stats().blocked_submitters == n),
+        "expected {n} blocked submitter(s), stats: {:?}",
+        pool.stats()
+    );
+}
+
+#[test]
+fn nonblocking_full_queue_hands_back_the_same_closure() {
+    let _s = serial();
+    let _w = Watchdog::new("nonblocking_full_queue_hands_back_the_same_closure", 60);
+    let pool = bounded(2).nonblocking(true).build().expect("build");
+    let gate = block_worker(&pool);
+    let queued = Count::default();
+    pool.submit(queued.task()).expect("1st submit: room for 2");
+    pool.submit(queued.task()).expect("2nd submit: room for 2");
+    assert_eq!(pool.stats().queued, 2);
+
+    let refused = Count::default();
+    let marker = Arc::new(());
+    let m = marker.clone();
+    let r = refused.clone();
+    let t0 = Instant::now();
+    match pool.submit(move || {
+        drop(m);
+        r.0.fetch_add(1, Ordering::SeqCst);
+    }) {
+        Err(SubmitError::Full(f)) => {
+            assert!(t0.elapsed() < SOON, "nonblocking submit waited");
+            assert_eq!(Arc::strong_count(&marker), 2, "the refused closure was dropped");
+            assert_eq!(refused.get(), 0, "the refused closure ran");
+            f();
+        }
+        Err(e) => panic!("expected Full, got {e:?}"),
+        Ok(()) => panic!("3rd submit accepted with queue_limit(2) and the worker blocked"),
+    }
+    assert_eq!(refused.get(), 1, "the closure handed back is the one submitted");
+    assert_eq!(Arc::strong_count(&marker), 1);
+
+    // spawn is refused the same way, and its closure still yields its value.
+    match pool.spawn(|| 40 + 2) {
+        Err(e) => {
+            assert!(e.is_full(), "{e:?}");
+            assert!(!e.is_closed() && !e.is_timeout());
+            assert!(!e.to_string().is_empty());
+            assert_eq!((e.into_inner())(), 42);
+        }
+        Ok(_) => panic!("spawn accepted into a full queue"),
+    }
+    let st = pool.stats();
+    assert_eq!(st.rejected, 2, "{st:?}");
+    assert_eq!(st.wait_count, 0, "nonblocking submits never wait: {st:?}");
+    assert_eq!(st.blocked_submitters, 0);
+
+    gate.open();
+    pool.wait_idle();
+    assert_eq!(queued.get(), 2);
+    assert_eq!(refused.get(), 1, "a refused closure also ran in the pool");
+    // Room again.
+    pool.submit(queued.task()).expect("submit after the queue drained");
+    pool.wait_idle();
+    assert_eq!(queued.get(), 3);
+    assert_eq!(pool.stats().submitted, 4, "blocker + 3 accepted");
+    pool.shutdown();
+}
+
+#[test]
+fn blocking_submit_waits_for_room() {
+    let _s = serial();
+    let _w = Watchdog::new("blocking_submit_waits_for_room", 60);
+    let pool = bounded(2).build().expect("build"); // blocking is the default
+    let gate = block_worker(&pool);
+    let ran = Count::default();
+    pool.submit(ran.task()).expect("submit");
+    pool.submit(ran.task()).expect("submit");
+    let third = submit_on_thread(&pool, ran.task());
+
+    wait_blocked(&pool, 1);
+    assert_eq!(
+        third.try_recv(),
+        Err(mpsc::TryRecvError::Empty),
+        "the 3rd submit returned although the queue is full"
+    );
+    assert_eq!(pool.stats().queued, 2);
+
+    gate.open();
+    assert_eq!(
+        third.recv_timeout(SOON),
+        Ok(Outcome::Ok),
+        "the blocked submit did not return Ok once the worker made room"
+    );
+    pool.wait_idle();
+    assert_eq!(ran.get(), 3);
+    let st = pool.stats();
+    assert_eq!(st.blocked_submitters, 0, "{st:?}");
+    assert_eq!(st.wait_count, 1, "one submit had to wait: {st:?}");
+    assert!(st.wait_time > Duration::ZERO, "{st:?}");
+    assert_eq!(st.rejected, 0, "{st:?}");
+    pool.shutdown();
+}
+
+#[test]
+fn submit_timeout_hands_back_the_closure() {
+    let _s = serial();
+    let _w = Watchdog::new("submit_timeout_hands_back_the_closure", 60);
+    let pool = bounded(1).build().expect("build");
+    let gate = block_worker(&pool);
+    let ran = Count::default();
+    pool.submit(ran.task()).expect("submit");
+
+    let refused = Count::default();
+    const T: Duration = Duration::from_millis(50);
+    let t0 = Instant::now();
+    match pool.submit_timeout(refused.task(), T) {
+        Err(SubmitError::Timeout(f)) => {
+            let waited = t0.elapsed();
+            assert!(waited >= T, "gave up after {waited:?}, before the {T:?} timeout");
+            assert_eq!(refused.get(), 0);
+            f();
+        }
+        Err(e) => panic!("expected Timeout, got {e:?}"),
+        Ok(()) => panic!("submit_timeout accepted into a full queue"),
+    }
+    assert_eq!(refused.get(), 1, "the closure handed back is the one submitted");
+    let st = pool.stats();
+    assert_eq!(st.rejected, 1, "{st:?}");
+    assert_eq!(st.wait_count, 1, "the timed-out submit had to wait: {st:?}");
+    assert!(st.wait_time >= T, "waited at least {T:?}: {st:?}");
+    assert_eq!(st.blocked_submitters, 0, "{st:?}");
+
+    // With room, submit_timeout is accepted.
+    gate.open();
+    pool.wait_idle();
+    pool.submit_timeout(ran.task(), Duration::from_secs(30))
+        .expect("submit_timeout with room");
+    pool.wait_idle();
+    assert_eq!(ran.get(), 2);
+
+    // On a closed pool: Closed, with the closure.
+    pool.shutdown();
+    match pool.submit_timeout(refused.task(), T) {
+        Err(SubmitError::Closed(f)) => f(),
+        Err(e) => panic!("expected Closed, got {e:?}"),
+        Ok(()) => panic!("submit_timeout accepted on a shut-down pool"),
+    }
+    assert_eq!(refused.get(), 2);
+}
+
+#[test]
+fn max_blocked_submitters_refuses_the_next_waiter_at_once() {
+    let _s = serial();
+    let _w = Watchdog::new("max_blocked_submitters_refuses_the_next_waiter_at_once", 60);
+    let pool = bounded(1).max_blocked_submitters(1).build().expect("build");
+    let gate = block_worker(&pool);
+    let ran = Count::default();
+    pool.submit(ran.task()).expect("submit");
+    let first = submit_on_thread(&pool, ran.task());
+    wait_blocked(&pool, 1);
+
+    // A second would-be waiter is refused at once (on a helper thread, so a
+    // wrongly blocking submit fails the test instead of hanging it).
+    let refused = Count::default();
+    let second = submit_on_thread(&pool, refused.task());
+    assert_eq!(
+        second.recv_timeout(SOON),
+        Ok(Outcome::Full),
+        "with max_blocked_submitters(1) and one submitter blocked, the next must get Full"
+    );
+    assert_eq!(refused.get(), 1, "Full handed back the submitted closure");
+    assert_eq!(pool.stats().blocked_submitters, 1);
+    assert_eq!(
+        first.try_recv(),
+        Err(mpsc::TryRecvError::Empty),
+        "the first submitter is still waiting"
+    );
+    // submit_timeout counts as a waiter too.
+    match pool.submit_timeout(refused.task(), Duration::from_secs(30)) {
+        Err(SubmitError::Full(f)) => f(),
+        Err(e) => panic!("expected Full, got {e:?}"),
+        Ok(()) => panic!("accepted into a full queue"),
+    }
+    assert_eq!(refused.get(), 2);
+
+    gate.open();
+    assert_eq!(first.recv_timeout(SOON), Ok(Outcome::Ok));
+    pool.wait_idle();
+    assert_eq!(ran.get(), 2);
+    let st = pool.stats();
+    assert_eq!(st.rejected, 2, "{st:?}");
+    assert_eq!(st.wait_count, 1, "{st:?}");
+    assert!(st.wait_time > Duration::ZERO, "{st:?}");
+    pool.shutdown();
+}
+
+#[test]
+fn shutdown_wakes_blocked_submitters_with_closed() {
+    let _s = serial();
+    let _w = Watchdog::new("shutdown_wakes_blocked_submitters_with_closed", 60);
+    let pool = bounded(1).build().expect("build");
+    let gate = block_worker(&pool);
+    let ran = Count::default();
+    pool.submit(ran.task()).expect("submit");
+
+    let refused = Count::default();
+    let blocked = submit_on_thread(&pool, refused.task());
+    let timed = {
+        let (tx, rx) = mpsc::channel();
+        let (pool, task) = (pool.clone(), refused.task());
+        thread::spawn(move || {
+            let _ = tx.send(outcome(pool.submit_timeout(task, Duration::from_secs(30))));
+        });
+        rx
+    };
+    wait_blocked(&pool, 2);
+
+    // Graceful shutdown waits for the blocked worker, so run it on a thread.
+    let shutter = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.shutdown())
+    };
+    assert_eq!(
+        blocked.recv_timeout(SOON),
+        Ok(Outcome::Closed),
+        "a blocked submit must be woken by shutdown with Closed"
+    );
+    assert_eq!(
+        timed.recv_timeout(SOON),
+        Ok(Outcome::Closed),
+        "a waiting submit_timeout must be woken by shutdown with Closed"
+    );
+    assert!(!gate.is_open(), "they woke while the worker was still blocked");
+    assert_eq!(refused.get(), 2, "both closures came back");
+    assert!(pool.is_closed());
+    assert_eq!(pool.stats().blocked_submitters, 0);
+
+    gate.open();
+    shutter.join().expect("shutdown panicked");
+    assert_eq!(
+        ran.get(),
+        1,
+        "the accepted queued task ran during the graceful shutdown"
+    );
+    assert!(pool.stats().rejected >= 2, "{:?}", pool.stats());
+}
+
+#[test]
+fn growing_capacity_wakes_a_blocked_submitter() {
+    let _s = serial();
+    let _w = Watchdog::new("growing_capacity_wakes_a_blocked_submitter", 60);
+    let pool = bounded(1).max_capacity(2).build().expect("build");
+    let gate = block_worker(&pool);
+    let ran = Count::default();
+    pool.submit(ran.task()).expect("submit");
+    let blocked = submit_on_thread(&pool, ran.task());
+    wait_blocked(&pool, 1);
+    assert_eq!(blocked.try_recv(), Err(mpsc::TryRecvError::Empty));
+
+    // A second worker takes the queued task: room appears.
+    pool.tune(2).expect("tune(2)");
+    assert_eq!(
+        blocked.recv_timeout(SOON),
+        Ok(Outcome::Ok),
+        "growing capacity (a new worker drains the queue) must wake the blocked submitter"
+    );
+    assert!(!gate.is_open());
+    // Both tasks ran on the new worker while the first is still blocked.
+    assert!(
+        wait_until(SOON, || ran.get() == 2),
+        "{} of 2 tasks ran on the new worker",
+        ran.get()
+    );
+    gate.open();
+    pool.wait_idle();
+    assert_eq!(pool.stats().wait_count, 1);
+    pool.shutdown();
+}
+
+#[test]
+fn submits_from_inside_a_task_never_block_or_get_refused() {
+    let _s = serial();
+    let _w = Watchdog::new("submits_from_inside_a_task_never_block_or_get_refused", 60);
+    for nonblocking in [false, true] {
+        let pool = bounded(1).nonblocking(nonblocking).build().expect("build");
+        let children = Count::default();
+        let filler = Count::default();
+        let go = Arc::new(AtomicBool::new(false));
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let (inner, g, ch) = (pool.clone(), go.clone(), children.clone());
+        pool.submit(move || {
+            entered_tx.send(()).unwrap();
+            assert!(wait_until(Duration::from_secs(30), || g.load(Ordering::SeqCst)));
+            // The queue is full and this task occupies the only worker: a
+            // blocking submit here could never get room.
+            let results: Vec<bool> = (0..10).map(|_| inner.submit(ch.task()).is_ok()).collect();
+            done_tx.send(results).unwrap();
+        })
+        .expect("submit parent");
+        entered_rx.recv_timeout(SOON).expect("parent did not start");
+        pool.submit(filler.task()).expect("the one queue slot");
+        // The queue is full for outside submitters.
+        let probe = Count::default();
+        match pool.submit_timeout(probe.task(), Duration::from_millis(1)) {
+            Err(SubmitError::Timeout(f)) | Err(SubmitError::Full(f)) => f(),
+            Err(e) => panic!("expected Full/Timeout, got {e:?}"),
+            Ok(()) => panic!("queue_limit(1) with one queued task accepted another"),
+        }
+        assert_eq!(probe.get(), 1);
+
+        go.store(true, Ordering::SeqCst);
+        let results = done_rx.recv_timeout(SOON).unwrap_or_else(|_| {
+            panic!("nonblocking={nonblocking}: submits from inside a task blocked on a full queue (deadlock)")
+        });
+        assert_eq!(
+            results,
+            vec![true; 10],
+            "nonblocking={nonblocking}: submits from inside a task were refused"
+        );
+        pool.wait_idle();
+        assert_eq!(children.get(), 10, "nonblocking={nonblocking}: children lost");
+        assert_eq!(filler.get(), 1);
+        let st = pool.stats();
+        assert_eq!(st.submitted, 12, "{st:?}");
+        assert_eq!(st.completed, 12, "{st:?}");
+        pool.shutdown();
+    }
+}

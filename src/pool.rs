@@ -608,16 +608,28 @@ impl Pool {
             return Err(RebootError::InsideOwnTask);
         }
         let mut control = lock(&shared.control);
-        if !shared.is_closed() {
-            return Ok(());
-        }
-        // Relaxed: changed only under the lock (released while we wait).
-        while shared.live_threads.load(Ordering::Relaxed) > 0 {
-            control = wait(&shared.exited, control);
-        }
-        // Every old thread has left; join what a shutdown did not.
-        for handle in Shared::take_handles_locked(&mut control) {
-            let _ = handle.join();
+        loop {
+            if !shared.is_closed() {
+                // Never closed, or another `reboot` won the race.
+                return Ok(());
+            }
+            // Relaxed: changed only under the lock (released while we wait).
+            while shared.live_threads.load(Ordering::Relaxed) > 0 {
+                control = wait(&shared.exited, control);
+            }
+            // Every old thread has left its loop; join what a shutdown did
+            // not. Never under the lock: a thread on its way out may still
+            // take it (an expiring worker that found late work starts a
+            // thread for it).
+            let handles = Shared::take_handles_locked(&mut control);
+            if handles.is_empty() {
+                break;
+            }
+            drop(control);
+            for handle in handles {
+                let _ = handle.join();
+            }
+            control = lock(&shared.control);
         }
         shared.reopen();
         if shared.config.prealloc {

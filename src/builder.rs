@@ -6,6 +6,7 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::error::BuildError;
+use crate::hooks::WorkerHooks;
 use crate::pool::Pool;
 use crate::registry::Shared;
 use crate::sync::{lock, Arc};
@@ -30,6 +31,11 @@ pub(crate) struct Config {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) nonblocking: bool,
     pub(crate) max_blocked_submitters: Option<usize>,
+    /// Per-worker hooks (a `FuncPool`'s per-worker state).
+    pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
+    /// `Pool::current()` returns `None` on this pool's workers (a
+    /// `FuncPool`'s inner pool is not handed out).
+    pub(crate) hidden: bool,
 }
 
 /// The default ceiling for `tune`: generous, and never below the capacity.
@@ -53,6 +59,7 @@ const DEFAULT_MAX_CAPACITY: usize = 256;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
+#[derive(Clone)]
 pub struct Builder {
     capacity: Option<usize>,
     max_capacity: Option<usize>,
@@ -66,6 +73,8 @@ pub struct Builder {
     queue_limit: Option<usize>,
     nonblocking: bool,
     max_blocked_submitters: Option<usize>,
+    hooks: Option<StdArc<dyn WorkerHooks>>,
+    hidden: bool,
 }
 
 impl Default for Builder {
@@ -116,7 +125,27 @@ impl Builder {
             queue_limit: None,
             nonblocking: false,
             max_blocked_submitters: None,
+            hooks: None,
+            hidden: false,
         }
+    }
+
+    /// Installs per-worker hooks (a `FuncPool`'s state).
+    pub(crate) fn hooks(mut self, hooks: StdArc<dyn WorkerHooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// Hides the pool from `Pool::current()` on its own workers.
+    pub(crate) fn hidden(mut self) -> Self {
+        self.hidden = true;
+        self
+    }
+
+    /// The `max_capacity` this builder will build with, after validating
+    /// every setting (for wrappers that size per-worker data first).
+    pub(crate) fn configured_max_capacity(&self) -> Result<usize, BuildError> {
+        self.clone().into_config().map(|config| config.max_capacity)
     }
 
     /// How many workers run tasks at once. Default: the number of cores this
@@ -393,6 +422,8 @@ impl Builder {
             queue_limit: self.queue_limit,
             nonblocking: self.nonblocking,
             max_blocked_submitters: self.max_blocked_submitters,
+            hooks: self.hooks,
+            hidden: self.hidden,
         })
     }
 }

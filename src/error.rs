@@ -154,12 +154,31 @@ pub enum BuildError {
     ZeroKeepAlive,
     /// `queue_limit(0)`: no task could ever be queued.
     ZeroQueueLimit,
+    /// [`MultiPoolBuilder::pools(0)`](crate::MultiPoolBuilder::pools): a
+    /// multi-pool needs at least one sub-pool.
+    ZeroPools,
+    /// A `FuncPool` health check set, but the pool built without state
+    /// (`build` instead of `build_with_state`).
+    HealthCheckWithoutState,
+    /// The `FuncPool` health check takes another state type than the one
+    /// `build_with_state`'s factory makes.
+    HealthCheckStateMismatch,
+    /// A `FuncPool` health check every `Duration::ZERO`: idle workers would
+    /// never rest.
+    ZeroHealthCheckInterval,
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::ZeroCapacity => write!(f, "capacity must be at least 1"),
+            BuildError::HealthCheckWithoutState => {
+                write!(f, "a health check needs per-worker state: use build_with_state")
+            }
+            BuildError::HealthCheckStateMismatch => {
+                write!(f, "the health check's state type differs from build_with_state's")
+            }
+            BuildError::ZeroHealthCheckInterval => write!(f, "the health check interval must be above zero"),
             BuildError::Spawn(error) => write!(f, "could not start a worker thread: {error}"),
             BuildError::ThreadNamePanicked(index) => {
                 write!(f, "the thread_name closure panicked for worker {index}")
@@ -172,6 +191,7 @@ impl fmt::Display for BuildError {
             }
             BuildError::ZeroKeepAlive => write!(f, "keep_alive must be longer than zero"),
             BuildError::ZeroQueueLimit => write!(f, "queue_limit must be at least 1"),
+            BuildError::ZeroPools => write!(f, "a multi-pool needs at least one sub-pool"),
         }
     }
 }

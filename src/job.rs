@@ -39,6 +39,32 @@ pub(crate) struct JobRef {
 unsafe impl Send for JobRef {}
 
 impl JobRef {
+    /// A job from raw parts (`FuncPool` invocations: the data is an argument
+    /// slot, see `arg_slots.rs`).
+    ///
+    /// # Safety
+    /// `execute` and `discard` must be sound to call once (either one) with
+    /// `data`, from any thread, until then `data` must stay valid, and what
+    /// `data` points to must be `Send`.
+    pub(crate) unsafe fn from_raw(
+        data: NonNull<()>,
+        execute: unsafe fn(NonNull<()>),
+        discard: unsafe fn(NonNull<()>),
+        kind: JobKind,
+    ) -> JobRef {
+        JobRef {
+            data,
+            execute,
+            discard,
+            kind,
+        }
+    }
+
+    /// The data pointer (`FuncPool` takes a handed-back argument out of it).
+    pub(crate) fn data(&self) -> NonNull<()> {
+        self.data
+    }
+
     /// Runs the job, consuming it.
     ///
     /// # Safety

@@ -48,13 +48,18 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod arg_slots;
 mod backpressure;
 mod builder;
 mod error;
+mod func_builder;
+mod func_pool;
+mod hooks;
 mod job;
 mod join;
 mod join_handle;
 mod latch;
+mod multi_pool;
 mod parker;
 mod pool;
 mod queue;
@@ -66,10 +71,14 @@ mod sync;
 mod task;
 mod threads;
 mod worker;
+mod worker_state;
 
 pub use builder::Builder;
 pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
+pub use func_builder::FuncPoolBuilder;
+pub use func_pool::FuncPool;
 pub use join_handle::JoinHandle;
+pub use multi_pool::{LoadBalancing, MultiPool, MultiPoolBuilder};
 pub use pool::Pool;
 pub use scope::Scope;
 pub use stats::{Stats, WorkerState, WorkerStats};

@@ -236,6 +236,34 @@ impl Pool {
         }
     }
 
+    /// Admits a counted task and pushes the job `into_job` makes of `value`;
+    /// on refusal `value` comes back untouched. The building block of
+    /// `FuncPool::invoke` (an argument, no closure) and `MultiPool::submit`
+    /// (a closure with a load counter).
+    #[inline]
+    pub(crate) fn submit_mapped<T>(
+        &self,
+        value: T,
+        room: Room,
+        into_job: impl FnOnce(T) -> JobRef,
+    ) -> Result<(), SubmitError<T>> {
+        match Admission::admit(&self.shared, room) {
+            Ok(admission) => {
+                admission.push(&self.shared, into_job(value));
+                Ok(())
+            }
+            Err(refusal) => Err(self.refuse(refusal, value)),
+        }
+    }
+
+    /// The room a submit with an optional timeout asks for.
+    pub(crate) fn room_for(timeout: Option<Duration>) -> Room {
+        match timeout.and_then(|timeout| Instant::now().checked_add(timeout)) {
+            Some(deadline) => Room::Until(deadline),
+            None => Room::AsConfigured,
+        }
+    }
+
     #[cold]
     fn refuse<F>(&self, refusal: Refusal, task: F) -> SubmitError<F> {
         self.shared.rejected.fetch_add(1, Ordering::Relaxed);
@@ -789,6 +817,7 @@ impl Pool {
             wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),
             wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
             rejected: shared.rejected.load(Ordering::Relaxed),
+            live_states: 0,
             live_workers,
             busy_workers,
             sleeping_workers,
@@ -815,6 +844,10 @@ impl Pool {
     /// ```
     pub fn current() -> Option<Pool> {
         let worker = WorkerThread::current()?;
+        if worker.shared.config.hidden {
+            // A `FuncPool`'s inner pool is never handed out.
+            return None;
+        }
         let handles = &worker.shared.handles;
         let mut count = handles.load(Ordering::Relaxed);
         loop {

@@ -36,6 +36,13 @@ const SLEEPING: u8 = 1;
 /// Parked because the worker's index is at or above the capacity: not
 /// counted as sleeping, never woken by a submit, only by `resume`.
 const SUSPENDED: u8 = 2;
+/// A waker won the CAS out of SLEEPING or SUSPENDED and is updating the
+/// counts on the worker's behalf; AWAKE (and an unpark) follows at once. The
+/// worker never acts as "counted searching" before that (see `settle`):
+/// otherwise its `end_searching` could run before the waker's increment and
+/// drive the count below zero (found by a debug assertion in the reboot
+/// cycle test).
+const WAKING: u8 = 3;
 
 fn sleeping_in(word: u64) -> u64 {
     word & SLEEPING_MASK
@@ -88,6 +95,28 @@ impl Sleep {
     /// Whether worker `index` is announced asleep (a snapshot, for stats).
     pub(crate) fn is_sleeping(&self, index: usize) -> bool {
         self.slots[index].state.load(Ordering::Relaxed) == SLEEPING
+    }
+
+    /// A waker took worker `index` out of SLEEPING/SUSPENDED: wait (on the
+    /// parker; the waker unparks after its store) until it has done the
+    /// accounting and stored AWAKE.
+    fn settle(&self, index: usize) {
+        let slot = &self.slots[index];
+        // Acquire pairs with the waker's Release store of AWAKE: its count
+        // update is visible before we act as counted.
+        while slot.state.load(Ordering::Acquire) == WAKING {
+            slot.parker.park();
+        }
+    }
+
+    /// The waker's side: after winning the CAS to WAKING and updating the
+    /// counts, release the worker.
+    fn finish_wake(&self, index: usize) {
+        let slot = &self.slots[index];
+        // Release: the count update before it is visible to the worker's
+        // Acquire load in `settle` or its park loop.
+        slot.state.store(AWAKE, Ordering::Release);
+        slot.parker.unpark();
     }
 
     /// Whether worker `index` is suspended (a snapshot, for stats).
@@ -147,6 +176,7 @@ impl Sleep {
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
             true
         } else {
+            self.settle(index);
             false
         }
     }
@@ -157,7 +187,7 @@ impl Sleep {
         let slot = &self.slots[index];
         // Acquire pairs with the waker's AcqRel CAS, so the work it published
         // before waking us is visible when we search again.
-        while slot.state.load(Ordering::Acquire) == SLEEPING {
+        while matches!(slot.state.load(Ordering::Acquire), SLEEPING | WAKING) {
             slot.parker.park();
         }
     }
@@ -167,7 +197,7 @@ impl Sleep {
     pub(crate) fn park_until_woken_or(&self, index: usize, deadline: Instant) -> bool {
         let slot = &self.slots[index];
         // Acquire: as in `park_until_woken`.
-        while slot.state.load(Ordering::Acquire) == SLEEPING {
+        while matches!(slot.state.load(Ordering::Acquire), SLEEPING | WAKING) {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -200,6 +230,7 @@ impl Sleep {
             self.suspended.fetch_sub(1, Ordering::SeqCst);
             true
         } else {
+            self.settle(index);
             false
         }
     }
@@ -209,7 +240,7 @@ impl Sleep {
     pub(crate) fn park_while_suspended(&self, index: usize) {
         let slot = &self.slots[index];
         // Acquire pairs with the resumer's AcqRel CAS.
-        if slot.state.load(Ordering::Acquire) == SUSPENDED {
+        if matches!(slot.state.load(Ordering::Acquire), SUSPENDED | WAKING) {
             slot.parker.park();
         }
     }
@@ -217,7 +248,7 @@ impl Sleep {
     /// Whether worker `index` is still suspended.
     pub(crate) fn still_suspended(&self, index: usize) -> bool {
         // Acquire: as in `park_while_suspended`.
-        self.slots[index].state.load(Ordering::Acquire) == SUSPENDED
+        matches!(self.slots[index].state.load(Ordering::Acquire), SUSPENDED | WAKING)
     }
 
     /// Resumes worker `index` if it is suspended; it starts out searching.
@@ -226,12 +257,12 @@ impl Sleep {
         let slot = &self.slots[index];
         if slot
             .state
-            .compare_exchange(SUSPENDED, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(SUSPENDED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             self.suspended.fetch_sub(1, Ordering::SeqCst);
             self.counters.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
-            slot.parker.unpark();
+            self.finish_wake(index);
             true
         } else {
             false
@@ -244,12 +275,12 @@ impl Sleep {
         let slot = &self.slots[index];
         if slot
             .state
-            .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             self.counters
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
-            slot.parker.unpark();
+            self.finish_wake(index);
             true
         } else {
             false
@@ -286,19 +317,19 @@ impl Sleep {
     /// Wakes one sleeping worker among the first `active` (those below the
     /// capacity: waking one above it would only make it suspend).
     fn notify_one_among(&self, active: usize) -> bool {
-        for slot in self.slots[..active.min(self.slots.len())].iter() {
+        for (index, slot) in self.slots[..active.min(self.slots.len())].iter().enumerate() {
             // Relaxed pre-check keeps the scan from writing to every line.
             if slot.state.load(Ordering::Relaxed) == SLEEPING
                 && slot
                     .state
-                    .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+                    .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
                 // Rule 3: the winner does the accounting; the woken worker
-                // starts out searching.
+                // starts out searching (once it sees AWAKE).
                 self.counters
                     .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
-                slot.parker.unpark();
+                self.finish_wake(index);
                 return true;
             }
         }

@@ -51,6 +51,9 @@ pub struct Stats {
     pub wait_time: Duration,
     /// Submits refused (closed, full or timed out).
     pub rejected: u64,
+    /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
+    /// with state; 0 for other pools).
+    pub live_states: usize,
 }
 
 /// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).

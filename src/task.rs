@@ -67,6 +67,14 @@ impl Task {
     }
 }
 
+impl Task {
+    /// The job inside, for `FuncPool::shutdown_now` to take its argument
+    /// back; the caller becomes responsible for running or discarding it.
+    pub(crate) fn into_job_ref(mut self) -> JobRef {
+        self.job.take().expect("a Task holds its job until run or dropped")
+    }
+}
+
 impl Drop for Task {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {

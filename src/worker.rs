@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::job::JobRef;
 use crate::latch::{Latch, LatchOwner};
@@ -262,17 +262,11 @@ impl WorkerThread {
                 return false;
             }
             WorkerCounters::bump(&self.counters().parks);
-            match shared.config.keep_alive {
-                None => shared.sleep.park_until_woken(self.index),
-                Some(keep_alive) => {
-                    if !shared
-                        .sleep
-                        .park_until_woken_or(self.index, Instant::now() + keep_alive)
-                        && self.expire()
-                    {
-                        return true;
-                    }
-                }
+            let idle_interval = shared.config.hooks.as_ref().and_then(|hooks| hooks.idle_interval());
+            if shared.config.keep_alive.is_none() && idle_interval.is_none() {
+                shared.sleep.park_until_woken(self.index);
+            } else if self.park_with_deadlines(idle_interval) {
+                return true;
             }
             // Woken (or kept): we are counted as searching again.
         }
@@ -324,6 +318,38 @@ impl WorkerThread {
         // (this worker itself runs the queued work).
         if shared.sleep.end_searching(true) && shared.missing.load(Ordering::Relaxed) > 0 && shared.has_queued_work() {
             Shared::start_missing_worker(shared);
+        }
+    }
+
+    /// Parks until woken, running the idle hook every `idle_interval` and
+    /// expiring after `keep_alive`. Returns true if the thread expired.
+    #[cold]
+    fn park_with_deadlines(&self, idle_interval: Option<Duration>) -> bool {
+        let shared = &self.shared;
+        let expires_at = shared.config.keep_alive.map(|keep_alive| Instant::now() + keep_alive);
+        loop {
+            let check_at = idle_interval.map(|interval| Instant::now() + interval);
+            let deadline = match (expires_at, check_at) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => unreachable!("parks with a deadline only with one"),
+            };
+            if shared.sleep.park_until_woken_or(self.index, deadline) {
+                return false;
+            }
+            if expires_at.is_some_and(|at| Instant::now() >= at) {
+                // Expired, or kept (woken meanwhile, or at `min_workers`).
+                return self.expire();
+            }
+            // Still announced asleep: a submit that comes now wakes us as
+            // usual, and we see it when we park again.
+            if let Some(hooks) = &shared.config.hooks {
+                let index = self.index;
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hooks.on_idle(index))) {
+                    self.note_panic();
+                    shared.handle_panic(payload);
+                }
+            }
         }
     }
 
@@ -455,13 +481,32 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
     };
     CURRENT.with(|current| current.set(&worker));
-    let expired = worker.main_loop();
+    // A panic here would be a bug in the pool (tasks' panics are caught
+    // where they run); still, the thread's accounting must be undone, or
+    // `shutdown` would wait for it forever.
+    let expired = match panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop())) {
+        Ok(expired) => expired,
+        Err(payload) => {
+            eprintln!(
+                "stealpool: worker {index} failed (a bug in stealpool, please report it): {}",
+                crate::registry::panic_message(&*payload)
+            );
+            false
+        }
+    };
     CURRENT.with(|current| current.set(ptr::null()));
     let WorkerThread {
         shared, index, deque, ..
     } = worker;
     if !expired {
         shared.leave(index);
+    }
+    if let Some(hooks) = &shared.config.hooks {
+        // Before the deque goes back: the slot's next thread starts only
+        // after that, so it never sees this thread's per-worker data.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hooks.on_exit(index))) {
+            shared.handle_panic(payload);
+        }
     }
     // Give the deque back to the slot, so a restarted worker can own it
     // (one may already wait for it).

@@ -1,0 +1,275 @@
+//! `FuncPoolBuilder`: a [`Builder`] plus what only a `FuncPool` has (the
+//! function, per-worker state, the health check).
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::builder::Builder;
+use crate::error::BuildError;
+use crate::func_pool::{FuncCore, FuncCoreOf, FuncPool};
+use crate::hooks::WorkerHooks;
+use crate::worker_state::{CheckFn, WorkerStates};
+
+/// Configures and starts a [`FuncPool`]. Every setting of [`Builder`] is here
+/// under the same name; [`FuncPoolBuilder::health_check`] and
+/// [`FuncPoolBuilder::build_with_state`] are a `FuncPool`'s own.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// struct Conn { healthy: bool }
+/// let fp = stealpool::FuncPool::builder()
+///     .capacity(2)
+///     .health_check(Duration::from_secs(1), |conn: &mut Conn| conn.healthy)
+///     .build_with_state(|| Conn { healthy: true }, |conn: &mut Conn, job: u32| {
+///         assert!(conn.healthy && job < 100);
+///     })?;
+/// fp.invoke(7)?;
+/// fp.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct FuncPoolBuilder<A> {
+    builder: Builder,
+    /// `(interval, Box<Box<CheckFn<S>>>)`, typed when `build_with_state`
+    /// knows `S`.
+    check: Option<(Duration, Box<dyn Any + Send + Sync>)>,
+    _argument: PhantomData<fn(A)>,
+}
+
+impl<A> fmt::Debug for FuncPoolBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FuncPoolBuilder")
+            .field("builder", &self.builder)
+            .field("health_check", &self.check.as_ref().map(|(interval, _)| interval))
+            .finish()
+    }
+}
+
+macro_rules! forward {
+    ($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.builder = self.builder.$name($($arg),*);
+            self
+        }
+    };
+}
+
+impl<A: Send + 'static> FuncPoolBuilder<A> {
+    pub(crate) fn new() -> Self {
+        FuncPoolBuilder {
+            builder: Builder::new(),
+            check: None,
+            _argument: PhantomData,
+        }
+    }
+
+    forward!(
+        /// As [`Builder::capacity`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(2).build(|_: u8| ())?;
+        /// assert_eq!(fp.capacity(), 2);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        capacity(workers: usize)
+    );
+    forward!(
+        /// As [`Builder::max_capacity`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(1).max_capacity(3).build(|_: u8| ())?;
+        /// assert_eq!(fp.max_capacity(), 3);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        max_capacity(workers: usize)
+    );
+    forward!(
+        /// As [`Builder::stack_size`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().stack_size(1 << 20).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        stack_size(bytes: usize)
+    );
+    forward!(
+        /// As [`Builder::pin_workers`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().pin_workers(false).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pin_workers(pin: bool)
+    );
+    forward!(
+        /// As [`Builder::prealloc`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(2).prealloc(true).build(|_: u8| ())?;
+        /// assert_eq!(fp.stats().live_workers, 2);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        prealloc(prealloc: bool)
+    );
+    forward!(
+        /// As [`Builder::min_workers`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(2).min_workers(1).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        min_workers(workers: usize)
+    );
+    forward!(
+        /// As [`Builder::keep_alive`].
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let fp = stealpool::FuncPool::builder().keep_alive(Duration::from_secs(5)).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        keep_alive(idle: Duration)
+    );
+    forward!(
+        /// As [`Builder::queue_limit`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().queue_limit(100).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        queue_limit(tasks: usize)
+    );
+    forward!(
+        /// As [`Builder::nonblocking`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().queue_limit(1).nonblocking(true).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        nonblocking(nonblocking: bool)
+    );
+    forward!(
+        /// As [`Builder::max_blocked_submitters`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().queue_limit(1).max_blocked_submitters(2).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        max_blocked_submitters(submitters: usize)
+    );
+
+    /// As [`Builder::thread_name`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().thread_name(|i| format!("fp-{i}")).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn thread_name(mut self, name: impl Fn(usize) -> String + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.thread_name(name);
+        self
+    }
+
+    /// As [`Builder::panic_handler`]: panics of the function and of the state
+    /// factory go here.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().panic_handler(|_| eprintln!("oops")).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn panic_handler(mut self, handler: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.panic_handler(handler);
+        self
+    }
+
+    /// Idle workers check their state every `interval` and make it again if
+    /// `check` returns false. Only with
+    /// [`build_with_state`](FuncPoolBuilder::build_with_state) (whose state
+    /// type must be `S`); a check that panics counts as a task panic and
+    /// keeps the state.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fp = stealpool::FuncPool::builder()
+    ///     .health_check(Duration::from_millis(100), |n: &mut u64| *n < 1000)
+    ///     .build_with_state(|| 0u64, |n: &mut u64, add: u64| *n += add)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health_check<S: 'static>(
+        mut self,
+        interval: Duration,
+        check: impl Fn(&mut S) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let check: Box<CheckFn<S>> = Box::new(check);
+        self.check = Some((interval, Box::new(check)));
+        self
+    }
+
+    /// Builds a pool that calls `func(arg)` for every invoked argument.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]; [`BuildError::HealthCheckWithoutState`] if a
+    /// health check was set (there is no state to check).
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(2).build(|line: String| println!("{line}"))?;
+    /// fp.invoke("hello".to_owned())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self, func: impl Fn(A) + Send + Sync + 'static) -> Result<FuncPool<A>, BuildError> {
+        if self.check.is_some() {
+            return Err(BuildError::HealthCheckWithoutState);
+        }
+        self.build_with_state(|| (), move |_: &mut (), arg: A| func(arg))
+    }
+
+    /// Builds a pool whose workers each keep a state: made by `factory` on
+    /// a worker's first call, passed to every `func(&mut state, arg)` on that
+    /// worker, dropped when the worker's thread exits (keep-alive,
+    /// shutdown). A panicking factory is a task panic, not a dead pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]; [`BuildError::HealthCheckStateMismatch`] if
+    /// the health check was written for another state type;
+    /// [`BuildError::ZeroHealthCheckInterval`] for a zero interval.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder()
+    ///     .capacity(2)
+    ///     .build_with_state(|| String::with_capacity(64), |buf: &mut String, word: &'static str| {
+    ///         buf.clear();
+    ///         buf.push_str(word);
+    ///     })?;
+    /// fp.invoke("reused buffer")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_with_state<S, M, F>(self, factory: M, func: F) -> Result<FuncPool<A>, BuildError>
+    where
+        S: Send + 'static,
+        M: Fn() -> S + Send + Sync + 'static,
+        F: Fn(&mut S, A) + Send + Sync + 'static,
+    {
+        let check = match self.check {
+            None => None,
+            Some((interval, _)) if interval.is_zero() => return Err(BuildError::ZeroHealthCheckInterval),
+            Some((interval, check)) => match check.downcast::<Box<CheckFn<S>>>() {
+                Ok(check) => Some((interval, *check)),
+                Err(_) => return Err(BuildError::HealthCheckStateMismatch),
+            },
+        };
+        // Validate the pool's settings first: the states need its size.
+        let workers = self.builder.configured_max_capacity()?;
+        let states = WorkerStates::new(workers, Box::new(factory), check);
+        let core = FuncCore::new(states, func);
+        let hooks: StdArc<dyn WorkerHooks> = core.clone();
+        let pool = self.builder.hooks(hooks).hidden().build()?;
+        let core: StdArc<dyn FuncCoreOf<A>> = core;
+        Ok(FuncPool::from_parts(pool, core))
+    }
+}

@@ -1,0 +1,390 @@
+//! `FuncPool<A>`: a pool that runs one function on many arguments, with no
+//! allocation per invocation and optional per-worker state (ants'
+//! `PoolWithFunc`, go-pooler's resources).
+//!
+//! It is a [`Pool`] underneath (same scheduler, same capacity control) whose
+//! jobs point at argument slots (`arg_slots.rs`) instead of boxed closures.
+
+use std::fmt;
+use std::ptr;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::arg_slots::ArgSlots;
+use crate::error::{RebootError, ShutdownTimeout, SubmitError, TuneError};
+use crate::func_builder::FuncPoolBuilder;
+use crate::hooks::WorkerHooks;
+use crate::pool::Pool;
+use crate::stats::{Stats, WorkerStats};
+use crate::worker::WorkerThread;
+use crate::worker_state::WorkerStates;
+
+/// What a `FuncPool<A>` needs from its core without knowing the state and
+/// function types.
+pub(crate) trait FuncCoreOf<A>: Send + Sync {
+    fn slots(&self) -> &ArgSlots<A>;
+    fn live_states(&self) -> usize;
+}
+
+/// The function, the per-worker states and the argument slots. The inner
+/// pool's hooks hold it, so it lives as long as any worker that may run one
+/// of its jobs.
+pub(crate) struct FuncCore<A, S, F> {
+    slots: ArgSlots<A>,
+    states: WorkerStates<S>,
+    func: F,
+}
+
+impl<A, S, F> FuncCore<A, S, F>
+where
+    A: Send + 'static,
+    S: Send + 'static,
+    F: Fn(&mut S, A) + Send + Sync + 'static,
+{
+    /// A core whose slots run arguments through `func` with the states.
+    pub(crate) fn new(states: WorkerStates<S>, func: F) -> StdArc<Self> {
+        StdArc::new_cyclic(|me| FuncCore {
+            // The slots run arguments with `run_one`, given a pointer to this
+            // very core: its address is fixed once inside the `Arc`.
+            slots: ArgSlots::new(Self::run_one, me.as_ptr() as *const ()),
+            states,
+            func,
+        })
+    }
+
+    /// Runs one argument (the job function behind every invocation).
+    ///
+    /// # Safety
+    /// `core` must point to a live `FuncCore<A, S, F>` (the slots' owner).
+    unsafe fn run_one(core: *const (), arg: A) {
+        // SAFETY: forwarded from the caller.
+        let core = unsafe { &*(core as *const Self) };
+        match core.own_worker() {
+            // SAFETY: we are on worker `index`'s thread.
+            Some(index) => unsafe { core.states.with(index, |state| (core.func)(state, arg)) },
+            None => core.states.with_temporary(|state| (core.func)(state, arg)),
+        }
+    }
+
+    /// The index of the worker running this code, if it is one of this
+    /// core's pool.
+    fn own_worker(&self) -> Option<usize> {
+        let worker = WorkerThread::current()?;
+        let hooks = worker.shared.config.hooks.as_ref()?;
+        let ours = ptr::eq(StdArc::as_ptr(hooks) as *const (), self as *const Self as *const ());
+        ours.then_some(worker.index)
+    }
+}
+
+impl<A, S, F> FuncCoreOf<A> for FuncCore<A, S, F>
+where
+    A: Send + 'static,
+    S: Send + 'static,
+    F: Fn(&mut S, A) + Send + Sync + 'static,
+{
+    fn slots(&self) -> &ArgSlots<A> {
+        &self.slots
+    }
+
+    fn live_states(&self) -> usize {
+        self.states.live()
+    }
+}
+
+impl<A, S, F> WorkerHooks for FuncCore<A, S, F>
+where
+    A: Send + 'static,
+    S: Send + 'static,
+    F: Fn(&mut S, A) + Send + Sync + 'static,
+{
+    fn idle_interval(&self) -> Option<Duration> {
+        self.states.check_interval()
+    }
+
+    fn on_idle(&self, index: usize) {
+        // SAFETY: hooks run on worker `index`'s own thread.
+        unsafe { self.states.check(index) }
+    }
+
+    fn on_exit(&self, index: usize) {
+        // SAFETY: as in `on_idle`.
+        unsafe { self.states.drop_state(index) }
+    }
+}
+
+/// A pool that runs one function on many arguments: the queues carry the
+/// arguments (in pre-allocated slots), so [`FuncPool::invoke`] makes no heap
+/// allocation once the pool is warm.
+///
+/// Built with [`FuncPool::builder`]; every capacity feature of [`Pool`]
+/// works the same (tune, pre-allocation, keep-alive, queue limits,
+/// timeouts, shutdown variants, reboot, stats). With
+/// [`FuncPoolBuilder::build_with_state`] each worker keeps a state (a
+/// connection, a buffer) made on first use, health-checked while idle, and
+/// dropped when the worker's thread exits.
+///
+/// Clones share one pool. The inner [`Pool`] is never handed out
+/// ([`Pool::current`] is `None` inside the function).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let total = Arc::new(AtomicU64::new(0));
+/// let sum = total.clone();
+/// let fp = stealpool::FuncPool::builder()
+///     .capacity(2)
+///     .build(move |n: u64| {
+///         sum.fetch_add(n, Ordering::Relaxed);
+///     })?;
+/// for n in 1..=100 {
+///     fp.invoke(n)?;
+/// }
+/// fp.wait_idle();
+/// assert_eq!(total.load(Ordering::Relaxed), 5050);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FuncPool<A> {
+    pool: Pool,
+    core: StdArc<dyn FuncCoreOf<A>>,
+}
+
+impl<A> Clone for FuncPool<A> {
+    fn clone(&self) -> Self {
+        FuncPool {
+            pool: self.pool.clone(),
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<A> fmt::Debug for FuncPool<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FuncPool")
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Send + 'static> FuncPool<A> {
+    /// A [`FuncPoolBuilder`] with the default settings.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|s: String| drop(s))?;
+    /// fp.invoke("hello".to_owned())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> FuncPoolBuilder<A> {
+        FuncPoolBuilder::new()
+    }
+
+    pub(crate) fn from_parts(pool: Pool, core: StdArc<dyn FuncCoreOf<A>>) -> Self {
+        FuncPool { pool, core }
+    }
+
+    /// Runs the function on `arg`. From outside the pool: lock-free, and no
+    /// allocation once warm (the argument goes into a recycled slot). From
+    /// inside the function: onto the worker's own deque, never blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::submit`], with the argument itself handed back:
+    /// `Closed(arg)`, `Full(arg)`.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|n: u32| assert!(n < 10))?;
+    /// fp.invoke(3)?;
+    /// fp.shutdown();
+    /// assert_eq!(fp.invoke(4).unwrap_err().into_inner(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn invoke(&self, arg: A) -> Result<(), SubmitError<A>> {
+        self.invoke_with(arg, None)
+    }
+
+    /// Like [`FuncPool::invoke`], but waits at most `timeout` for room in a
+    /// full queue.
+    ///
+    /// # Errors
+    ///
+    /// `Timeout(arg)` if no room opened in time; otherwise as `invoke`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fp = stealpool::FuncPool::builder().capacity(1).queue_limit(8).build(|_: u8| ())?;
+    /// fp.invoke_timeout(1, Duration::from_millis(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn invoke_timeout(&self, arg: A, timeout: Duration) -> Result<(), SubmitError<A>> {
+        self.invoke_with(arg, Some(timeout))
+    }
+
+    #[inline]
+    fn invoke_with(&self, arg: A, timeout: Option<Duration>) -> Result<(), SubmitError<A>> {
+        let slots = self.core.slots();
+        self.pool
+            .submit_mapped(arg, Pool::room_for(timeout), |arg| slots.job_for(arg))
+    }
+
+    /// Blocks until every accepted argument has been run. As
+    /// [`Pool::wait_idle`] (it panics inside the function).
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(2).build(|_: u8| ())?;
+    /// fp.invoke(1)?;
+    /// fp.wait_idle();
+    /// assert_eq!(fp.stats().completed, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_idle(&self) {
+        self.pool.wait_idle();
+    }
+
+    /// Changes the capacity. As [`Pool::tune`].
+    ///
+    /// # Errors
+    ///
+    /// [`TuneError`] for 0 or above the maximum; nothing changes.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).max_capacity(8).build(|_: u8| ())?;
+    /// fp.tune(8)?;
+    /// assert_eq!(fp.capacity(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tune(&self, capacity: usize) -> Result<(), TuneError> {
+        self.pool.tune(capacity)
+    }
+
+    /// The capacity now.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(3).build(|_: u8| ())?;
+    /// assert_eq!(fp.capacity(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    /// The ceiling for [`FuncPool::tune`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).max_capacity(4).build(|_: u8| ())?;
+    /// assert_eq!(fp.max_capacity(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_capacity(&self) -> usize {
+        self.pool.max_capacity()
+    }
+
+    /// Shuts down gracefully: every accepted argument runs, then the threads
+    /// exit (dropping their states). As [`Pool::shutdown`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// fp.invoke(1)?;
+    /// fp.shutdown();
+    /// assert!(fp.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+
+    /// As [`Pool::shutdown_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownTimeout`] if the work or the threads did not finish in time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// fp.shutdown_timeout(Duration::from_secs(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimeout> {
+        self.pool.shutdown_timeout(timeout)
+    }
+
+    /// Shuts down at once and hands back every argument that never ran;
+    /// running calls finish. As [`Pool::shutdown_now`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// let unrun: Vec<u8> = fp.shutdown_now();
+    /// assert!(unrun.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_now(&self) -> Vec<A> {
+        let slots = self.core.slots();
+        self.pool
+            .shutdown_now()
+            .into_iter()
+            // SAFETY: the inner pool is never handed out, so every counted
+            // task in it is an invocation made by `slots.job_for`, unrun.
+            .map(|task| unsafe { slots.take_back(task.into_job_ref()) })
+            .collect()
+    }
+
+    /// Starts a shut-down pool again. As [`Pool::reboot`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::reboot`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// fp.shutdown();
+    /// fp.reboot()?;
+    /// fp.invoke(1)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reboot(&self) -> Result<(), RebootError> {
+        self.pool.reboot()
+    }
+
+    /// Whether the pool refuses new arguments.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// assert!(!fp.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
+    /// A snapshot of the pool's figures; `live_states` counts the
+    /// per-worker states alive now.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder()
+    ///     .capacity(1)
+    ///     .build_with_state(|| Vec::<u8>::new(), |buf: &mut Vec<u8>, b: u8| buf.push(b))?;
+    /// fp.invoke(1)?;
+    /// fp.wait_idle();
+    /// assert_eq!(fp.stats().live_states, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.pool.stats();
+        stats.live_states = self.core.live_states();
+        stats
+    }
+
+    /// Per-worker figures. As [`Pool::worker_stats`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(2).max_capacity(2).build(|_: u8| ())?;
+    /// assert_eq!(fp.worker_stats().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn worker_stats(&self) -> Vec<WorkerStats> {
+        self.pool.worker_stats()
+    }
+}

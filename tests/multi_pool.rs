@@ -1,0 +1,743 @@
+//! `MultiPool`: building and its errors, thread names per sub-pool, the
+//! closure handed back on every refusal, `LeastTasks` steering around a
+//! blocked sub-pool (and its load counts going back down on every path),
+//! `RoundRobin` spreading and its one retry on `Full`, `tune`, summed
+//! `stats`, `wait_idle` across sub-pools, shutdown variants and reboot.
+//!
+//! Which sub-pool ran a task is read from the running thread's name
+//! (`{prefix}-{pool}-{i}`, the default `stealpool-{pool}-{i}` or a prefix
+//! unique to the test).
+//!
+//! No assertion depends on timing. Where a test waits for something that
+//! happens "soon" (a blocked task starts, a refusal comes back), it polls with
+//! a generous bound that only a broken pool (or a machine stalled for
+//! seconds) reaches; every test has a watchdog that turns a hang into a
+//! failure.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, SubmitError, TuneError};
+
+/// Turns a hang into a test failure: if the guard is not dropped within
+/// `secs`, the whole test process exits with a message on the real stderr.
+struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn new(name: &'static str, secs: u64) -> Self {
+        let (tx, rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
+                std::process::exit(101);
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Bound for things that happen "at once" (a task starts, a refusal comes
+/// back): microseconds in practice; 10 s only matters on a badly
+/// overloaded machine.
+const SOON: Duration = Duration::from_secs(10);
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+const STRATEGIES: [LoadBalancing; 2] = [LoadBalancing::RoundRobin, LoadBalancing::LeastTasks];
+
+/// `pools` sub-pools of `capacity` workers, threads named
+/// `{prefix}-{pool}-{i}`, panics silenced (tests that panic count them).
+fn multi(prefix: &'static str, pools: usize, capacity: usize, strategy: LoadBalancing) -> stealpool::MultiPoolBuilder {
+    MultiPool::builder()
+        .pools(pools)
+        .capacity_per_pool(capacity)
+        .strategy(strategy)
+        .pool_builder(Pool::builder().panic_handler(|_| ()))
+        .thread_name(move |pool, i| format!("{prefix}-{pool}-{i}"))
+}
+
+/// The sub-pool index in the current thread's name `{prefix}-{pool}-{i}`.
+fn current_sub_pool() -> usize {
+    let name = thread::current()
+        .name()
+        .map(String::from)
+        .expect("worker threads are named");
+    let mut parts = name.rsplitn(3, '-');
+    let _worker = parts.next();
+    parts
+        .next()
+        .and_then(|pool| pool.parse().ok())
+        .unwrap_or_else(|| panic!("not a sub-pool worker name: {name}"))
+}
+
+/// Blocks one worker of `pool` in a task until the gate opens; returns once
+/// the task runs. Submitted to the sub-pool directly (not counted in a
+/// `MultiPool`'s loads).
+fn block_worker(pool: &Pool) -> Gate {
+    let open = Arc::new(AtomicBool::new(false));
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let o = open.clone();
+    pool.submit(move || {
+        entered_tx.send(()).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(60), || o.load(Ordering::SeqCst)),
+            "gate never opened"
+        );
+    })
+    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
+    entered_rx.recv_timeout(SOON).expect("the blocker task did not start");
+    Gate(open)
+}
+
+struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Never leave a worker blocked behind a failed assertion.
+        self.open();
+    }
+}
+
+/// A closure with an identity: running it sends `id` on the channel, so a
+/// closure handed back and run shows it is the very one submitted.
+fn tagged(tx: &mpsc::Sender<u64>, id: u64) -> impl FnOnce() + Send + 'static {
+    let tx = tx.clone();
+    move || tx.send(id).unwrap()
+}
+
+/// Runs a refused closure and checks that it is the one with `id`.
+fn expect_handed_back<F: FnOnce()>(error: SubmitError<F>, rx: &mpsc::Receiver<u64>, id: u64) {
+    error.into_inner()();
+    assert_eq!(rx.try_recv(), Ok(id), "a different closure came back");
+}
+
+#[test]
+fn build_errors() {
+    let _w = Watchdog::new("build_errors", 60);
+    let zero_pools = MultiPool::builder().pools(0).build().unwrap_err();
+    assert!(matches!(zero_pools, BuildError::ZeroPools), "{zero_pools:?}");
+    assert!(!zero_pools.to_string().is_empty());
+    let zero_capacity = MultiPool::builder().pools(2).capacity_per_pool(0).build().unwrap_err();
+    assert!(matches!(zero_capacity, BuildError::ZeroCapacity), "{zero_capacity:?}");
+    // The template's own validation applies to each sub-pool.
+    let below = MultiPool::builder()
+        .pools(2)
+        .capacity_per_pool(3)
+        .pool_builder(Pool::builder().max_capacity(2))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            below,
+            BuildError::MaxCapacityBelowCapacity {
+                capacity: 3,
+                max_capacity: 2
+            }
+        ),
+        "{below:?}"
+    );
+    // Without capacity_per_pool, the template's capacity stays.
+    let mp = MultiPool::builder()
+        .pools(3)
+        .pool_builder(Pool::builder().capacity(2).max_capacity(5))
+        .build()
+        .expect("build");
+    assert_eq!(mp.capacity(), 6);
+    assert!(mp
+        .pools()
+        .iter()
+        .all(|pool| pool.capacity() == 2 && pool.max_capacity() == 5));
+    assert_eq!(mp.strategy(), LoadBalancing::RoundRobin, "the default strategy");
+}
+
+#[test]
+fn thread_names_say_which_sub_pool() {
+    let _w = Watchdog::new("thread_names_say_which_sub_pool", 60);
+    let mp = MultiPool::builder()
+        .pools(3)
+        .capacity_per_pool(2)
+        .build()
+        .expect("build");
+    for pool in 0..3 {
+        let name = mp
+            .pool(pool)
+            .spawn(|| thread::current().name().map(String::from))
+            .unwrap();
+        let name = name.join().unwrap().expect("named");
+        assert!(
+            name == format!("stealpool-{pool}-0") || name == format!("stealpool-{pool}-1"),
+            "{name}"
+        );
+    }
+    let custom = multi("names", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
+    let name = custom
+        .pool(1)
+        .spawn(|| thread::current().name().map(String::from))
+        .unwrap();
+    assert_eq!(name.join().unwrap().as_deref(), Some("names-1-0"));
+}
+
+#[test]
+fn closed_hands_back_the_very_closure() {
+    let _w = Watchdog::new("closed_hands_back_the_very_closure", 60);
+    for strategy in STRATEGIES {
+        let mp = multi("closed", 2, 1, strategy).build().expect("build");
+        let (tx, rx) = mpsc::channel();
+        mp.submit(tagged(&tx, 1)).unwrap();
+        mp.shutdown();
+        assert_eq!(rx.try_recv(), Ok(1), "{strategy:?}: shutdown ran what it accepted");
+        assert!(mp.is_closed());
+        for id in 2..6 {
+            match mp.submit(tagged(&tx, id)) {
+                Err(error @ SubmitError::Closed(_)) => expect_handed_back(error, &rx, id),
+                other => panic!("{strategy:?}: expected Closed, got {other:?}"),
+            }
+        }
+        match mp.submit_timeout(tagged(&tx, 9), Duration::from_secs(1)) {
+            Err(error @ SubmitError::Closed(_)) => expect_handed_back(error, &rx, 9),
+            other => panic!("{strategy:?}: expected Closed, got {other:?}"),
+        }
+        // Closed is not retried: each refusal is one sub-pool's.
+        assert_eq!(mp.stats().rejected, 5, "{strategy:?}");
+    }
+}
+
+#[test]
+fn full_and_timeout_hand_back_the_very_closure() {
+    let _w = Watchdog::new("full_and_timeout_hand_back_the_very_closure", 60);
+    for strategy in STRATEGIES {
+        let mp = multi("full", 2, 1, strategy)
+            .pool_builder(Pool::builder().queue_limit(1).nonblocking(true))
+            .build()
+            .expect("build");
+        // Both workers blocked, both queues full.
+        let gates: Vec<Gate> = mp.pools().iter().map(block_worker).collect();
+        for pool in mp.pools() {
+            pool.submit(|| ()).expect("one place in the queue");
+        }
+        let (tx, rx) = mpsc::channel();
+        for id in 0..6 {
+            let start = Instant::now();
+            match mp.submit(tagged(&tx, id)) {
+                Err(error @ SubmitError::Full(_)) => expect_handed_back(error, &rx, id),
+                other => panic!("{strategy:?}: expected Full, got {other:?}"),
+            }
+            assert!(start.elapsed() < SOON, "{strategy:?}: a nonblocking submit waited");
+        }
+        // submit_timeout waits even on a nonblocking pool, then gives up.
+        match mp.submit_timeout(tagged(&tx, 7), Duration::from_millis(20)) {
+            Err(error @ SubmitError::Timeout(_)) => expect_handed_back(error, &rx, 7),
+            other => panic!("{strategy:?}: expected Timeout, got {other:?}"),
+        }
+        drop(gates);
+        mp.wait_idle();
+        assert_eq!(
+            rx.try_recv(),
+            Err(mpsc::TryRecvError::Empty),
+            "{strategy:?}: a refused closure also ran"
+        );
+        let stats = mp.stats();
+        assert_eq!((stats.submitted, stats.completed), (4, 4), "{strategy:?}: {stats:?}");
+    }
+}
+
+#[test]
+fn round_robin_retries_full_once_on_the_other_sub_pool() {
+    let _w = Watchdog::new("round_robin_retries_full_once_on_the_other_sub_pool", 60);
+    let mp = multi("rrfull", 2, 1, LoadBalancing::RoundRobin)
+        .pool_builder(Pool::builder().queue_limit(1).nonblocking(true))
+        .build()
+        .expect("build");
+    let gate = block_worker(mp.pool(0));
+    mp.pool(0).submit(|| ()).expect("one place in the queue");
+    // A single submitter: its turns go 0, 1, 0, 1. Sub-pool 0 is full, so
+    // the turns on it are retried on sub-pool 1; each task is awaited
+    // before the next, so sub-pool 1 always has room.
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..4 {
+        let tx = tx.clone();
+        mp.submit(move || tx.send(current_sub_pool()).unwrap())
+            .expect("retried on sub-pool 1");
+        assert_eq!(rx.recv_timeout(SOON), Ok(1));
+    }
+    drop(gate);
+    mp.wait_idle();
+    assert_eq!(mp.pool(0).stats().rejected, 2, "two first tries on sub-pool 0");
+    assert_eq!(
+        mp.pool(0).stats().completed,
+        2,
+        "the blocker and the task queued behind it"
+    );
+    assert_eq!(mp.pool(1).stats().completed, 4);
+}
+
+#[test]
+fn closed_sub_pool_is_never_retried() {
+    let _w = Watchdog::new("closed_sub_pool_is_never_retried", 60);
+    // RoundRobin, one submitter: exactly every other turn hits the closed
+    // sub-pool, and comes back Closed although sub-pool 1 has room.
+    let mp = multi("rrclosed", 2, 1, LoadBalancing::RoundRobin)
+        .build()
+        .expect("build");
+    mp.pool(0).shutdown();
+    assert!(mp.is_closed(), "one closed sub-pool makes the multi-pool closed");
+    let outcomes: Vec<bool> = (0..10).map(|_| mp.submit(|| ()).is_ok()).collect();
+    assert_eq!(outcomes, [false, true].repeat(5));
+    mp.wait_idle();
+    assert_eq!(mp.pool(1).stats().completed, 5);
+}
+
+/// Puts a blocking task on sub-pool `target` *through the multi-pool*
+/// (`LeastTasks`), so that it counts in `target`'s load. Tries that land
+/// elsewhere return at once and are awaited (their sub-pool's count is back
+/// at zero before the next try). Needs `target`'s count to be among the
+/// lowest, which ties going round then reach.
+fn counted_blocker(mp: &MultiPool, target: usize) -> Gate {
+    let open = Arc::new(AtomicBool::new(false));
+    let (landed_tx, landed_rx) = mpsc::channel();
+    for _ in 0..100 {
+        let (o, landed_tx) = (open.clone(), landed_tx.clone());
+        mp.submit(move || {
+            let pool = current_sub_pool();
+            landed_tx.send(pool).unwrap();
+            if pool == target {
+                assert!(
+                    wait_until(Duration::from_secs(60), || o.load(Ordering::SeqCst)),
+                    "gate never opened"
+                );
+            }
+        })
+        .unwrap();
+        let pool = landed_rx.recv_timeout(SOON).expect("task did not start");
+        if pool == target {
+            return Gate(open);
+        }
+        mp.pool(pool).wait_idle();
+    }
+    panic!("no submit went to sub-pool {target}");
+}
+
+/// Submits a task that reports its sub-pool, waits for it to finish, and
+/// returns the sub-pool (or the refusal, with the closure dropped).
+fn probe_one(mp: &MultiPool) -> Result<usize, SubmitError<()>> {
+    let (tx, rx) = mpsc::channel();
+    mp.submit(move || tx.send(current_sub_pool()).unwrap())
+        .map_err(|error| match error {
+            SubmitError::Closed(_) => SubmitError::Closed(()),
+            SubmitError::Full(_) => SubmitError::Full(()),
+            SubmitError::Timeout(_) => SubmitError::Timeout(()),
+        })?;
+    let pool = rx.recv_timeout(SOON).expect("the task did not run");
+    // Finished, so its count is back down before the next submit.
+    mp.pool(pool).wait_idle();
+    Ok(pool)
+}
+
+#[test]
+fn least_tasks_steers_around_a_blocked_sub_pool() {
+    let _w = Watchdog::new("least_tasks_steers_around_a_blocked_sub_pool", 60);
+    let mp = multi("steer", 3, 1, LoadBalancing::LeastTasks).build().expect("build");
+    let _gate = counted_blocker(&mp, 0);
+
+    // Sub-pool 0's only worker is blocked (load 1); the others are idle
+    // (load 0). Every task must go around sub-pool 0; with RoundRobin a
+    // third of them would queue behind the blocked task and never report.
+    let mut used = BTreeSet::new();
+    for _ in 0..30 {
+        let pool = probe_one(&mp).expect("accepted");
+        assert_ne!(pool, 0);
+        used.insert(pool);
+    }
+    // Ties between the idle sub-pools go round.
+    assert_eq!(used, BTreeSet::from([1, 2]));
+    assert_eq!(mp.pool(0).stats().completed, 0, "the blocker is still running");
+}
+
+/// With `LeastTasks` and every count at zero, consecutive submits from a
+/// fresh thread (each awaited) visit every sub-pool. A sub-pool whose count
+/// stayed up (while the others' are zero) would be skipped.
+fn assert_every_load_is_zero(mp: &Arc<MultiPool>) {
+    let mp2 = mp.clone();
+    let used: BTreeSet<usize> = thread::spawn(move || {
+        (0..mp2.pools().len())
+            .map(|_| probe_one(&mp2).expect("accepted"))
+            .collect()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        used,
+        (0..mp.pools().len()).collect(),
+        "a sub-pool's load count did not go back to zero"
+    );
+}
+
+#[test]
+fn least_tasks_counts_go_back_down_on_every_path() {
+    let _w = Watchdog::new("least_tasks_counts_go_back_down_on_every_path", 60);
+    // Every path is taken on sub-pool 0 only: equal leftovers on both
+    // sub-pools would not show.
+    let mp = Arc::new(
+        multi("counts", 2, 1, LoadBalancing::LeastTasks)
+            .pool_builder(Pool::builder().queue_limit(2).nonblocking(true).panic_handler(|_| ()))
+            .build()
+            .expect("build"),
+    );
+    assert_every_load_is_zero(&mp);
+
+    // Tasks that panic on sub-pool 0 (and return on sub-pool 1); each
+    // awaited, so both counts are zero at each submit and ties go round.
+    let mut panics = 0;
+    for _ in 0..10 {
+        let (tx, rx) = mpsc::channel();
+        mp.submit(move || {
+            let pool = current_sub_pool();
+            tx.send(pool).unwrap();
+            assert!(pool != 0, "a task on sub-pool 0 panics");
+        })
+        .unwrap();
+        let pool = rx.recv_timeout(SOON).expect("the task did not run");
+        mp.pool(pool).wait_idle();
+        panics += usize::from(pool == 0);
+    }
+    assert_eq!(panics, 5, "ties alternate between the two sub-pools");
+    assert_eq!(mp.stats().panicked, 5);
+    assert_every_load_is_zero(&mp);
+
+    // Refused for room by sub-pool 0 (blocked, queue full); sub-pool 1 takes
+    // the others.
+    {
+        let _gate = block_worker(mp.pool(0));
+        mp.pool(0).submit(|| ()).unwrap();
+        mp.pool(0).submit(|| ()).unwrap();
+        let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
+        let full = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(SubmitError::Full(()))))
+            .count();
+        let on_1 = outcomes.iter().filter(|outcome| matches!(outcome, Ok(1))).count();
+        assert_eq!((full, on_1), (3, 3), "{outcomes:?}");
+    }
+    mp.wait_idle();
+    assert_every_load_is_zero(&mp);
+
+    // Refused because sub-pool 0 is closed.
+    mp.pool(0).shutdown();
+    let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
+    let closed = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Err(SubmitError::Closed(()))))
+        .count();
+    assert_eq!(closed, 3, "{outcomes:?}");
+    mp.reboot().unwrap();
+    assert_every_load_is_zero(&mp);
+
+    // Handed back by shutdown_now: one task of sub-pool 0 dropped unrun, the
+    // others run by the caller. A counted blocker on sub-pool 1 steers the
+    // submits to sub-pool 0, whose worker is blocked (uncounted), until two
+    // wait there (a tie may put one behind the blocker on sub-pool 1).
+    let gate1 = counted_blocker(&mp, 1);
+    let gate0 = block_worker(mp.pool(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..3 {
+        if mp.pool(0).stats().queued == 2 {
+            break;
+        }
+        let ran = ran.clone();
+        mp.submit(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    assert_eq!(mp.pool(0).stats().queued, 2);
+    let queued = mp.stats().queued;
+    let releaser = {
+        let mp = mp.clone();
+        thread::spawn(move || {
+            // shutdown_now drains sub-pool i while its worker is blocked,
+            // then waits for that worker: open each gate once its queue is
+            // drained (and not before, or the worker would run the tasks).
+            for (pool, gate) in [gate0, gate1].iter().enumerate() {
+                assert!(wait_until(SOON * 3, || {
+                    mp.pool(pool).is_closed() && mp.pool(pool).stats().queued == 0
+                }));
+                gate.open();
+            }
+        })
+    };
+    let mut unrun = mp.shutdown_now();
+    releaser.join().unwrap();
+    assert_eq!(unrun.len(), queued);
+    drop(unrun.remove(0)); // sub-pool 0's come first
+    for task in unrun {
+        task.run();
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), queued - 1);
+    mp.reboot().unwrap();
+    assert_every_load_is_zero(&mp);
+}
+
+#[test]
+fn round_robin_spreads_evenly() {
+    let _w = Watchdog::new("round_robin_spreads_evenly", 60);
+    let mp = multi("rr", 4, 1, LoadBalancing::RoundRobin).build().expect("build");
+    let ran: Arc<[AtomicUsize; 4]> = Arc::new(Default::default());
+    // One submitter, no refusal: the turns go 0, 1, 2, 3, 0, ...
+    for _ in 0..400 {
+        let ran = ran.clone();
+        mp.submit(move || {
+            ran[current_sub_pool()].fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    mp.wait_idle();
+    for (pool, count) in ran.iter().enumerate() {
+        assert_eq!(count.load(Ordering::SeqCst), 100, "sub-pool {pool}");
+        assert_eq!(mp.pool(pool).stats().completed, 100, "sub-pool {pool}");
+    }
+}
+
+#[test]
+fn shutdown_and_reboot_cycles_lose_nothing() {
+    let _w = Watchdog::new("shutdown_and_reboot_cycles_lose_nothing", 120);
+    for strategy in STRATEGIES {
+        let mp = Arc::new(multi("cycles", 2, 1, strategy).build().expect("build"));
+        // Every closure bumps `ran` when it runs: on the pool if accepted, on
+        // the submitter (handed back) if refused.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let submitters: Vec<_> = (0..2)
+            .map(|_| {
+                let (mp, ran, stop) = (mp.clone(), ran.clone(), stop.clone());
+                thread::spawn(move || {
+                    let (mut accepted, mut refused) = (0usize, 0usize);
+                    while !stop.load(Ordering::SeqCst) {
+                        let ran = ran.clone();
+                        match mp.submit(move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }) {
+                            Ok(()) => accepted += 1,
+                            Err(error) => {
+                                assert!(error.is_closed(), "only Closed is possible here");
+                                error.into_inner()();
+                                refused += 1;
+                                thread::yield_now();
+                            }
+                        }
+                    }
+                    (accepted, refused)
+                })
+            })
+            .collect();
+        for cycle in 0..10 {
+            thread::sleep(Duration::from_millis(2));
+            if cycle % 2 == 0 {
+                mp.shutdown();
+            } else {
+                assert!(mp.shutdown_timeout(SOON).is_ok());
+            }
+            assert!(mp.is_closed());
+            let stats = mp.stats();
+            assert_eq!(
+                (stats.live_workers, stats.busy_workers, stats.queued),
+                (0, 0, 0),
+                "{stats:?}"
+            );
+            mp.reboot().unwrap();
+            assert!(!mp.is_closed());
+        }
+        stop.store(true, Ordering::SeqCst);
+        let (mut accepted, mut refused) = (0, 0);
+        for submitter in submitters {
+            let (a, r) = submitter.join().unwrap();
+            accepted += a;
+            refused += r;
+        }
+        mp.shutdown();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            accepted + refused,
+            "{strategy:?}: lost or ran twice"
+        );
+        assert!(accepted > 0, "{strategy:?}: nothing was accepted");
+        let stats = mp.stats();
+        assert_eq!(stats.submitted as usize, accepted, "{strategy:?}");
+        assert_eq!(stats.rejected as usize, refused, "{strategy:?}");
+    }
+}
+
+#[test]
+fn shutdown_timeout_reports_a_blocked_sub_pool() {
+    let _w = Watchdog::new("shutdown_timeout_reports_a_blocked_sub_pool", 60);
+    let mp = multi("timeout", 2, 1, LoadBalancing::RoundRobin)
+        .build()
+        .expect("build");
+    let gate = block_worker(mp.pool(1));
+    assert!(
+        mp.shutdown_timeout(Duration::from_millis(20)).is_err(),
+        "sub-pool 1 cannot finish"
+    );
+    assert!(mp.pools().iter().all(Pool::is_closed), "closed either way");
+    gate.open();
+    mp.shutdown();
+    assert_eq!(mp.stats().completed, 1);
+}
+
+#[test]
+fn tune_sets_every_sub_pool() {
+    let _w = Watchdog::new("tune_sets_every_sub_pool", 60);
+    let mp = multi("tune", 3, 1, LoadBalancing::LeastTasks)
+        .pool_builder(Pool::builder().max_capacity(4))
+        .build()
+        .expect("build");
+    mp.tune(2).unwrap();
+    assert!(mp.pools().iter().all(|pool| pool.capacity() == 2));
+    assert_eq!(mp.capacity(), 6);
+    assert_eq!(mp.stats().capacity, 6);
+    assert_eq!(mp.tune(0), Err(TuneError::Zero));
+    assert_eq!(mp.tune(5), Err(TuneError::AboveMax { requested: 5, max: 4 }));
+    assert!(
+        mp.pools().iter().all(|pool| pool.capacity() == 2),
+        "a refused tune changes nothing"
+    );
+    // The new capacity is real: every sub-pool runs two blocked tasks at once.
+    let gates: Vec<Gate> = mp
+        .pools()
+        .iter()
+        .flat_map(|pool| [block_worker(pool), block_worker(pool)])
+        .collect();
+    assert_eq!(mp.stats().busy_workers, 6);
+    drop(gates);
+    mp.wait_idle();
+}
+
+#[test]
+fn stats_are_the_sum_of_the_sub_pools() {
+    let _w = Watchdog::new("stats_are_the_sum_of_the_sub_pools", 60);
+    let mp = multi("stats", 3, 2, LoadBalancing::RoundRobin)
+        .pool_builder(Pool::builder().max_capacity(5).panic_handler(|_| ()))
+        .build()
+        .expect("build");
+    for i in 0..30 {
+        mp.submit(move || assert!(i % 3 != 0, "every third task panics"))
+            .unwrap();
+    }
+    mp.wait_idle();
+    mp.pool(2).shutdown();
+    assert!(mp.submit(|| ()).is_ok()); // turn 30 % 3 == 0
+    assert!(mp.submit(|| ()).is_ok());
+    assert!(mp.submit(|| ()).is_err()); // sub-pool 2: closed, not retried
+    mp.wait_idle();
+
+    let total = mp.stats();
+    let parts: Vec<_> = mp.pools().iter().map(Pool::stats).collect();
+    assert_eq!(total.capacity, 6);
+    assert_eq!(total.max_capacity, 15);
+    assert_eq!(
+        (total.submitted, total.completed, total.panicked, total.rejected),
+        (32, 32, 10, 1)
+    );
+    assert_eq!((total.queued, total.busy_workers), (0, 0));
+    // Figures that do not move once every sub-pool is idle: field by field.
+    assert_eq!(total.submitted, parts.iter().map(|s| s.submitted).sum::<u64>());
+    assert_eq!(total.completed, parts.iter().map(|s| s.completed).sum::<u64>());
+    assert_eq!(total.panicked, parts.iter().map(|s| s.panicked).sum::<u64>());
+    assert_eq!(total.rejected, parts.iter().map(|s| s.rejected).sum::<u64>());
+    assert_eq!(total.stolen, parts.iter().map(|s| s.stolen).sum::<u64>());
+    assert_eq!(total.wait_count, parts.iter().map(|s| s.wait_count).sum::<u64>());
+    assert_eq!(parts.iter().map(|s| s.submitted).collect::<Vec<_>>(), [11, 11, 10]);
+}
+
+#[test]
+fn wait_idle_waits_for_every_sub_pool() {
+    let _w = Watchdog::new("wait_idle_waits_for_every_sub_pool", 60);
+    for strategy in STRATEGIES {
+        let mp = multi("idle", 3, 1, strategy).build().expect("build");
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..12 {
+            let done = done.clone();
+            mp.submit(move || {
+                thread::sleep(Duration::from_millis(5));
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        mp.wait_idle();
+        assert_eq!(done.load(Ordering::SeqCst), 12, "{strategy:?}");
+        assert!(
+            mp.pools().iter().all(|pool| pool.stats().completed > 0),
+            "{strategy:?}: not spread"
+        );
+    }
+}
+
+#[test]
+fn wait_idle_sees_work_submitted_to_a_sub_pool_already_waited_for() {
+    let _w = Watchdog::new("wait_idle_sees_work_submitted_to_a_sub_pool_already_waited_for", 60);
+    let mp = multi("cross", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let (pool0, done2) = (mp.pool(0).clone(), done.clone());
+    // A task on sub-pool 1 that, once sub-pool 0 has most likely been waited
+    // for, submits a slow task to sub-pool 0. (If the machine stalls past
+    // the sleep, the test still passes: it then only checks less.)
+    mp.pool(1)
+        .submit(move || {
+            thread::sleep(Duration::from_millis(50));
+            let done = done2.clone();
+            pool0
+                .submit(move || {
+                    thread::sleep(Duration::from_millis(50));
+                    done.lock().unwrap().push("child");
+                })
+                .unwrap();
+            done2.lock().unwrap().push("parent");
+        })
+        .unwrap();
+    mp.wait_idle();
+    assert_eq!(*done.lock().unwrap(), ["parent", "child"]);
+}
+
+#[test]
+fn dropping_the_multi_pool_runs_what_it_accepted() {
+    let _w = Watchdog::new("dropping_the_multi_pool_runs_what_it_accepted", 60);
+    let done = Arc::new(AtomicUsize::new(0));
+    {
+        let mp = multi("drop", 2, 1, LoadBalancing::LeastTasks).build().expect("build");
+        for _ in 0..10 {
+            let done = done.clone();
+            mp.submit(move || {
+                thread::sleep(Duration::from_millis(1));
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 10);
+}

@@ -261,10 +261,9 @@ impl MultiPoolBuilder {
             if let Some(capacity) = self.capacity_per_pool {
                 builder = builder.capacity(capacity);
             }
-            let pool = builder.build()?;
             // On error, returning drops the pools built so far: each was its
             // last handle, so it shuts down.
-            pools.push(pool);
+            pools.push(builder.build()?);
         }
         let loads = (0..self.pools)
             .map(|_| Arc::new(CachePadded::new(AtomicUsize::new(0))))

@@ -24,6 +24,9 @@ pub(crate) struct Config {
     pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) pin_workers: bool,
+    /// The cores to pin to (indices into the cores this process may run
+    /// on), if not all of them.
+    pub(crate) pin_cores: Option<Vec<usize>>,
     pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
     pub(crate) prealloc: bool,
     pub(crate) min_workers: usize,
@@ -66,6 +69,7 @@ pub struct Builder {
     thread_name: Option<StdArc<ThreadNameFn>>,
     stack_size: Option<usize>,
     pin_workers: bool,
+    pin_cores: Option<Vec<usize>>,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
     prealloc: bool,
     min_workers: Option<usize>,
@@ -97,6 +101,7 @@ impl fmt::Debug for Builder {
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
             .field("pin_workers", &self.pin_workers)
+            .field("pin_cores", &self.pin_cores)
             .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
             .finish()
     }
@@ -118,6 +123,7 @@ impl Builder {
             thread_name: None,
             stack_size: None,
             pin_workers: true,
+            pin_cores: None,
             panic_handler: None,
             prealloc: false,
             min_workers: None,
@@ -318,6 +324,23 @@ impl Builder {
         self
     }
 
+    /// Pins worker `i` to the `i mod n`-th of these cores instead of all the
+    /// process may run on (and turns pinning on). Each number is a position
+    /// in that list of allowed cores (`0..available`); positions past its end
+    /// are ignored, and if none is left the workers run unpinned. Use it to
+    /// give pools their own core sets (a [`MultiPool`](crate::MultiPool)
+    /// does with [`split_cores`](crate::MultiPoolBuilder::split_cores)).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).pin_to_cores([0]).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn pin_to_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.pin_workers = true;
+        self.pin_cores = Some(cores.into_iter().collect());
+        self
+    }
+
     /// What happens to the payload of a panicking `submit`ted task. Default:
     /// print it to stderr. The worker survives either way, and
     /// [`Stats::panicked`](crate::Stats::panicked) counts the panic. A
@@ -366,7 +389,12 @@ impl Builder {
         let config = self.into_config()?;
         let prealloc = config.prealloc;
         let cores = if config.pin_workers && !cfg!(loom) {
-            core_affinity::get_core_ids().filter(|cores| !cores.is_empty())
+            core_affinity::get_core_ids()
+                .map(|all| match &config.pin_cores {
+                    None => all,
+                    Some(chosen) => chosen.iter().filter_map(|&i| all.get(i).copied()).collect(),
+                })
+                .filter(|cores| !cores.is_empty())
         } else {
             None
         };
@@ -415,6 +443,7 @@ impl Builder {
             thread_name: self.thread_name,
             stack_size: self.stack_size,
             pin_workers: self.pin_workers,
+            pin_cores: self.pin_cores,
             panic_handler: self.panic_handler,
             prealloc: self.prealloc,
             min_workers,

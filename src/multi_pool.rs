@@ -95,6 +95,7 @@ pub struct MultiPoolBuilder {
     template: Builder,
     strategy: LoadBalancing,
     thread_name: Option<StdArc<PoolThreadNameFn>>,
+    split_cores: bool,
 }
 
 impl Default for MultiPoolBuilder {
@@ -111,6 +112,7 @@ impl fmt::Debug for MultiPoolBuilder {
             .field("template", &self.template)
             .field("strategy", &self.strategy)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
+            .field("split_cores", &self.split_cores)
             .finish()
     }
 }
@@ -137,6 +139,7 @@ impl MultiPoolBuilder {
             template: Builder::new(),
             strategy: LoadBalancing::default(),
             thread_name: None,
+            split_cores: false,
         }
     }
 
@@ -225,6 +228,23 @@ impl MultiPoolBuilder {
         self
     }
 
+    /// Gives each sub-pool its own share of the cores this process may run
+    /// on, and pins its workers there: sub-pool `p` of `k` gets the cores at
+    /// positions `c` with `c mod k == p` (with fewer cores than sub-pools,
+    /// some share one). Default: off (workers unpinned, as pinning every
+    /// sub-pool's worker `i` to core `i` would pile them onto the first
+    /// cores).
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).split_cores().build()?;
+    /// assert_eq!(mp.pools().len(), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn split_cores(mut self) -> Self {
+        self.split_cores = true;
+        self
+    }
+
     /// Builds every sub-pool.
     ///
     /// # Errors
@@ -260,6 +280,15 @@ impl MultiPoolBuilder {
                 .thread_name(move |i| names(index, i));
             if let Some(capacity) = self.capacity_per_pool {
                 builder = builder.capacity(capacity);
+            }
+            if self.split_cores {
+                let available = num_cpus::get().max(1);
+                let share: Vec<usize> = if available >= self.pools {
+                    (index..available).step_by(self.pools).collect()
+                } else {
+                    vec![index % available]
+                };
+                builder = builder.pin_to_cores(share);
             }
             // On error, returning drops the pools built so far: each was its
             // last handle, so it shuts down.
@@ -445,6 +474,56 @@ impl MultiPool {
         F: FnOnce() + Send + 'static,
     {
         self.submit_with_room(task, Room::AsConfigured)
+    }
+
+    /// Runs `task` on a sub-pool chosen by the strategy and returns a handle
+    /// to its result, as [`Pool::spawn`]. With
+    /// [`LoadBalancing::RoundRobin`] a `Full` refusal is offered to the least
+    /// loaded other sub-pool once.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Closed`] or [`SubmitError::Full`] with the closure
+    /// itself.
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).build()?;
+    /// let answer = mp.spawn(|| 6 * 7)?;
+    /// assert_eq!(answer.join().unwrap(), 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<F, T>(&self, task: F) -> Result<crate::JoinHandle<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let room = Room::AsConfigured;
+        match self.strategy {
+            LoadBalancing::LeastTasks => {
+                let index = self.least_loaded();
+                // Counted before the submit, as in `submit_counted`; the
+                // token goes with the task (or is dropped on refusal).
+                let token = LoadToken::new(&self.loads[index]);
+                self.pools[index].spawn_guarded(task, token, room)
+            }
+            LoadBalancing::RoundRobin => {
+                let first = self.next_in_turn();
+                match self.pools[first].spawn_guarded(task, (), room) {
+                    Err(SubmitError::Full(task)) => {
+                        match (0..self.pools.len())
+                            .filter(|&index| index != first)
+                            .min_by_key(|&index| {
+                                let stats = self.pools[index].stats();
+                                stats.queued + stats.busy_workers
+                            }) {
+                            Some(other) => self.pools[other].spawn_guarded(task, (), room),
+                            None => Err(SubmitError::Full(task)),
+                        }
+                    }
+                    result => result,
+                }
+            }
+        }
     }
 
     /// Like [`MultiPool::submit`], but waits at most `timeout` for room in a

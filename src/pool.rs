@@ -318,14 +318,29 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let admission = match Admission::admit(&self.shared, Room::AsConfigured) {
+        self.spawn_guarded(task, (), Room::AsConfigured)
+    }
+
+    /// [`Pool::spawn`] with a value that lives as long as the task: dropped
+    /// after it ran, when it is dropped unrun, or at once on refusal
+    /// (`MultiPool`'s load counter).
+    pub(crate) fn spawn_guarded<F, T, G>(&self, task: F, guard: G, room: Room) -> Result<JoinHandle<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+        G: Send + 'static,
+    {
+        let admission = match Admission::admit(&self.shared, room) {
             Ok(admission) => admission,
             Err(refusal) => return Err(self.refuse(refusal, task)),
         };
         let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone()));
         let handle = JoinHandle::new(packet.clone(), &self.shared);
-        let guard = PacketGuard::new(packet);
-        let job = move || guard.disarm().run(task);
+        let packet_guard = PacketGuard::new(packet);
+        let job = move || {
+            let _guard = guard;
+            packet_guard.disarm().run(task)
+        };
         admission.push(&self.shared, HeapJob::into_job_ref(job, JobKind::Task));
         Ok(handle)
     }

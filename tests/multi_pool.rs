@@ -741,3 +741,88 @@ fn dropping_the_multi_pool_runs_what_it_accepted() {
     }
     assert_eq!(done.load(Ordering::SeqCst), 10);
 }
+
+/// The cores this thread may run on, as the kernel lists them.
+fn allowed_cpus_of_this_thread() -> String {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .map(|list| list.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn split_cores_gives_each_sub_pool_its_own_cores() {
+    let _w = Watchdog::new("split_cores_gives_each_sub_pool_its_own_cores", 60);
+    let Some(cores) = core_affinity_count() else {
+        println!("skipped: cannot read this process's allowed cores");
+        return;
+    };
+    if cores < 2 {
+        println!("skipped: fewer than 2 cores to split");
+        return;
+    }
+    let mp = MultiPool::builder()
+        .pools(2)
+        .capacity_per_pool(1)
+        .split_cores()
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    for index in 0..2 {
+        let h = mp.pool(index).spawn(allowed_cpus_of_this_thread).unwrap();
+        seen.push(h.join().unwrap());
+    }
+    println!("sub-pool cores: {seen:?}");
+    assert!(seen.iter().all(|list| !list.is_empty()), "{seen:?}");
+    assert_ne!(seen[0], seen[1], "both sub-pools pinned to the same cores: {seen:?}");
+    mp.shutdown();
+}
+
+/// How many cores this process may run on (None if unknown).
+fn core_affinity_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?;
+    let mut count = 0;
+    for part in list.trim().split(',') {
+        let mut ends = part.split('-').map(|n| n.parse::<usize>().ok());
+        match (ends.next()?, ends.next()) {
+            (Some(a), Some(Some(b))) => count += b - a + 1,
+            (Some(_), None) => count += 1,
+            _ => return None,
+        }
+    }
+    Some(count)
+}
+
+#[test]
+fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
+    let _w = Watchdog::new(
+        "spawn_returns_results_from_either_strategy_and_hands_back_on_refusal",
+        60,
+    );
+    for strategy in [LoadBalancing::LeastTasks, LoadBalancing::RoundRobin] {
+        let mp = MultiPool::builder()
+            .pools(2)
+            .capacity_per_pool(1)
+            .strategy(strategy)
+            .build()
+            .unwrap();
+        let handles: Vec<_> = (0..20u64).map(|i| mp.spawn(move || i * i).unwrap()).collect();
+        let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results, (0..20u64).map(|i| i * i).collect::<Vec<_>>());
+        let panicked = mp.spawn(|| panic!("boom")).unwrap();
+        assert!(panicked.join().is_err());
+        mp.wait_idle();
+        assert_eq!(mp.stats().completed, 21);
+        mp.shutdown();
+        match mp.spawn(|| 5) {
+            Err(SubmitError::Closed(task)) => assert_eq!(task(), 5),
+            Err(other) => panic!("expected Closed, got {other}"),
+            Ok(_) => panic!("a closed multi-pool accepted a spawn"),
+        }
+    }
+}

@@ -11,10 +11,9 @@
 //! the pool is stopped it answers `ERROR_SERVER_STOPPED`. A connection
 //! occupies one worker for as long as it is open (pool-manager's model), so
 //! clients get a read timeout: a stuck client cannot hold a worker forever.
-//! The queue counts connections no worker has picked up yet, including
-//! those a waking (or starting) worker is about to take: a burst faster than
-//! that can meet `ERROR_SERVER_BUSY` below full capacity, which a queue of a
-//! few connections absorbs.
+//! The pool holds at most `capacity + queue_limit` connections, served or
+//! waiting, so a burst into an idle server fills the free workers first and
+//! only then the queue.
 //!
 //! The protocol is one line in, one line out:
 //!

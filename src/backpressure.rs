@@ -25,7 +25,7 @@ pub(crate) enum NoRoom {
 /// A pool's queue limit and its waiting submitters.
 pub(crate) struct Backpressure {
     limit: usize,
-    /// Counted tasks accepted and not yet started.
+    /// Counted tasks accepted and not yet finished (waiting or running).
     queued: CachePadded<AtomicUsize>,
     nonblocking: bool,
     max_blocked: Option<usize>,
@@ -58,13 +58,15 @@ impl Backpressure {
         self.blocked.load(Ordering::Relaxed)
     }
 
-    /// Takes a place in the queue if one is free.
-    fn try_reserve(&self) -> bool {
+    /// Takes a place in the pool if one is free: fewer than `limit +
+    /// capacity` tasks waiting or running.
+    fn try_reserve(&self, capacity: usize) -> bool {
+        let limit = self.limit.saturating_add(capacity);
         // SeqCst: the read of `queued` here and the write in `release` form a
         // Dekker pair with `blocked` (see `reserve`).
         let mut queued = self.queued.load(Ordering::SeqCst);
         loop {
-            if queued >= self.limit {
+            if queued >= limit {
                 return false;
             }
             match self
@@ -86,18 +88,28 @@ impl Backpressure {
     /// Takes a place for a task from outside the pool, waiting for room as
     /// configured: not at all when nonblocking, until `deadline` if given,
     /// else until there is room. `is_closed` is re-checked at every wake.
-    pub(crate) fn reserve(&self, deadline: Option<Instant>, is_closed: impl Fn() -> bool) -> Result<(), NoRoom> {
-        if self.try_reserve() {
+    pub(crate) fn reserve(
+        &self,
+        deadline: Option<Instant>,
+        capacity: impl Fn() -> usize,
+        is_closed: impl Fn() -> bool,
+    ) -> Result<(), NoRoom> {
+        if self.try_reserve(capacity()) {
             return Ok(());
         }
         if self.nonblocking && deadline.is_none() {
             return Err(NoRoom::Full);
         }
-        self.reserve_cold(deadline, is_closed)
+        self.reserve_cold(deadline, capacity, is_closed)
     }
 
     #[cold]
-    fn reserve_cold(&self, deadline: Option<Instant>, is_closed: impl Fn() -> bool) -> Result<(), NoRoom> {
+    fn reserve_cold(
+        &self,
+        deadline: Option<Instant>,
+        capacity: impl Fn() -> usize,
+        is_closed: impl Fn() -> bool,
+    ) -> Result<(), NoRoom> {
         let started = Instant::now();
         let mut guard = lock(&self.lock);
         // Count ourselves blocked before the last check, so a worker that
@@ -112,7 +124,7 @@ impl Backpressure {
                 if is_closed() {
                     break Err(NoRoom::Closed);
                 }
-                if self.try_reserve() {
+                if self.try_reserve(capacity()) {
                     break Ok(());
                 }
                 match deadline {
@@ -137,7 +149,7 @@ impl Backpressure {
         outcome
     }
 
-    /// Gives back places: `count` tasks started (or were withdrawn, or a
+    /// Gives back places: `count` tasks finished (or were withdrawn, or a
     /// reservation was not used). Wakes blocked submitters.
     #[inline]
     pub(crate) fn release(&self, count: usize) {

@@ -233,7 +233,9 @@ impl Builder {
         self
     }
 
-    /// At most `tasks` accepted tasks wait to start. When the queue is full,
+    /// At most `tasks` accepted tasks wait for a worker: the pool holds at
+    /// most `tasks + capacity` tasks, waiting or running, so a burst into an
+    /// idle pool fills the free workers first. When the queue is full,
     /// `submit` from outside the pool blocks until there is room (or, with
     /// [`nonblocking`](Builder::nonblocking), returns
     /// [`SubmitError::Full`](crate::SubmitError::Full) at once). Submits from

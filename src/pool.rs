@@ -137,7 +137,7 @@ impl Admission<'_> {
                     return Err(Refusal::Closed);
                 }
                 backpressure
-                    .reserve(deadline, || shared.is_closed())
+                    .reserve(deadline, || shared.target(), || shared.is_closed())
                     .map_err(|no_room| match no_room {
                         NoRoom::Full => Refusal::Full,
                         NoRoom::Timeout => Refusal::Timeout,

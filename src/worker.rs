@@ -141,12 +141,6 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         let counted = job.is_counted();
-        if counted {
-            if let Some(backpressure) = &self.shared.backpressure {
-                // The task leaves the queue: room for a blocked submitter.
-                backpressure.release(1);
-            }
-        }
         // SAFETY: jobs in this pool's queues are alive until run (heap jobs
         // own their data; stack jobs' owners wait for their latch).
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
@@ -155,6 +149,10 @@ impl WorkerThread {
             self.shared.handle_panic(payload);
         }
         if counted {
+            if let Some(backpressure) = &self.shared.backpressure {
+                // The task leaves the pool: room for a blocked submitter.
+                backpressure.release(1);
+            }
             WorkerCounters::bump(&self.counters().completed);
         }
     }

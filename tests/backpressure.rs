@@ -494,3 +494,50 @@ fn submits_from_inside_a_task_never_block_or_get_refused() {
         pool.shutdown();
     }
 }
+
+/// A burst into an idle pool whose threads start on demand is not refused
+/// while workers are free: the limit is `queue_limit` tasks *waiting*, on
+/// top of the `capacity` that may run (found with the tcp_server example,
+/// where 3 of 4 simultaneous connections were answered "busy" by an idle
+/// pool of capacity 4).
+#[test]
+fn a_burst_into_an_idle_pool_fills_the_free_workers_first() {
+    let _s = serial();
+    let _w = Watchdog::new("a_burst_into_an_idle_pool_fills_the_free_workers_first", 60);
+    let pool = Pool::builder()
+        .capacity(4)
+        .pin_workers(false)
+        .queue_limit(1)
+        .nonblocking(true)
+        .build()
+        .unwrap();
+    let gate = Arc::new(AtomicBool::new(false));
+    let ran = Count::default();
+    // Capacity (4) + queue_limit (1) tasks fit at once, before any starts.
+    for i in 0..5 {
+        let (gate, done) = (gate.clone(), ran.task());
+        pool.submit(move || {
+            assert!(
+                wait_until(Duration::from_secs(30), || gate.load(Ordering::SeqCst)),
+                "gate never opened"
+            );
+            done();
+        })
+        .unwrap_or_else(|e| panic!("task {i} of a 5-task burst refused: {e}"));
+    }
+    let refused = Count::default();
+    assert_eq!(
+        outcome(pool.submit(refused.task())),
+        Outcome::Full,
+        "a 6th task fits nowhere"
+    );
+    assert_eq!(refused.get(), 1, "the refused closure came back");
+    gate.store(true, Ordering::SeqCst);
+    pool.wait_idle();
+    assert_eq!(ran.get(), 5);
+    // Room again once they finished.
+    assert_eq!(outcome(pool.submit(ran.task())), Outcome::Ok);
+    pool.wait_idle();
+    assert_eq!(ran.get(), 6);
+    pool.shutdown();
+}

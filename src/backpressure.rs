@@ -22,6 +22,17 @@ pub(crate) enum NoRoom {
     Closed,
 }
 
+/// How long a submitter may wait for room.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    /// As configured: not at all on a nonblocking pool, else until room.
+    AsConfigured,
+    /// Until the deadline (even on a nonblocking pool).
+    Until(Instant),
+    /// Until room, even on a nonblocking pool.
+    Forever,
+}
+
 /// A pool's queue limit and its waiting submitters.
 pub(crate) struct Backpressure {
     limit: usize,
@@ -90,16 +101,18 @@ impl Backpressure {
     /// else until there is room. `is_closed` is re-checked at every wake.
     pub(crate) fn reserve(
         &self,
-        deadline: Option<Instant>,
+        wait: Wait,
         capacity: impl Fn() -> usize,
         is_closed: impl Fn() -> bool,
     ) -> Result<(), NoRoom> {
         if self.try_reserve(capacity()) {
             return Ok(());
         }
-        if self.nonblocking && deadline.is_none() {
-            return Err(NoRoom::Full);
-        }
+        let deadline = match wait {
+            Wait::AsConfigured if self.nonblocking => return Err(NoRoom::Full),
+            Wait::AsConfigured | Wait::Forever => None,
+            Wait::Until(deadline) => Some(deadline),
+        };
         self.reserve_cold(deadline, capacity, is_closed)
     }
 

@@ -44,6 +44,12 @@ pub(crate) struct Config {
 /// The default ceiling for `tune`: generous, and never below the capacity.
 const DEFAULT_MAX_CAPACITY: usize = 256;
 
+/// The most worker slots a pool may have: every slot is allocated at build
+/// (about 600 bytes each, 39 MiB at this bound), and the idle counts are
+/// packed into 32-bit halves of one word. Far beyond what threads on one
+/// machine can use.
+pub(crate) const MAX_WORKERS: usize = 1 << 16;
+
 /// Configures and starts a [`Pool`]. Every setter takes and returns the
 /// builder by value.
 ///
@@ -170,7 +176,9 @@ impl Builder {
     /// The ceiling for [`Pool::tune`]. Default: `max(capacity, 256)`. Below
     /// the capacity, [`build`](Builder::build) fails with
     /// [`BuildError::MaxCapacityBelowCapacity`]. Slots above the current
-    /// capacity cost a few hundred bytes each and no thread until used.
+    /// capacity cost about 600 bytes each (measured: counters, sleep state,
+    /// parker; the deque is made with the slot's first thread) and no thread
+    /// until used.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(8).build().unwrap();
@@ -281,8 +289,11 @@ impl Builder {
     }
 
     /// Names worker `i`'s thread. Default: `stealpool-{i}`. A panic in the
-    /// closure makes [`build`](Builder::build) fail with
-    /// [`BuildError::ThreadNamePanicked`].
+    /// closure while [`build`](Builder::build) starts pre-allocated threads
+    /// makes it fail with [`BuildError::ThreadNamePanicked`]; for a thread
+    /// started later (on demand, by `tune`, by `reboot`) the thread gets the
+    /// default name instead and a message goes to stderr, so no work waits
+    /// for a thread that cannot start.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder()
@@ -405,7 +416,7 @@ impl Builder {
         let pool = Pool::from_shared(shared.clone());
         if prealloc {
             let mut control = lock(&shared.control);
-            let started = Shared::start_all_locked(&shared, &mut control);
+            let started = Shared::start_all_locked(&shared, &mut control, false);
             drop(control);
             if let Err(error) = started {
                 // Closes and joins whatever started.
@@ -424,6 +435,14 @@ impl Builder {
         let capacity = self.capacity.unwrap_or_else(num_cpus::get);
         if capacity == 0 {
             return Err(BuildError::ZeroCapacity);
+        }
+        for requested in [Some(capacity), self.max_capacity].into_iter().flatten() {
+            if requested > MAX_WORKERS {
+                return Err(BuildError::CapacityTooLarge {
+                    requested,
+                    max: MAX_WORKERS,
+                });
+            }
         }
         let max_capacity = self.max_capacity.unwrap_or(capacity.max(DEFAULT_MAX_CAPACITY));
         if max_capacity < capacity {

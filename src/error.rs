@@ -154,6 +154,14 @@ pub enum BuildError {
     ZeroKeepAlive,
     /// `queue_limit(0)`: no task could ever be queued.
     ZeroQueueLimit,
+    /// `capacity` or `max_capacity` above the most worker slots a pool may
+    /// have (65,536: slots are allocated at build).
+    CapacityTooLarge {
+        /// The requested capacity or ceiling.
+        requested: usize,
+        /// The bound.
+        max: usize,
+    },
     /// [`MultiPoolBuilder::pools(0)`](crate::MultiPoolBuilder::pools): a
     /// multi-pool needs at least one sub-pool.
     ZeroPools,
@@ -172,6 +180,12 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::ZeroCapacity => write!(f, "capacity must be at least 1"),
+            BuildError::CapacityTooLarge { requested, max } => {
+                write!(
+                    f,
+                    "capacity {requested} is above the most worker slots a pool may have ({max})"
+                )
+            }
             BuildError::HealthCheckWithoutState => {
                 write!(f, "a health check needs per-worker state: use build_with_state")
             }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::backpressure::{Backpressure, NoRoom};
+use crate::backpressure::{Backpressure, NoRoom, Wait};
 use crate::builder::Builder;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::job::{HeapJob, JobKind, JobRef, StackJob};
@@ -76,6 +76,9 @@ pub(crate) enum Room {
     AsConfigured,
     /// Wait for room until the deadline.
     Until(Instant),
+    /// Wait for room with no deadline, even on a nonblocking pool (a
+    /// timeout too long for `Instant` to hold).
+    Forever,
     /// Ignore the limit (scope spawns and `join`: someone already waits for
     /// them, and refusing them would only move the work to the caller).
     Unlimited,
@@ -128,16 +131,17 @@ impl Admission<'_> {
                 }
                 backpressure.reserve_unbounded();
             }
-            (Some(backpressure), Room::AsConfigured | Room::Until(_)) => {
-                let deadline = match room {
-                    Room::Until(deadline) => Some(deadline),
-                    _ => None,
+            (Some(backpressure), Room::AsConfigured | Room::Until(_) | Room::Forever) => {
+                let wait = match room {
+                    Room::Until(deadline) => Wait::Until(deadline),
+                    Room::Forever => Wait::Forever,
+                    _ => Wait::AsConfigured,
                 };
                 if shared.is_closed() {
                     return Err(Refusal::Closed);
                 }
                 backpressure
-                    .reserve(deadline, || shared.target(), || shared.is_closed())
+                    .reserve(wait, || shared.target(), || shared.is_closed())
                     .map_err(|no_room| match no_room {
                         NoRoom::Full => Refusal::Full,
                         NoRoom::Timeout => Refusal::Timeout,
@@ -258,9 +262,9 @@ impl Pool {
 
     /// The room a submit with an optional timeout asks for.
     pub(crate) fn room_for(timeout: Option<Duration>) -> Room {
-        match timeout.and_then(|timeout| Instant::now().checked_add(timeout)) {
-            Some(deadline) => Room::Until(deadline),
+        match timeout {
             None => Room::AsConfigured,
+            Some(timeout) => Instant::now().checked_add(timeout).map_or(Room::Forever, Room::Until),
         }
     }
 
@@ -289,9 +293,7 @@ impl Pool {
     where
         F: FnOnce() + Send + 'static,
     {
-        let deadline = Instant::now().checked_add(timeout);
-        let room = deadline.map_or(Room::AsConfigured, Room::Until);
-        self.submit_with_room(task, room)
+        self.submit_with_room(task, Pool::room_for(Some(timeout)))
     }
 
     /// Runs `task` on the pool and returns a handle to its result.
@@ -470,7 +472,7 @@ impl Pool {
                  it would wait for itself forever (use Pool::scope or JoinHandle::join instead)"
             );
         }
-        self.shared.wait_idle();
+        Shared::wait_idle(&self.shared);
     }
 
     /// Shuts the pool down gracefully: refuses new work, runs everything
@@ -495,7 +497,7 @@ impl Pool {
             return;
         }
         // Everything accepted runs (threads start on demand if need be) ...
-        self.shared.wait_idle();
+        Shared::wait_idle(&self.shared);
         // ... then every thread leaves and is joined.
         self.join_threads(None);
     }
@@ -518,7 +520,9 @@ impl Pool {
                 }
             };
         }
-        let handles = Shared::take_handles_locked(&mut control);
+        // Only threads that left: if a `reboot` won a race with us, the pool
+        // runs again and its new threads are not ours to wait for.
+        let handles = shared.take_exited_handles_locked(&mut control);
         drop(control);
         for handle in handles {
             // The thread has left (or belongs to a rebooted pool that is
@@ -557,9 +561,9 @@ impl Pool {
         }
         let deadline = Instant::now().checked_add(timeout);
         let finished = match deadline {
-            Some(deadline) => self.shared.wait_idle_until(deadline) && self.join_threads(Some(deadline)),
+            Some(deadline) => Shared::wait_idle_until(&self.shared, deadline) && self.join_threads(Some(deadline)),
             None => {
-                self.shared.wait_idle();
+                Shared::wait_idle(&self.shared);
                 self.join_threads(None)
             }
         };
@@ -597,8 +601,8 @@ impl Pool {
             JobKind::Bound | JobKind::Stack => keep.push(job),
         };
         drain(|| shared.injector.steal(), &mut sort);
-        for slot in shared.slots.iter() {
-            drain(|| slot.stealer.steal(), &mut sort);
+        for stealer in shared.stealers() {
+            drain(|| stealer.steal(), &mut sort);
         }
         let handed_back = unrun.len();
         // Withdrawn tasks count as done, and their places in the queue free.
@@ -613,7 +617,7 @@ impl Pool {
         shared.sleep.notify_all();
         Shared::notify_new_work(shared);
         if WorkerThread::current_in(shared).is_none() {
-            shared.wait_idle();
+            Shared::wait_idle(shared);
             self.join_threads(None);
         }
         unrun
@@ -657,8 +661,12 @@ impl Pool {
                 return Ok(());
             }
             // Relaxed: changed only under the lock (released while we wait).
-            while shared.live_threads.load(Ordering::Relaxed) > 0 {
+            if shared.live_threads.load(Ordering::Relaxed) > 0 {
+                // Re-check CLOSED after every wake: a racing `reboot` may
+                // have reopened the pool and started new threads, which
+                // will not exit for us (found by tests/model.rs).
                 control = wait(&shared.exited, control);
+                continue;
             }
             // Every old thread has left its loop; join what a shutdown did
             // not. Never under the lock: a thread on its way out may still
@@ -676,7 +684,7 @@ impl Pool {
         }
         shared.reopen();
         if shared.config.prealloc {
-            if let Err(StartError::Spawn(error)) = Shared::start_all_locked(shared, &mut control) {
+            if let Err(StartError::Spawn(error)) = Shared::start_all_locked(shared, &mut control, true) {
                 return Err(RebootError::Spawn(error));
             }
         }

@@ -7,14 +7,15 @@ use std::panic::{self, AssertUnwindSafe};
 use crossbeam_utils::CachePadded;
 
 use std::sync::Arc as StdArc;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::backpressure::Backpressure;
 use crate::builder::{Config, PanicHandlerFn};
 use crate::job::JobRef;
-use crate::queue::{Injector, Stealer, Worker};
+use crate::queue::{Injector, Steal, Stealer, Worker};
 use crate::sleep::Sleep;
-use crate::sync::{fence, lock, wait, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, lock, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::threads::Control;
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
@@ -54,14 +55,27 @@ impl WorkerCounters {
 
 /// One worker's place in the pool. It outlives the worker's thread.
 pub(crate) struct WorkerSlot {
-    /// The thieves' end of the worker's deque.
-    pub(crate) stealer: Stealer<JobRef>,
+    /// The thieves' end of the worker's deque, made with the deque when the
+    /// slot's first thread starts (an unused slot costs no deque buffer).
+    pub(crate) stealer: OnceLock<Stealer<JobRef>>,
     /// The owner's end, parked here while no thread owns it.
     pub(crate) deque: Mutex<Option<Worker<JobRef>>>,
     /// Signalled when a leaving thread puts the deque back (a thread
     /// started for the same slot waits for it; see `run_worker`).
     pub(crate) deque_returned: Condvar,
     pub(crate) counters: CachePadded<WorkerCounters>,
+}
+
+impl WorkerSlot {
+    /// Makes the slot's deque if it has none yet (under the control lock,
+    /// before the slot's first thread starts).
+    pub(crate) fn make_deque(&self) {
+        if self.stealer.get().is_none() {
+            let deque = Worker::new_lifo();
+            let _ = self.stealer.set(deque.stealer());
+            *lock(&self.deque) = Some(deque);
+        }
+    }
 }
 
 /// People blocked in `wait_idle`.
@@ -85,6 +99,9 @@ pub(crate) struct Shared {
     /// the control lock; read lock-free by submitters deciding whether to
     /// start a thread).
     pub(crate) missing: AtomicUsize,
+    /// Slots that ever had a thread are `0..started_high`: the only ones
+    /// whose deques can hold work, so thieves scan no further.
+    started_high: AtomicUsize,
     /// Live worker threads (changed only under the control lock).
     pub(crate) live_threads: AtomicUsize,
     /// Live `Pool` handles; the last one to go shuts the pool down.
@@ -98,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) backpressure: Option<Backpressure>,
     /// Tasks taken out unrun by `shutdown_now` (they count as done).
     withdrawn: AtomicU64,
+    /// Tasks a waiter ran itself because no worker thread could start.
+    ran_by_waiters: AtomicU64,
     /// Refused submits of any kind.
     pub(crate) rejected: AtomicU64,
 }
@@ -107,13 +126,17 @@ impl Shared {
         let workers = config.max_capacity;
         let slots = (0..workers)
             .map(|_| {
-                let deque = Worker::new_lifo();
-                WorkerSlot {
-                    stealer: deque.stealer(),
-                    deque: Mutex::new(Some(deque)),
+                let slot = WorkerSlot {
+                    stealer: OnceLock::new(),
+                    deque: Mutex::new(None),
                     deque_returned: Condvar::new(),
                     counters: CachePadded::new(WorkerCounters::default()),
-                }
+                };
+                // Under loom every deque exists from the start, so the
+                // (unmodelled) OnceLock is set before any model thread runs.
+                #[cfg(loom)]
+                slot.make_deque();
+                slot
             })
             .collect();
         Shared {
@@ -124,6 +147,7 @@ impl Shared {
             target: CachePadded::new(AtomicUsize::new(config.capacity)),
             missing: AtomicUsize::new(config.capacity),
             live_threads: AtomicUsize::new(0),
+            started_high: AtomicUsize::new(if cfg!(loom) { workers } else { 0 }),
             handles: AtomicUsize::new(1),
             idle: IdleWaiters {
                 waiters: AtomicUsize::new(0),
@@ -134,6 +158,7 @@ impl Shared {
             exited: Condvar::new(),
             backpressure: config.queue_limit.map(|limit| Backpressure::new(limit, &config)),
             withdrawn: AtomicU64::new(0),
+            ran_by_waiters: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             config,
         }
@@ -246,10 +271,36 @@ impl Shared {
         }
     }
 
+    /// The stealers of every slot that ever had a thread.
+    #[inline]
+    pub(crate) fn stealers(&self) -> impl Iterator<Item = &Stealer<JobRef>> {
+        self.slots[..self.started_high()]
+            .iter()
+            .filter_map(|slot| slot.stealer.get())
+    }
+
+    /// How many slots (from 0) ever had a thread.
+    #[inline]
+    pub(crate) fn started_high(&self) -> usize {
+        // SeqCst: read after a thief's SeqCst fence (the final scan before
+        // sleeping), paired with the starter's SeqCst update: either the
+        // scan covers a newly started worker's deque, or that worker's
+        // pushes come after the thief's fence and their submitter's fence
+        // sees the thief asleep and wakes it (the sleep protocol's rule 1).
+        self.started_high.load(Ordering::SeqCst)
+    }
+
+    /// A thread is about to start in slot `index` (under the control lock).
+    pub(crate) fn note_started(&self, index: usize) {
+        self.slots[index].make_deque();
+        // SeqCst: see `started_high`.
+        self.started_high.fetch_max(index + 1, Ordering::SeqCst);
+    }
+
     /// Whether any queue holds a task (a snapshot; a cold-path scan).
     #[cold]
     pub(crate) fn has_queued_work(&self) -> bool {
-        !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
+        !self.injector.is_empty() || self.stealers().any(|stealer| !stealer.is_empty())
     }
 
     /// Counts tasks `shutdown_now` took out unrun: they will never complete.
@@ -275,10 +326,59 @@ impl Shared {
 
     /// Tasks completed (run, panicked or not) so far.
     pub(crate) fn completed(&self) -> u64 {
-        self.slots
+        let by_workers: u64 = self
+            .slots
             .iter()
             .map(|s| s.counters.completed.load(Ordering::Relaxed))
-            .sum()
+            .sum();
+        by_workers + self.ran_by_waiters.load(Ordering::Relaxed)
+    }
+
+    /// Runs queued jobs on the calling thread while no worker thread is
+    /// alive (a thread start failed).
+    #[cold]
+    pub(crate) fn run_stranded(&self) {
+        // Relaxed: a worker that starts meanwhile takes the rest.
+        while self.live_threads.load(Ordering::Relaxed) == 0 && self.run_one_stranded() {}
+    }
+
+    /// No worker thread could start (the OS refused): a waiter runs one
+    /// queued job itself, so `wait_idle`/`shutdown` end instead of waiting
+    /// forever. Returns whether it found one.
+    #[cold]
+    pub(crate) fn run_one_stranded(&self) -> bool {
+        let mut found = None;
+        while found.is_none() {
+            match self.injector.steal() {
+                Steal::Success(job) => found = Some(job),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        if found.is_none() {
+            found = self.stealers().find_map(|stealer| loop {
+                match stealer.steal() {
+                    Steal::Success(job) => break Some(job),
+                    Steal::Retry => continue,
+                    Steal::Empty => break None,
+                }
+            });
+        }
+        let Some(job) = found else { return false };
+        let counted = job.is_counted();
+        // SAFETY: a job from this pool's queues, alive until run (heap jobs
+        // own their data; no worker runs, so no stack job is queued).
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
+            self.handle_panic(payload);
+        }
+        if counted {
+            if let Some(backpressure) = &self.backpressure {
+                backpressure.release(1);
+            }
+            // Release: pairs with the Acquire in `all_tasks_done`.
+            self.ran_by_waiters.fetch_add(1, Ordering::Release);
+        }
+        true
     }
 
     /// Whether every counted task that was ever accepted has completed (or
@@ -299,7 +399,7 @@ impl Shared {
             .sum();
         // Acquire pairs with the Release in `withdraw`; read with the
         // completions, before the submissions, for the same reason.
-        let withdrawn = self.withdrawn.load(Ordering::Acquire);
+        let withdrawn = self.withdrawn.load(Ordering::Acquire) + self.ran_by_waiters.load(Ordering::Acquire);
         let inside: u64 = self
             .slots
             .iter()
@@ -335,44 +435,62 @@ impl Shared {
     }
 
     /// Blocks until every accepted task has completed.
-    pub(crate) fn wait_idle(&self) {
-        if self.all_tasks_done() {
-            return;
-        }
-        let mut guard = lock(&self.idle.lock);
-        // SeqCst RMW + fence before the check: pairs with the fence a worker
-        // issues between its last completion and reading `waiters`, so either
-        // it sees us waiting or we see its completion. The lock covers the
-        // gap between the check and the wait.
-        self.idle.waiters.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        while !self.all_tasks_done() {
-            guard = wait(&self.idle.condvar, guard);
-        }
-        self.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+    pub(crate) fn wait_idle(this: &Arc<Self>) {
+        Shared::wait_idle_until_or_forever(this, None);
     }
 
     /// As [`Shared::wait_idle`], giving up at `deadline`. Returns whether
     /// the pool became idle.
-    pub(crate) fn wait_idle_until(&self, deadline: Instant) -> bool {
-        if self.all_tasks_done() {
+    pub(crate) fn wait_idle_until(this: &Arc<Self>, deadline: Instant) -> bool {
+        Shared::wait_idle_until_or_forever(this, Some(deadline))
+    }
+
+    /// How often a waiter re-checks whether work waits with no thread to run
+    /// it (a thread start the OS refused): then it tries to start one again.
+    const RETRY_START: Duration = Duration::from_millis(100);
+
+    fn wait_idle_until_or_forever(this: &Arc<Self>, deadline: Option<Instant>) -> bool {
+        if this.all_tasks_done() {
             return true;
         }
-        let mut guard = lock(&self.idle.lock);
-        // As in `wait_idle`.
-        self.idle.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&this.idle.lock);
+        // SeqCst RMW + fence before the check: pairs with the fence a worker
+        // issues between its last completion and reading `waiters`, so either
+        // it sees us waiting or we see its completion. The lock covers the
+        // gap between the check and the wait.
+        this.idle.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let idle = loop {
-            if self.all_tasks_done() {
+            if this.all_tasks_done() {
                 break true;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 break false;
             }
-            guard = wait_timeout(&self.idle.condvar, guard, deadline - now);
+            // Relaxed: a hint; a thread that starts meanwhile is harmless.
+            // (Not under loom: no start fails there, and the models stay
+            // as small as they were.)
+            if cfg!(not(loom)) && this.live_threads.load(Ordering::Relaxed) == 0 {
+                // Work waits and no thread runs: a start failed (the OS
+                // refused a thread). Try again, without our lock.
+                drop(guard);
+                Shared::start_missing_worker(this);
+                // Still none: run what waits here, one job per round.
+                let ran = this.live_threads.load(Ordering::Relaxed) == 0 && this.run_one_stranded();
+                guard = lock(&this.idle.lock);
+                if this.all_tasks_done() {
+                    break true;
+                }
+                if ran {
+                    continue;
+                }
+            }
+            let wait = deadline.map_or(Self::RETRY_START, |deadline| (deadline - now).min(Self::RETRY_START));
+            guard = wait_timeout(&this.idle.condvar, guard, wait);
         };
-        self.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+        this.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
         idle
     }
 

@@ -255,6 +255,10 @@ impl Sleep {
     /// Goes through the same accounting as every other wake (rule 5).
     pub(crate) fn resume(&self, index: usize) -> bool {
         let slot = &self.slots[index];
+        // Relaxed pre-check, as in `wake` (ordered by the callers' fences).
+        if slot.state.load(Ordering::Relaxed) != SUSPENDED {
+            return false;
+        }
         if slot
             .state
             .compare_exchange(SUSPENDED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
@@ -273,6 +277,11 @@ impl Sleep {
     /// capacity notices and suspends). Same accounting as `notify_one`.
     pub(crate) fn wake(&self, index: usize) -> bool {
         let slot = &self.slots[index];
+        // Relaxed pre-check: scans (`notify_all`) write no line in vain; the
+        // CAS decides.
+        if slot.state.load(Ordering::Relaxed) != SLEEPING {
+            return false;
+        }
         if slot
             .state
             .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
@@ -341,7 +350,12 @@ impl Sleep {
         // The fence orders the caller's state change (closing the pool, a
         // completed task) before the scan, pairing with `announce_sleep`.
         fence(Ordering::SeqCst);
-        while self.notify_one() {}
+        // One pass: every worker asleep now gets a wake (a worker that
+        // announces sleep after our fence sees the caller's change in its
+        // re-scan). O(slots), not O(slots x sleepers).
+        for index in 0..self.slots.len() {
+            self.wake(index);
+        }
     }
 
     /// Resumes every suspended worker (closing the pool: they exit).

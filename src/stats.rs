@@ -6,8 +6,10 @@ use std::time::Duration;
 ///
 /// Each field is read without stopping the pool, so figures taken while it
 /// runs are a moment's picture, but never an inconsistent one:
-/// `busy_workers <= live_workers <= capacity` and `completed <= submitted`
-/// always hold.
+/// `busy_workers <= live_workers <= max_capacity` and `completed <=
+/// submitted` always hold. (`live_workers` may exceed `capacity` right after
+/// a shrink: suspended workers keep their threads until keep-alive retires
+/// them.)
 ///
 /// # Examples
 ///

@@ -50,6 +50,7 @@ impl Shared {
         this: &Arc<Self>,
         control: &mut MutexGuard<'_, Control>,
         index: usize,
+        fallback_name: bool,
     ) -> Result<(), StartError> {
         let slot = &this.slots[index];
         debug_assert!(!slot.counters.live.load(Ordering::Relaxed));
@@ -61,10 +62,20 @@ impl Shared {
             control.retired.push(previous);
         }
         Self::reap_retired_locked(control);
+        this.note_started(index);
         let name = match &this.config.thread_name {
-            Some(name) => {
-                panic::catch_unwind(AssertUnwindSafe(|| name(index))).map_err(|_| StartError::NamePanicked(index))?
-            }
+            Some(name) => match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
+                Ok(name) => name,
+                // At build (pre-allocation) the error goes to the caller.
+                Err(_) if !fallback_name => return Err(StartError::NamePanicked(index)),
+                // On demand there is no caller to tell, and refusing the
+                // thread would strand the work that asked for it: use the
+                // default name and say so.
+                Err(_) => {
+                    eprintln!("stealpool: the thread_name closure panicked for worker {index}; using the default name");
+                    format!("stealpool-{index}")
+                }
+            },
             None => format!("stealpool-{index}"),
         };
         let mut builder = thread::Builder::new().name(name);
@@ -158,22 +169,36 @@ impl Shared {
         let Some(index) = (0..this.target()).find(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed)) else {
             return;
         };
-        match Shared::start_worker_locked(this, &mut control, index) {
+        match Shared::start_worker_locked(this, &mut control, index, true) {
             Ok(()) => {}
-            // The task stays queued; the next submit or a live worker takes
-            // it. There is no caller to hand this error to.
-            Err(StartError::Spawn(error)) => eprintln!("stealpool: could not start worker {index}: {error}"),
-            Err(StartError::NamePanicked(index)) => {
-                eprintln!("stealpool: the thread_name closure panicked for worker {index}")
+            Err(StartError::Spawn(error)) => {
+                eprintln!("stealpool: could not start worker {index}: {error}");
+                drop(control);
+                // Relaxed: a hint; see `run_stranded`.
+                if this.live_threads.load(Ordering::Relaxed) == 0 {
+                    // No thread at all, and the OS refuses one: the caller
+                    // runs what waits (as a "caller runs" policy would), so
+                    // accepted work never waits for a thread that cannot
+                    // exist. A live worker, or the next start, takes over.
+                    this.run_stranded();
+                }
             }
+            // Not returned with the default-name fallback.
+            Err(StartError::NamePanicked(_)) => {}
         }
     }
 
     /// Starts threads for every slot below the capacity that has none.
-    pub(crate) fn start_all_locked(this: &Arc<Self>, control: &mut MutexGuard<'_, Control>) -> Result<(), StartError> {
+    /// `fallback_name`: if `thread_name` panics, use the default name
+    /// (false: fail with `NamePanicked`, as `build` does).
+    pub(crate) fn start_all_locked(
+        this: &Arc<Self>,
+        control: &mut MutexGuard<'_, Control>,
+        fallback_name: bool,
+    ) -> Result<(), StartError> {
         for index in 0..this.target() {
             if !this.slots[index].counters.live.load(Ordering::Relaxed) {
-                Shared::start_worker_locked(this, control, index)?;
+                Shared::start_worker_locked(this, control, index, fallback_name)?;
             }
         }
         Ok(())
@@ -201,7 +226,7 @@ impl Shared {
             if !this.is_closed() && (this.config.prealloc || !this.injector.is_empty()) {
                 // Queued work (or a pre-allocated pool) must not wait for the
                 // next submit to start a thread.
-                if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control) {
+                if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control, true) {
                     eprintln!("stealpool: could not start a worker while tuning: {error}");
                 }
             }
@@ -210,6 +235,24 @@ impl Shared {
                 backpressure.wake_all();
             }
         }
+    }
+
+    /// Takes the join handles of threads that have left (their slot is not
+    /// live; retired ones too), to join them without the lock. A pool that
+    /// was rebooted meanwhile keeps its new threads' handles.
+    pub(crate) fn take_exited_handles_locked(
+        &self,
+        control: &mut MutexGuard<'_, Control>,
+    ) -> Vec<thread::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        for (index, handle) in control.handles.iter_mut().enumerate() {
+            // Relaxed: `live` changes only under the control lock we hold.
+            if !self.slots[index].counters.live.load(Ordering::Relaxed) {
+                handles.extend(handle.take());
+            }
+        }
+        handles.append(&mut control.retired);
+        handles
     }
 
     /// Takes every join handle out (to join them without the lock).

@@ -114,14 +114,25 @@ impl WorkerThread {
                 Steal::Retry => retry = true,
                 Steal::Empty => {}
             }
-            let workers = shared.slots.len();
-            let start = self.next_random() % workers;
+            // Only slots that ever had a thread can hold work.
+            let workers = shared.started_high();
+            let start = self.next_random() % workers.max(1);
             for offset in 0..workers {
                 let victim = (start + offset) % workers;
                 if victim == self.index {
                     continue;
                 }
-                match shared.slots[victim].stealer.steal_batch_and_pop(&self.deque) {
+                let Some(stealer) = shared.slots[victim].stealer.get() else {
+                    continue;
+                };
+                // A cheap look first: stealing pins crossbeam's epoch even
+                // from an empty deque, which costs with many workers.
+                // `is_empty` reads the deque's ends after a SeqCst fence, so
+                // the final scan before sleeping stays exact.
+                if stealer.is_empty() {
+                    continue;
+                }
+                match stealer.steal_batch_and_pop(&self.deque) {
                     Steal::Success(job) => {
                         WorkerCounters::bump(&self.counters().stolen);
                         return Some(job);

@@ -15,70 +15,15 @@
 //! reaches the bound.
 
 use std::collections::HashSet;
-use std::fs;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use stealpool::{BuildError, Pool, TuneError, WorkerState, WorkerStats};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Turns a hang into a test failure: if the guard is not dropped within
-/// `secs`, the whole test process exits with a message on the real stderr.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Number of live threads of this process whose OS name starts with `prefix`.
-fn threads_named(prefix: &str) -> usize {
-    let Ok(dir) = fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| {
-            fs::read_to_string(e.path().join("comm"))
-                .map(|c| c.trim_end().starts_with(prefix))
-                .unwrap_or(false)
-        })
-        .count()
-}
+mod common;
+use common::*;
 
 /// Bound for "a thread started / exited / changed state": these happen
 /// within microseconds to milliseconds; 10 s only matters on a badly

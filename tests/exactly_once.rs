@@ -2,37 +2,13 @@
 //! several outside threads, and recursive trees of tasks submitted from
 //! inside the pool.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 use stealpool::Pool;
 
-/// Turns a hang into a test failure: if the guard is not dropped within
-/// `secs`, the whole test process exits with a message on the real stderr
-/// (bypassing the harness's output capture).
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 fn leak_slots(n: usize) -> &'static [AtomicU8] {
     Box::leak((0..n).map(|_| AtomicU8::new(0)).collect::<Vec<_>>().into_boxed_slice())

@@ -7,11 +7,14 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use stealpool::{BuildError, FuncPool, Pool, SubmitError};
+
+mod common;
+use common::*;
 
 /// Counts every allocation in this test binary (all threads).
 struct Counting;
@@ -38,13 +41,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Tests that count allocations or threads run one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Polls `cond` every millisecond for up to `timeout`.
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -2,34 +2,15 @@
 //! other test of this binary runs concurrently and disturbs the measurement.
 
 use std::fs;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use stealpool::Pool;
 
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 /// utime + stime of the whole process, in clock ticks (fields 14 and 15 of
 /// /proc/self/stat; parsed after the last ')' because the comm field may

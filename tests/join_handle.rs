@@ -2,7 +2,6 @@
 //! handle as a `Future` with a hand-written waker.
 
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -12,26 +11,8 @@ use std::time::{Duration, Instant};
 
 use stealpool::{JoinHandle, Pool};
 
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 fn pool(capacity: usize) -> Pool {
     Pool::builder()
@@ -39,19 +20,6 @@ fn pool(capacity: usize) -> Pool {
         .pin_workers(false)
         .build()
         .expect("build")
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
@@ -107,16 +75,6 @@ fn block_on<F: Future + Unpin>(mut fut: F) -> (F::Output, usize) {
             thread::park_timeout(deadline - now);
         }
     }
-}
-
-/// `JoinHandle::join` with a 30 s bound (joined on a helper thread).
-fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(h.join());
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("JoinHandle::join did not return within 30 s")
 }
 
 fn assert_send<T: Send>() {}

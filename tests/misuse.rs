@@ -19,76 +19,21 @@
 //! refusing at once); they were fixed, and the tests are written so that a
 //! regression fails rather than hangs.
 
-use std::fs;
-use std::io::Write;
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stealpool::{BuildError, FuncPool, JoinHandle, Pool, RebootError, ShutdownTimeout, SubmitError, Task, TuneError};
+use stealpool::{BuildError, FuncPool, Pool, RebootError, ShutdownTimeout, SubmitError, Task, TuneError};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Turns a hang into a test failure: if the guard is not dropped within
-/// `secs`, the whole test process exits with a message on the real stderr.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 /// Bound for "happens soon" (a thread starts or exits, a queued task runs):
 /// microseconds to milliseconds in practice; 10 s only matters on a badly
 /// overloaded machine. No assertion depends on timing otherwise.
 const SOON: Duration = Duration::from_secs(10);
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Number of live threads of this process whose OS name starts with `prefix`.
-fn threads_named(prefix: &str) -> usize {
-    let Ok(dir) = fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| {
-            fs::read_to_string(e.path().join("comm"))
-                .map(|c| c.trim_end().starts_with(prefix))
-                .unwrap_or(false)
-        })
-        .count()
-}
 
 fn assert_threads_gone(prefix: &str, when: &str) {
     assert!(
@@ -103,16 +48,6 @@ fn builder(prefix: &'static str, capacity: usize) -> stealpool::Builder {
         .capacity(capacity)
         .pin_workers(false)
         .thread_name(move |i| format!("{prefix}{i}"))
-}
-
-/// `JoinHandle::join` with a bound (joined on a helper thread).
-fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(h.join());
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("JoinHandle::join did not return within 30 s")
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

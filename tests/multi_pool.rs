@@ -15,7 +15,6 @@
 //! failure.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
@@ -23,46 +22,13 @@ use std::time::{Duration, Instant};
 
 use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, SubmitError, TuneError};
 
-/// Turns a hang into a test failure: if the guard is not dropped within
-/// `secs`, the whole test process exits with a message on the real stderr.
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 /// Bound for things that happen "at once" (a task starts, a refusal comes
 /// back): microseconds in practice; 10 s only matters on a badly
 /// overloaded machine.
 const SOON: Duration = Duration::from_secs(10);
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
 
 const STRATEGIES: [LoadBalancing; 2] = [LoadBalancing::RoundRobin, LoadBalancing::LeastTasks];
 

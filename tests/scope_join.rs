@@ -1,35 +1,16 @@
 //! `Pool::scope` and `Pool::join`: borrowing stack data, nesting, panic
 //! propagation, recursion, and use from inside pool tasks.
 
-use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use stealpool::{JoinHandle, Pool};
+use stealpool::Pool;
 
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 fn pool(capacity: usize) -> Pool {
     Pool::builder()
@@ -44,16 +25,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-}
-
-/// `JoinHandle::join` with a 30 s bound (joined on a helper thread).
-fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(h.join());
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("JoinHandle::join did not return within 30 s")
 }
 
 fn fib_seq(n: u32) -> u64 {

@@ -8,41 +8,15 @@
 //! harness's own threads. All tests in this file additionally run one at a
 //! time (SERIAL), which also keeps the 2-core machine from being oversubscribed.
 
-use std::fs;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stealpool::{JoinHandle, Pool, SubmitError};
+use stealpool::{Pool, SubmitError};
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct Watchdog(Option<mpsc::Sender<()>>);
-
-impl Watchdog {
-    fn new(name: &'static str, secs: u64) -> Self {
-        let (tx, rx) = mpsc::channel::<()>();
-        thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
-                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
-                std::process::exit(101);
-            }
-        });
-        Watchdog(Some(tx))
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.0.take());
-    }
-}
+mod common;
+use common::*;
 
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -55,20 +29,6 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         thread::sleep(Duration::from_millis(2));
     }
-}
-
-/// Number of live threads of this process whose OS name starts with `prefix`.
-fn threads_named(prefix: &str) -> usize {
-    let Ok(dir) = fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| {
-            fs::read_to_string(e.path().join("comm"))
-                .map(|c| c.trim_end().starts_with(prefix))
-                .unwrap_or(false)
-        })
-        .count()
 }
 
 /// Generous bound for "threads are gone": thread exit after join is
@@ -119,16 +79,6 @@ fn warm_up(pool: &Pool, prefix: &str) {
         "expected 1..={} OS threads named {prefix:?}*, found {n}",
         pool.capacity()
     );
-}
-
-/// `JoinHandle::join` with a 30 s bound (joined on a helper thread).
-fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(h.join());
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("JoinHandle::join did not return within 30 s")
 }
 
 /// Blocks every worker of a `capacity`-sized pool on a gate. Returns the

@@ -1,0 +1,94 @@
+//! Helpers the integration tests share: one-at-a-time execution, a watchdog
+//! that turns a hang into a failure, bounded polling, and thread counting
+//! through `/proc/self/task`.
+//!
+//! Each test binary uses a subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stealpool::JoinHandle;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs the tests of one binary one at a time (thread counts and timing of
+/// one test must not be disturbed by another on a 2-core machine).
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Turns a hang into a test failure: if the guard is not dropped within
+/// `secs`, the whole test process exits with a message on the real stderr.
+pub struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn new(name: &'static str, secs: u64) -> Self {
+        let (tx, rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+                let _ = writeln!(std::io::stderr(), "WATCHDOG: test `{name}` hung for more than {secs} s");
+                std::process::exit(101);
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Polls `cond` every millisecond until it holds (true) or `timeout` passes
+/// (false).
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Number of live threads of this process whose OS name starts with `prefix`.
+pub fn threads_named(prefix: &str) -> usize {
+    let Ok(dir) = fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm"))
+                .map(|c| c.trim_end().starts_with(prefix))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// `JoinHandle::join` with a 30 s bound (joined on a helper thread).
+pub fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(h.join());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("JoinHandle::join did not return within 30 s")
+}
+
+/// The message of a panic payload, if it is a string.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Some((*s).to_owned())
+    } else {
+        payload.downcast_ref::<String>().cloned()
+    }
+}

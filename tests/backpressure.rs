@@ -45,44 +45,6 @@ impl Count {
     }
 }
 
-/// Blocks the pool's (single) worker in a task until the returned gate is
-/// opened. Returns once the task is running (so it no longer takes room in
-/// the queue).
-fn block_worker(pool: &Pool) -> Gate {
-    let open = Arc::new(AtomicBool::new(false));
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let o = open.clone();
-    pool.submit(move || {
-        entered_tx.send(()).unwrap();
-        assert!(
-            wait_until(Duration::from_secs(30), || o.load(Ordering::SeqCst)),
-            "gate never opened"
-        );
-    })
-    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
-    entered_rx.recv_timeout(SOON).expect("the blocker task did not start");
-    Gate(open)
-}
-
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    fn is_open(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        // Never leave a worker blocked behind a failed assertion.
-        self.open();
-    }
-}
-
 /// Capacity 1, queue_limit `limit`, `pin_workers(false)`.
 fn bounded(limit: usize) -> stealpool::Builder {
     Pool::builder().capacity(1).pin_workers(false).queue_limit(limit)

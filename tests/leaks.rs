@@ -25,7 +25,7 @@
 //! ```
 
 use std::fs;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,34 +94,6 @@ fn rendezvous(pool: &Pool, k: usize) {
             .unwrap_or_else(|_| panic!("only {i} of {k} rendezvous tasks finished"));
         assert!(met, "the pool never ran {k} tasks at once");
     }
-}
-
-/// Holds a worker with a task until opened (or dropped).
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.open();
-    }
-}
-
-fn block_worker(pool: &Pool) -> Gate {
-    let open = Arc::new(AtomicBool::new(false));
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let o = open.clone();
-    pool.submit(move || {
-        entered_tx.send(()).unwrap();
-        wait_until(Duration::from_secs(300), || o.load(Ordering::SeqCst));
-    })
-    .expect("submit blocker");
-    entered_rx.recv_timeout(SOON).expect("the blocking task did not start");
-    Gate(open)
 }
 
 #[test]

@@ -70,38 +70,6 @@ fn panics_on(prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        // Never leave a worker blocked behind a failed assertion.
-        self.open();
-    }
-}
-
-/// Blocks one worker in a task until the gate opens; returns once it runs.
-fn block_worker(pool: &Pool) -> Gate {
-    let open = Arc::new(AtomicBool::new(false));
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let o = open.clone();
-    pool.submit(move || {
-        entered_tx.send(()).unwrap();
-        assert!(
-            wait_until(Duration::from_secs(30), || o.load(Ordering::SeqCst)),
-            "gate never opened"
-        );
-    })
-    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
-    entered_rx.recv_timeout(SOON).expect("the blocker task did not start");
-    Gate(open)
-}
-
 /// Submits `k` tasks that each wait (up to 10 s) until all `k` run at once,
 /// so `k` worker threads must exist. Panics if they never all meet.
 fn rendezvous(pool: &Pool, k: usize) {

@@ -20,7 +20,7 @@
 //! regression fails rather than hangs.
 
 use std::panic;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -58,38 +58,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "<non-string panic payload>".to_owned()
     }
-}
-
-/// Holds a worker with a task until opened. Dropping it opens it too, so a
-/// failing test never leaves a worker blocked (declare it after the pool:
-/// it is dropped first, then the pool's drop can shut down).
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        self.open();
-    }
-}
-
-/// Occupies one worker of `pool` until the gate opens (bounded at 300 s, far
-/// beyond every test's watchdog, so "never returns" within a test).
-fn block_worker(pool: &Pool) -> Gate {
-    let open = Arc::new(AtomicBool::new(false));
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let o = open.clone();
-    pool.submit(move || {
-        entered_tx.send(()).unwrap();
-        wait_until(Duration::from_secs(300), || o.load(Ordering::SeqCst));
-    })
-    .expect("submit blocker");
-    entered_rx.recv_timeout(SOON).expect("the blocking task did not start");
-    Gate(open)
 }
 
 /// A counter and tasks that bump it.

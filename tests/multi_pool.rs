@@ -57,40 +57,6 @@ fn current_sub_pool() -> usize {
         .unwrap_or_else(|| panic!("not a sub-pool worker name: {name}"))
 }
 
-/// Blocks one worker of `pool` in a task until the gate opens; returns once
-/// the task runs. Submitted to the sub-pool directly (not counted in a
-/// `MultiPool`'s loads).
-fn block_worker(pool: &Pool) -> Gate {
-    let open = Arc::new(AtomicBool::new(false));
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let o = open.clone();
-    pool.submit(move || {
-        entered_tx.send(()).unwrap();
-        assert!(
-            wait_until(Duration::from_secs(60), || o.load(Ordering::SeqCst)),
-            "gate never opened"
-        );
-    })
-    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
-    entered_rx.recv_timeout(SOON).expect("the blocker task did not start");
-    Gate(open)
-}
-
-struct Gate(Arc<AtomicBool>);
-
-impl Gate {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        // Never leave a worker blocked behind a failed assertion.
-        self.open();
-    }
-}
-
 /// A closure with an identity: running it sends `id` on the channel, so a
 /// closure handed back and run shows it is the very one submitted.
 fn tagged(tx: &mpsc::Sender<u64>, id: u64) -> impl FnOnce() + Send + 'static {

@@ -92,3 +92,42 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
         payload.downcast_ref::<String>().cloned()
     }
 }
+
+/// Holds a worker with a task until opened. Dropping it opens it too, so a
+/// failing test never leaves a worker blocked (declare it after the pool:
+/// it is dropped first, then the pool's drop can shut down).
+pub struct Gate(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.open();
+    }
+}
+
+/// Occupies one worker of `pool` until the gate opens (bounded at 300 s, far
+/// beyond every test's watchdog); returns once the blocking task runs.
+pub fn block_worker(pool: &stealpool::Pool) -> Gate {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let open = std::sync::Arc::new(AtomicBool::new(false));
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let o = open.clone();
+    pool.submit(move || {
+        entered_tx.send(()).unwrap();
+        wait_until(Duration::from_secs(300), || o.load(Ordering::SeqCst));
+    })
+    .unwrap_or_else(|e| panic!("submit blocker: {e:?}"));
+    entered_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocking task did not start");
+    Gate(open)
+}

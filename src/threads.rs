@@ -223,7 +223,11 @@ impl Shared {
             for index in previous..capacity {
                 this.sleep.resume(index);
             }
-            if !this.is_closed() && (this.config.prealloc || !this.injector.is_empty()) {
+            // The fence pairs with `WorkerThread::missing_after_fence`: a
+            // worker that read the old `missing` had its queued work
+            // published before its fence, so the scan below sees it.
+            fence(Ordering::SeqCst);
+            if !this.is_closed() && (this.config.prealloc || this.has_queued_work()) {
                 // Queued work (or a pre-allocated pool) must not wait for the
                 // next submit to start a thread.
                 if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control, true) {

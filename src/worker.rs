@@ -323,11 +323,24 @@ impl WorkerThread {
     #[inline]
     fn found_work(&self) {
         let shared = &self.shared;
-        // Relaxed for `missing`: a heuristic for fan-out, not for liveness
-        // (this worker itself runs the queued work).
-        if shared.sleep.end_searching(true) && shared.missing.load(Ordering::Relaxed) > 0 && shared.has_queued_work() {
+        if shared.sleep.end_searching(true) && self.missing_after_fence() && shared.has_queued_work() {
             Shared::start_missing_worker(shared);
         }
+    }
+
+    /// Whether the capacity has slots without a thread, read as one side of
+    /// a Dekker pair with `tune`: our queued work (a stolen batch in our
+    /// deque) is published, then the fence, then the read of `missing`; the
+    /// tuner stores `missing`, fences, then scans the queues. Either we see
+    /// the new slots or the tuner sees our queued work and starts threads
+    /// (found by the loom model `tune_grow_then_submit_while_the_worker_takes_work`:
+    /// without the fence both sides could miss each other and two tasks
+    /// waiting on each other ran on one thread).
+    #[cold]
+    fn missing_after_fence(&self) -> bool {
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above (see the pairing in `tune_locked`).
+        self.shared.missing.load(Ordering::Relaxed) > 0
     }
 
     /// Parks until woken, running the idle hook every `idle_interval` and

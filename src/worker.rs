@@ -216,8 +216,7 @@ impl WorkerThread {
         loop {
             if self.index >= shared.target() {
                 if searching {
-                    // Leaving the search without sleeping: chain (rule 4).
-                    shared.sleep.end_searching(true);
+                    self.leave_search_for_suspension();
                 }
                 if shared.is_closed() {
                     // Above the capacity and closed: nothing to finish here
@@ -226,8 +225,12 @@ impl WorkerThread {
                     if self.hand_back_local_work() {
                         Shared::notify_new_work(&self.shared);
                     }
-                    // The last task may have run here: `wait_idle` re-checks.
-                    fence(Ordering::SeqCst);
+                    // The last task may have run here: `wait_idle` waiters
+                    // and the parked workers (which exit once the pool is
+                    // drained) re-check. `notify_all` fences first. (Found
+                    // by tests/model.rs: shutdown after a shrink hung on a
+                    // worker parked below the capacity.)
+                    shared.sleep.notify_all();
                     shared.notify_idle_waiters();
                     return false;
                 }
@@ -325,6 +328,23 @@ impl WorkerThread {
         let shared = &self.shared;
         if shared.sleep.end_searching(true) && self.missing_after_fence() && shared.has_queued_work() {
             Shared::start_missing_worker(shared);
+        }
+    }
+
+    /// A searcher above a shrunk capacity stops searching to suspend.
+    /// Submitters that saw it searching woke nobody: if work is queued, it
+    /// hands that on (wakes a sleeper below the capacity, or starts a
+    /// thread). Store (the searching count) → fence → read (the queues),
+    /// against the submitter's push → fence → read (the count). (Found by
+    /// tests/model.rs: a task submitted right after `tune(1)` waited for the
+    /// next submit.)
+    #[cold]
+    fn leave_search_for_suspension(&self) {
+        let shared = &self.shared;
+        shared.sleep.end_searching(false);
+        fence(Ordering::SeqCst);
+        if shared.has_queued_work() {
+            Shared::notify_new_work(shared);
         }
     }
 

@@ -1,0 +1,1217 @@
+//! Property tests: random sequences of pool operations, issued from one to
+//! three threads, checked against a simple reference model.
+//!
+//! The operations: `submit`, `submit_timeout`, `spawn` (the handle joined
+//! later or dropped at once), tasks that submit tasks from inside the pool
+//! (nested), tasks that panic, `tune` (in and out of range), `wait_idle`,
+//! `stats`, `shutdown`, `shutdown_timeout`, `shutdown_now` (each handed-back
+//! `Task` run or dropped) and `reboot`, on pools with random capacities,
+//! ceilings, keep-alives and queue limits.
+//!
+//! Every task has a unique id; a per-id record counts where its closure ran
+//! (in the pool, on the caller after a refusal, on the caller after
+//! `shutdown_now` handed it back) or that it was dropped unrun, and what its
+//! submit answered. The model:
+//!
+//! * every accepted task (`Ok` from submit/spawn, outside or nested) runs in
+//!   the pool exactly once, or is handed back by `shutdown_now` exactly once
+//!   (and then runs on the caller or is dropped, as the test chose);
+//! * every refused closure comes back to its caller (which runs it) and
+//!   never runs in the pool;
+//! * at quiescent points (after `wait_idle` with no operation in flight, and
+//!   right after `shutdown`/`shutdown_now` in single-threaded parts) the
+//!   stats agree: `submitted` = accepted, `completed` = ran in the pool,
+//!   `completed + handed back == submitted`, `queued == 0`, `panicked` =
+//!   panicking tasks that ran in the pool, `rejected` = refusals,
+//!   `capacity` = the last successful `tune`;
+//! * `tune` out of range returns the right error and leaves the capacity
+//!   unchanged; in range it succeeds;
+//! * a submit answers as the pool's state says: `Closed` when (and only
+//!   when, where the state is known) the pool is shut down, `Full`/`Timeout`
+//!   only with a queue limit;
+//! * `JoinHandle::join` returns the task's value, its panic, or the
+//!   "dropped unrun" error, as the task's record says;
+//! * a finished `shutdown` (any kind) leaves no live worker thread;
+//! * nothing hangs: each case runs on its own thread and fails if it does not
+//!   finish within `CASE_LIMIT` (with a report of where each thread is and
+//!   the pool's figures).
+//!
+//! Concurrent parts start their threads together at a barrier; their checks
+//! are made after joining them, on sets and counts (no order), plus what
+//! linearizability allows (the final capacity is some thread's last
+//! successful `tune`; the final open/closed state is consistent with the
+//! lifecycle operations issued).
+//!
+//! `PROPTEST_CASES=N` runs N cases per property instead of 256. The
+//! `regression_*` tests at the end are the bugs these properties found,
+//! made deterministic.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Barrier, Mutex, Once};
+use std::thread;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use stealpool::{JoinHandle, Pool, SubmitError, TuneError, WorkerState};
+
+/// A case that has not finished after this long counts as hung.
+const CASE_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a "slow" task sleeps: long enough that queues build up behind it
+/// (so `shutdown_now` has something to hand back), short enough for CI.
+const SLOW: Duration = Duration::from_micros(300);
+
+/// Ids per case; the strategies stay far below (≤ 30 ops × ≤ 8 tasks).
+const MAX_IDS: usize = 4096;
+
+// ---------------------------------------------------------------------------
+// The operations (what proptest generates and shrinks)
+// ---------------------------------------------------------------------------
+
+/// A task: whether it panics (after submitting its children), whether it
+/// sleeps a little first, and the tasks it submits from inside.
+#[derive(Clone, Debug)]
+struct Node {
+    panics: bool,
+    slow: bool,
+    children: Vec<Node>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum QueueLimit {
+    Unbounded,
+    Blocking(usize),
+    Nonblocking(usize),
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    capacity: usize,
+    max_capacity: usize,
+    prealloc: bool,
+    keep_alive_ms: Option<u64>,
+    queue: QueueLimit,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Submit(Node),
+    /// `count` slow leaf tasks in a row: a backlog for `shutdown_now`.
+    SubmitMany(usize),
+    SubmitTimeout(Node, u64),
+    Spawn {
+        task: Node,
+        keep: bool,
+    },
+    /// Joins every handle this thread kept so far.
+    JoinHandles,
+    Tune(usize),
+    WaitIdle,
+    Stats,
+    Shutdown,
+    ShutdownTimeout(u64),
+    /// Bit `i % 32` of `run_mask` set: run the `i`th handed-back task, else
+    /// drop it.
+    ShutdownNow {
+        run_mask: u32,
+    },
+    Reboot,
+}
+
+impl Op {
+    fn closes(&self) -> bool {
+        matches!(self, Op::Shutdown | Op::ShutdownTimeout(_) | Op::ShutdownNow { .. })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Segment {
+    /// Operations from the test thread alone: exact checks after each.
+    Seq(Vec<Op>),
+    /// Each inner list on its own thread, started together at a barrier.
+    Par(Vec<Vec<Op>>),
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    config: Config,
+    segments: Vec<Segment>,
+}
+
+fn node_strategy() -> impl Strategy<Value = Node> {
+    let leaf = (prop::bool::weighted(0.15), prop::bool::weighted(0.25)).prop_map(|(panics, slow)| Node {
+        panics,
+        slow,
+        children: Vec::new(),
+    });
+    leaf.prop_recursive(2, 7, 2, |inner| {
+        (
+            prop::bool::weighted(0.15),
+            prop::bool::weighted(0.25),
+            prop::collection::vec(inner, 0..=2),
+        )
+            .prop_map(|(panics, slow, children)| Node { panics, slow, children })
+    })
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => node_strategy().prop_map(Op::Submit),
+        2 => (1usize..=8).prop_map(Op::SubmitMany),
+        1 => (node_strategy(), 0u64..3).prop_map(|(node, ms)| Op::SubmitTimeout(node, ms)),
+        3 => (node_strategy(), any::<bool>()).prop_map(|(task, keep)| Op::Spawn { task, keep }),
+        1 => Just(Op::JoinHandles),
+        3 => (0usize..=7).prop_map(Op::Tune),
+        2 => Just(Op::WaitIdle),
+        1 => Just(Op::Stats),
+        1 => Just(Op::Shutdown),
+        1 => (0u64..3).prop_map(Op::ShutdownTimeout),
+        2 => any::<u32>().prop_map(|run_mask| Op::ShutdownNow { run_mask }),
+        2 => Just(Op::Reboot),
+    ]
+}
+
+fn config_strategy() -> impl Strategy<Value = Config> {
+    let queue = prop_oneof![
+        3 => Just(QueueLimit::Unbounded),
+        1 => (1usize..=4).prop_map(QueueLimit::Blocking),
+        1 => (1usize..=4).prop_map(QueueLimit::Nonblocking),
+    ];
+    let keep_alive = prop_oneof![Just(None), Just(Some(2u64)), Just(Some(50u64))];
+    (1usize..=3, 0usize..=3, any::<bool>(), keep_alive, queue).prop_map(
+        |(capacity, extra, prealloc, keep_alive_ms, queue)| Config {
+            capacity,
+            max_capacity: capacity + extra,
+            prealloc,
+            keep_alive_ms,
+            queue,
+        },
+    )
+}
+
+fn sequential_case() -> impl Strategy<Value = Case> {
+    (config_strategy(), prop::collection::vec(op_strategy(), 1..=30)).prop_map(|(config, ops)| Case {
+        config,
+        segments: vec![Segment::Seq(ops)],
+    })
+}
+
+fn concurrent_case() -> impl Strategy<Value = Case> {
+    let segment = prop_oneof![
+        1 => prop::collection::vec(op_strategy(), 1..=6).prop_map(Segment::Seq),
+        2 => prop::collection::vec(prop::collection::vec(op_strategy(), 1..=4), 2..=3).prop_map(Segment::Par),
+    ];
+    (config_strategy(), prop::collection::vec(segment, 1..=3)).prop_map(|(config, segments)| Case { config, segments })
+}
+
+// ---------------------------------------------------------------------------
+// Records: what happened to each task id
+// ---------------------------------------------------------------------------
+
+const ACCEPTED: u8 = 1;
+const REFUSED: u8 = 2;
+
+#[derive(Default)]
+struct Record {
+    /// 0 (not submitted), ACCEPTED or REFUSED.
+    outcome: AtomicU8,
+    /// How many times an outcome was recorded (must be 0 or 1).
+    answers: AtomicU32,
+    panics: AtomicU8,
+    /// Ran on one of the pool's workers.
+    in_pool: AtomicU32,
+    /// Ran on the caller after its submit was refused.
+    returned: AtomicU32,
+    /// Ran on the caller after `shutdown_now` handed it back.
+    handed_back_ran: AtomicU32,
+    /// Dropped unrun (a handed-back `Task` the test dropped).
+    dropped: AtomicU32,
+    /// Ran somewhere none of the above: never expected.
+    stray: AtomicU32,
+}
+
+/// Where the code running now was called from (set around the calls that
+/// run refused closures and handed-back tasks on the caller).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Normal,
+    Returned,
+    HandedBack,
+}
+
+thread_local! {
+    static CONTEXT: Cell<Context> = const { Cell::new(Context::Normal) };
+}
+
+fn with_context<R>(context: Context, f: impl FnOnce() -> R) -> R {
+    struct Restore(Context);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CONTEXT.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CONTEXT.with(|c| c.replace(context)));
+    f()
+}
+
+/// The payload of the tasks' intentional panics (the panic hook stays quiet
+/// for it).
+struct Intentional;
+
+fn quiet_intentional_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<Intentional>() {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// What a `JoinHandle::join` returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Joined {
+    Value(usize),
+    Panicked,
+    DroppedUnrun,
+    Other(String),
+}
+
+fn joined(result: thread::Result<usize>) -> Joined {
+    match result {
+        Ok(value) => Joined::Value(value),
+        Err(payload) if payload.is::<Intentional>() => Joined::Panicked,
+        Err(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "<non-string payload>".into());
+            if text.contains("dropped unrun") {
+                Joined::DroppedUnrun
+            } else {
+                Joined::Other(text)
+            }
+        }
+    }
+}
+
+/// Everything a case shares with its threads and tasks.
+struct Env {
+    pool: Pool,
+    config: Config,
+    records: Vec<Record>,
+    next_id: AtomicUsize,
+    /// Tasks `shutdown_now` handed back, in all.
+    handed_back: AtomicU64,
+    /// (id, what its handle's `join` returned).
+    joins: Mutex<Vec<(usize, Joined)>>,
+    /// Violations seen inside tasks (where returning an error is not possible).
+    errors: Mutex<Vec<String>>,
+    /// The operation each op thread is in now (printed if the case hangs).
+    current: Mutex<BTreeMap<String, String>>,
+}
+
+impl Env {
+    fn new_id(&self, panics: bool) -> usize {
+        let id = self.next_id.fetch_add(1, SeqCst);
+        assert!(id < MAX_IDS, "more than {MAX_IDS} task ids in one case");
+        self.records[id].panics.store(u8::from(panics), SeqCst);
+        id
+    }
+
+    fn answer(&self, id: usize, outcome: u8) {
+        let record = &self.records[id];
+        record.outcome.store(outcome, SeqCst);
+        record.answers.fetch_add(1, SeqCst);
+    }
+
+    fn record_run(&self, id: usize) {
+        let record = &self.records[id];
+        let counter = match CONTEXT.with(Cell::get) {
+            Context::Returned => &record.returned,
+            _ if Pool::current().is_some() => &record.in_pool,
+            Context::HandedBack => &record.handed_back_ran,
+            Context::Normal => &record.stray,
+        };
+        counter.fetch_add(1, SeqCst);
+    }
+
+    fn set_current(&self, thread: &str, what: &str) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        current.insert(thread.to_string(), what.to_string());
+    }
+
+    /// What a hang report shows: where each op thread is, and the pool's figures.
+    fn hang_report(&self) -> String {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut report = String::new();
+        for (thread, what) in current {
+            let _ = writeln!(report, "  {thread}: {what}");
+        }
+        let _ = writeln!(report, "  closed: {}, {:?}", self.pool.is_closed(), self.pool.stats());
+        for worker in self.pool.worker_stats() {
+            let _ = writeln!(report, "  {worker:?}");
+        }
+        report
+    }
+
+    fn error(&self, message: String) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+    }
+}
+
+/// Counts a drop of the task's closure without its run.
+struct Unrun {
+    env: Arc<Env>,
+    id: usize,
+    armed: bool,
+}
+
+impl Drop for Unrun {
+    fn drop(&mut self) {
+        if self.armed {
+            self.env.records[self.id].dropped.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// A task's closure and its id. Running it records the run, sleeps if slow,
+/// submits its children, then panics or returns its id.
+fn make_task(env: &Arc<Env>, node: Node) -> (usize, impl FnOnce() -> usize + Send + 'static) {
+    let id = env.new_id(node.panics);
+    let mut guard = Unrun {
+        env: env.clone(),
+        id,
+        armed: true,
+    };
+    let task = move || {
+        guard.armed = false;
+        let env = &guard.env;
+        env.record_run(id);
+        if node.slow {
+            thread::sleep(SLOW);
+        }
+        for child in node.children {
+            submit_nested(env, child);
+        }
+        if node.panics {
+            panic::panic_any(Intentional);
+        }
+        id
+    };
+    (id, task)
+}
+
+/// Runs a refused closure on the caller (catching its intentional panic).
+fn run_returned(f: impl FnOnce()) {
+    with_context(Context::Returned, || {
+        let _ = panic::catch_unwind(AssertUnwindSafe(f));
+    });
+}
+
+/// A child's submit, from inside its parent task (which runs in the pool,
+/// or on a caller if the parent was refused or handed back).
+fn submit_nested(env: &Arc<Env>, node: Node) {
+    let inside = CONTEXT.with(Cell::get) != Context::Returned && Pool::current().is_some();
+    let (id, task) = make_task(env, node);
+    match env.pool.submit(move || {
+        task();
+    }) {
+        Ok(()) => env.answer(id, ACCEPTED),
+        Err(error) => {
+            env.answer(id, REFUSED);
+            if inside && !error.is_closed() {
+                env.error(format!(
+                    "nested submit from inside the pool refused with {error:?} (task {id})"
+                ));
+            }
+            run_returned(error.into_inner());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running operations
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Answer {
+    Ok,
+    Closed,
+    Full,
+    Timeout,
+}
+
+fn answer_of<T, F>(result: &Result<T, SubmitError<F>>) -> Answer {
+    match result {
+        Ok(_) => Answer::Ok,
+        Err(SubmitError::Closed(_)) => Answer::Closed,
+        Err(SubmitError::Full(_)) => Answer::Full,
+        Err(SubmitError::Timeout(_)) => Answer::Timeout,
+    }
+}
+
+/// The model's state, kept exactly by the sequential parts.
+#[derive(Clone, Debug)]
+struct Model {
+    open: bool,
+    capacity: usize,
+}
+
+/// One thread's view while it runs its operations.
+struct Runner<'a> {
+    env: &'a Arc<Env>,
+    /// The pool's open state if no other thread can change it now.
+    open: Option<bool>,
+    /// Sequential: the model to check against and update after each op.
+    model: Option<&'a mut Model>,
+    kept: Vec<(usize, JoinHandle<usize>)>,
+    /// Every successful tune of this thread, in order.
+    tunes: Vec<usize>,
+    where_: String,
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+impl Runner<'_> {
+    fn pool(&self) -> &Pool {
+        &self.env.pool
+    }
+
+    /// Checks a submit's answer against what the pool's state allows.
+    fn check_answer(&self, answer: Answer, timeout: bool, id: usize) -> Result<(), String> {
+        let limited = !matches!(self.env.config.queue, QueueLimit::Unbounded);
+        let nonblocking = matches!(self.env.config.queue, QueueLimit::Nonblocking(_));
+        let allowed = match answer {
+            Answer::Ok => self.open != Some(false),
+            Answer::Closed => self.open != Some(true),
+            // A closed pool answers `Closed` before it looks for room.
+            Answer::Full => nonblocking && !timeout && self.open != Some(false),
+            Answer::Timeout => limited && timeout && self.open != Some(false),
+        };
+        ensure!(
+            allowed,
+            "{}: submit of task {id} answered {answer:?} (pool known open: {:?}, queue {:?}, with timeout: {timeout})",
+            self.where_,
+            self.open,
+            self.env.config.queue
+        );
+        Ok(())
+    }
+
+    fn submit(&mut self, node: Node, timeout: Option<u64>) -> Result<(), String> {
+        let (id, task) = make_task(self.env, node);
+        let wrapped = move || {
+            task();
+        };
+        let result = match timeout {
+            None => self.pool().submit(wrapped),
+            Some(ms) => self.pool().submit_timeout(wrapped, Duration::from_millis(ms)),
+        };
+        let answer = answer_of(&result);
+        match result {
+            Ok(()) => self.env.answer(id, ACCEPTED),
+            Err(error) => {
+                self.env.answer(id, REFUSED);
+                run_returned(error.into_inner());
+            }
+        }
+        self.check_answer(answer, timeout.is_some(), id)
+    }
+
+    fn spawn(&mut self, node: Node, keep: bool) -> Result<(), String> {
+        let (id, task) = make_task(self.env, node);
+        let result = self.pool().spawn(task);
+        let answer = answer_of(&result);
+        match result {
+            Ok(handle) => {
+                self.env.answer(id, ACCEPTED);
+                if keep {
+                    self.kept.push((id, handle));
+                }
+            }
+            Err(error) => {
+                self.env.answer(id, REFUSED);
+                let task = error.into_inner();
+                run_returned(move || {
+                    task();
+                });
+            }
+        }
+        self.check_answer(answer, false, id)
+    }
+
+    fn join_kept(&mut self) {
+        for (id, handle) in self.kept.drain(..) {
+            let result = joined(handle.join());
+            self.env
+                .joins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((id, result));
+        }
+    }
+
+    fn tune(&mut self, capacity: usize) -> Result<(), String> {
+        let max = self.env.config.max_capacity;
+        let before = self.pool().capacity();
+        let result = self.pool().tune(capacity);
+        match (&result, capacity) {
+            (Ok(()), c) if (1..=max).contains(&c) => self.tunes.push(c),
+            (Err(TuneError::Zero), 0) => {}
+            (Err(TuneError::AboveMax { requested, max: m }), c) if c > max && *requested == c && *m == max => {}
+            _ => {
+                return Err(format!(
+                    "{}: tune({capacity}) with max {max} returned {result:?}",
+                    self.where_
+                ))
+            }
+        }
+        if let Some(model) = self.model.as_deref_mut() {
+            if result.is_ok() {
+                model.capacity = capacity;
+            }
+            let now = self.env.pool.capacity();
+            ensure!(
+                now == model.capacity,
+                "{}: tune({capacity}) returned {result:?}; capacity went {before} -> {now}, model says {}",
+                self.where_,
+                model.capacity
+            );
+        }
+        Ok(())
+    }
+
+    fn closed_now(&mut self, idle: bool) -> Result<(), String> {
+        if let Some(model) = self.model.as_deref_mut() {
+            model.open = false;
+            self.open = Some(false);
+            ensure!(self.env.pool.is_closed(), "{}: pool open after a shutdown", self.where_);
+            if idle {
+                // A shutdown that finished has joined every worker thread.
+                let live = self.env.pool.stats().live_workers;
+                ensure!(live == 0, "{}: {live} live workers after the shutdown", self.where_);
+                let model = model.clone();
+                check_quiescent(self.env, &model, true).map_err(|e| format!("{}: {e}", self.where_))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, op: Op) -> Result<(), String> {
+        match op {
+            Op::Submit(node) => self.submit(node, None)?,
+            Op::SubmitMany(count) => {
+                for _ in 0..count {
+                    let leaf = Node {
+                        panics: false,
+                        slow: true,
+                        children: Vec::new(),
+                    };
+                    self.submit(leaf, None)?;
+                }
+            }
+            Op::SubmitTimeout(node, ms) => self.submit(node, Some(ms))?,
+            Op::Spawn { task, keep } => self.spawn(task, keep)?,
+            Op::JoinHandles => self.join_kept(),
+            Op::Tune(capacity) => self.tune(capacity)?,
+            Op::WaitIdle => {
+                self.pool().wait_idle();
+                if let Some(model) = self.model.as_deref() {
+                    let model = model.clone();
+                    check_quiescent(self.env, &model, true).map_err(|e| format!("{}: {e}", self.where_))?;
+                }
+            }
+            Op::Stats => check_invariants(self.env).map_err(|e| format!("{}: {e}", self.where_))?,
+            Op::Shutdown => {
+                self.pool().shutdown();
+                self.closed_now(true)?;
+            }
+            Op::ShutdownTimeout(ms) => {
+                let result = self.pool().shutdown_timeout(Duration::from_millis(ms));
+                self.closed_now(result.is_ok())?;
+            }
+            Op::ShutdownNow { run_mask } => {
+                let unrun = self.pool().shutdown_now();
+                self.env.handed_back.fetch_add(unrun.len() as u64, SeqCst);
+                for (i, task) in unrun.into_iter().enumerate() {
+                    if run_mask & (1 << (i % 32)) != 0 {
+                        with_context(Context::HandedBack, || {
+                            let _ = panic::catch_unwind(AssertUnwindSafe(|| task.run()));
+                        });
+                    } else {
+                        drop(task);
+                    }
+                }
+                self.closed_now(true)?;
+            }
+            Op::Reboot => {
+                let result = self.pool().reboot();
+                ensure!(result.is_ok(), "{}: reboot returned {result:?}", self.where_);
+                if let Some(model) = self.model.as_deref_mut() {
+                    model.open = true;
+                    self.open = Some(true);
+                    let (closed, capacity) = (self.env.pool.is_closed(), self.env.pool.capacity());
+                    ensure!(!closed, "{}: pool closed after reboot", self.where_);
+                    ensure!(
+                        capacity == model.capacity,
+                        "{}: capacity {capacity} after reboot, model says {}",
+                        self.where_,
+                        model.capacity
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_all(&mut self, ops: Vec<Op>) -> Result<(), String> {
+        let prefix = std::mem::take(&mut self.where_);
+        for (i, op) in ops.into_iter().enumerate() {
+            self.where_ = format!("{prefix} op {i} {op:?}");
+            self.env.set_current(&prefix, &self.where_);
+            self.run(op)?;
+        }
+        self.where_ = prefix;
+        self.env.set_current(&self.where_, "joining its kept handles");
+        self.join_kept();
+        self.env.set_current(&self.where_, "done");
+        Ok(())
+    }
+}
+
+/// What must hold in any snapshot, busy or not.
+fn check_invariants(env: &Env) -> Result<(), String> {
+    let s = env.pool.stats();
+    ensure!(s.completed <= s.submitted, "stats: completed > submitted: {s:?}");
+    ensure!(s.busy_workers <= s.live_workers, "stats: busy > live: {s:?}");
+    ensure!(s.live_workers <= s.max_capacity, "stats: live > max_capacity: {s:?}");
+    ensure!(
+        (1..=s.max_capacity).contains(&s.capacity) && s.max_capacity == env.config.max_capacity,
+        "stats: capacity out of range: {s:?}"
+    );
+    Ok(())
+}
+
+/// The model's checks at a point where nothing runs and no operation is in
+/// flight. `idle`: the pool must be idle already (no `wait_idle` first).
+fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
+    if !idle {
+        env.pool.wait_idle();
+    }
+    let s = env.pool.stats();
+    check_invariants(env)?;
+    let mut bad = String::new();
+    let (mut accepted, mut refused, mut in_pool, mut handed_back, mut panicked) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    for (id, r) in env.records[..env.next_id.load(SeqCst)].iter().enumerate() {
+        let (outcome, answers) = (r.outcome.load(SeqCst), r.answers.load(SeqCst));
+        let runs = [
+            r.in_pool.load(SeqCst),
+            r.returned.load(SeqCst),
+            r.handed_back_ran.load(SeqCst),
+            r.dropped.load(SeqCst),
+            r.stray.load(SeqCst),
+        ];
+        let [pool_runs, returned, hb_ran, dropped, stray] = runs;
+        let ok = match outcome {
+            ACCEPTED => answers == 1 && pool_runs + hb_ran + dropped == 1 && returned == 0 && stray == 0,
+            REFUSED => answers == 1 && returned == 1 && pool_runs + hb_ran + dropped + stray == 0,
+            // Allocated but never submitted (a child of a task dropped
+            // unrun): no answer, no run.
+            _ => answers == 0 && runs.iter().sum::<u32>() == 0,
+        };
+        if !ok && bad.len() < 800 {
+            let _ = write!(
+                bad,
+                " [task {id}: outcome {outcome} answered {answers}x; in pool {pool_runs}, returned {returned}, \
+                 handed back and ran {hb_ran}, dropped {dropped}, stray {stray}]"
+            );
+        }
+        accepted += u64::from(outcome == ACCEPTED);
+        refused += u64::from(outcome == REFUSED);
+        in_pool += u64::from(pool_runs);
+        handed_back += u64::from(hb_ran + dropped);
+        if r.panics.load(SeqCst) != 0 {
+            panicked += u64::from(pool_runs);
+        }
+    }
+    ensure!(bad.is_empty(), "tasks not accounted for exactly once:{bad}\n{s:?}");
+    let given_back = env.handed_back.load(SeqCst);
+    ensure!(
+        given_back == handed_back,
+        "shutdown_now handed back {given_back} tasks, the records say {handed_back}"
+    );
+    ensure!(
+        s.submitted == accepted,
+        "stats.submitted {} != accepted {accepted}: {s:?}",
+        s.submitted
+    );
+    ensure!(
+        s.completed == in_pool,
+        "stats.completed {} != ran in pool {in_pool}: {s:?}",
+        s.completed
+    );
+    ensure!(
+        s.completed + given_back == s.submitted,
+        "completed {} + handed back {given_back} != submitted {}: {s:?}",
+        s.completed,
+        s.submitted
+    );
+    ensure!(s.queued == 0, "stats.queued {} at a quiescent point: {s:?}", s.queued);
+    ensure!(
+        s.panicked == panicked,
+        "stats.panicked {} != panicking tasks run in the pool {panicked}: {s:?}",
+        s.panicked
+    );
+    ensure!(
+        s.rejected == refused,
+        "stats.rejected {} != refused submits {refused}: {s:?}",
+        s.rejected
+    );
+    ensure!(
+        s.capacity == model.capacity && env.pool.capacity() == model.capacity,
+        "capacity {} (stats {}) != model {}",
+        env.pool.capacity(),
+        s.capacity,
+        model.capacity
+    );
+    ensure!(
+        env.pool.is_closed() != model.open,
+        "pool closed: {}, model says open: {}",
+        env.pool.is_closed(),
+        model.open
+    );
+    let errors = env.errors.lock().unwrap_or_else(|e| e.into_inner());
+    ensure!(errors.is_empty(), "violations inside tasks: {errors:?}");
+    for (id, result) in env.joins.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let r = &env.records[*id];
+        let ran = r.in_pool.load(SeqCst) + r.handed_back_ran.load(SeqCst) == 1;
+        let expected = if r.dropped.load(SeqCst) == 1 {
+            Joined::DroppedUnrun
+        } else if ran && r.panics.load(SeqCst) != 0 {
+            Joined::Panicked
+        } else if ran {
+            Joined::Value(*id)
+        } else {
+            Joined::Other("<task never ran>".into())
+        };
+        ensure!(
+            *result == expected,
+            "join of task {id} returned {result:?}, expected {expected:?}"
+        );
+    }
+    Ok(())
+}
+
+fn build_pool(config: &Config) -> Pool {
+    let mut builder = Pool::builder()
+        .capacity(config.capacity)
+        .max_capacity(config.max_capacity)
+        .prealloc(config.prealloc)
+        .pin_workers(false)
+        .thread_name(|i| format!("model-{i}"))
+        .panic_handler(|_| {});
+    if let Some(ms) = config.keep_alive_ms {
+        builder = builder.keep_alive(Duration::from_millis(ms));
+    }
+    match config.queue {
+        QueueLimit::Unbounded => {}
+        QueueLimit::Blocking(limit) => builder = builder.queue_limit(limit),
+        QueueLimit::Nonblocking(limit) => builder = builder.queue_limit(limit).nonblocking(true),
+    }
+    builder.build().expect("build the pool")
+}
+
+/// Runs a case to the end; `Err` describes the first violation.
+fn execute(case: Case, show_env: mpsc::Sender<Arc<Env>>) -> Result<(), String> {
+    quiet_intentional_panics();
+    let env = Arc::new(Env {
+        pool: build_pool(&case.config),
+        config: case.config.clone(),
+        records: (0..MAX_IDS).map(|_| Record::default()).collect(),
+        next_id: AtomicUsize::new(0),
+        handed_back: AtomicU64::new(0),
+        joins: Mutex::new(Vec::new()),
+        errors: Mutex::new(Vec::new()),
+        current: Mutex::new(BTreeMap::new()),
+    });
+    let _ = show_env.send(env.clone());
+    let result = run_segments(&env, case);
+    if result.is_err() {
+        // Best effort, so a failing case (and each shrink step) leaves no
+        // threads behind: queued tasks hold the `Env`, which holds the pool.
+        let _ = env.pool.shutdown_timeout(Duration::from_secs(1));
+    }
+    result
+}
+
+fn run_segments(env: &Arc<Env>, case: Case) -> Result<(), String> {
+    let mut model = Model {
+        open: true,
+        capacity: case.config.capacity,
+    };
+    for (n, segment) in case.segments.into_iter().enumerate() {
+        match segment {
+            Segment::Seq(ops) => {
+                env.set_current("main", &format!("segment {n} (sequential)"));
+                let mut runner = Runner {
+                    env,
+                    open: Some(model.open),
+                    model: Some(&mut model),
+                    kept: Vec::new(),
+                    tunes: Vec::new(),
+                    where_: format!("segment {n} (sequential)"),
+                };
+                runner.run_all(ops)?;
+            }
+            Segment::Par(threads) => {
+                env.set_current("main", &format!("segment {n}: joining its op threads"));
+                run_concurrent(env, &mut model, n, threads)?;
+            }
+        }
+        env.set_current("main", &format!("after segment {n}: wait_idle and checks"));
+        check_quiescent(env, &model, false).map_err(|e| format!("after segment {n}: {e}"))?;
+    }
+    env.set_current("main", "the final shutdown");
+    env.pool.shutdown();
+    model.open = false;
+    let live = env.pool.stats().live_workers;
+    ensure!(live == 0, "{live} live workers after the final shutdown");
+    check_quiescent(env, &model, true).map_err(|e| format!("after the final shutdown: {e}"))
+}
+
+fn run_concurrent(env: &Arc<Env>, model: &mut Model, n: usize, threads: Vec<Vec<Op>>) -> Result<(), String> {
+    let closes = threads.iter().flatten().any(Op::closes);
+    let reboots = threads.iter().flatten().any(|op| matches!(op, Op::Reboot));
+    let open = match (model.open, closes, reboots) {
+        (true, false, _) => Some(true),
+        (false, _, false) => Some(false),
+        _ => None,
+    };
+    let barrier = Arc::new(Barrier::new(threads.len()));
+    let handles: Vec<_> = threads
+        .into_iter()
+        .enumerate()
+        .map(|(t, ops)| {
+            let (env, barrier) = (env.clone(), barrier.clone());
+            thread::Builder::new()
+                .name(format!("model-op-{t}"))
+                .spawn(move || {
+                    barrier.wait();
+                    let mut runner = Runner {
+                        env: &env,
+                        open,
+                        model: None,
+                        kept: Vec::new(),
+                        tunes: Vec::new(),
+                        where_: format!("segment {n} thread {t}"),
+                    };
+                    runner.run_all(ops).map(|()| runner.tunes.last().copied())
+                })
+                .expect("spawn an op thread")
+        })
+        .collect();
+    let mut last_tunes = Vec::new();
+    let mut first_error = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(last)) => last_tunes.extend(last),
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(_) => first_error = first_error.or(Some(format!("segment {n}: an op thread panicked"))),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let closed = env.pool.is_closed();
+    if let Some(open) = open {
+        ensure!(
+            closed != open,
+            "after segment {n}: pool closed {closed}, expected open {open}"
+        );
+    }
+    // Only shutdowns: closed at the end; only reboots: open; both: either.
+    let consistent = match (closes, reboots) {
+        (true, false) => closed,
+        (false, true) => !closed,
+        _ => true,
+    };
+    ensure!(
+        consistent,
+        "after segment {n}: pool closed {closed} (a thread shut down: {closes}, a thread rebooted: {reboots})"
+    );
+    model.open = !closed;
+    let capacity = env.pool.capacity();
+    if last_tunes.is_empty() {
+        ensure!(
+            capacity == model.capacity,
+            "after segment {n}: capacity {capacity} but no thread tuned (model {})",
+            model.capacity
+        );
+    } else {
+        ensure!(
+            last_tunes.contains(&capacity),
+            "after segment {n}: capacity {capacity} is no thread's last tune {last_tunes:?}"
+        );
+    }
+    model.capacity = capacity;
+    Ok(())
+}
+
+/// Runs a case on its own thread, failing it if it panics or hangs.
+fn run_case(case: Case) -> Result<(), TestCaseError> {
+    let (tx, rx) = mpsc::channel();
+    let (env_tx, env_rx) = mpsc::channel();
+    let body = thread::Builder::new()
+        .name("model-case".into())
+        .spawn(move || {
+            let _ = tx.send(execute(case, env_tx));
+        })
+        .expect("spawn the case thread");
+    match rx.recv_timeout(CASE_LIMIT) {
+        Ok(result) => {
+            let _ = body.join();
+            result.map_err(TestCaseError::fail)
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let payload = body.join().err();
+            let text = payload
+                .as_ref()
+                .and_then(|p| {
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                })
+                .unwrap_or_default();
+            Err(TestCaseError::fail(format!("the case panicked: {text}")))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            // The case's threads are left behind, blocked.
+            let report = env_rx.try_recv().map(|env| env.hang_report()).unwrap_or_default();
+            let _ = writeln!(std::io::stderr(), "model: a case hung for {CASE_LIMIT:?}:\n{report}");
+            Err(TestCaseError::fail(format!(
+                "hung: not finished within {CASE_LIMIT:?}:\n{report}"
+            )))
+        }
+    }
+}
+
+/// `cases` per test; `PROPTEST_CASES` in the environment overrides it (to
+/// stress the pool locally: `PROPTEST_CASES=5000 cargo test --test model`).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(cases),
+        // A hang costs CASE_LIMIT per shrink step: bound the shrinking.
+        max_shrink_time: 120_000,
+        // Regressions are kept as #[test]s in this file, not in a side file.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// One thread: every answer and figure is checked exactly, after every
+    /// operation.
+    #[test]
+    fn sequential_ops_match_the_model(case in sequential_case()) {
+        run_case(case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Sequential parts and parts where 2–3 threads race (started at a
+    /// barrier); the model checks sets and counts after each part.
+    #[test]
+    fn concurrent_ops_match_the_model(case in concurrent_case()) {
+        run_case(case)?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Regressions found by the properties above
+// ---------------------------------------------------------------------------
+
+/// Polls `cond` for up to 10 s.
+fn soon(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// Found by both properties as a hang in `shutdown`/`shutdown_now` after a
+/// `tune` down (a worker below the capacity `Sleeping` in a closed pool with
+/// nothing left to run, `join_threads` waiting for it forever). The race,
+/// made deterministic here:
+///
+/// 1. worker 1 runs a task; worker 0 is idle and parks;
+/// 2. `tune(1)`: worker 1 is now above the capacity (it finishes its task);
+/// 3. `shutdown` closes the pool: worker 0 is woken, sees the pool closed but
+///    not drained (worker 1's task is still running) and parks again;
+/// 4. worker 1's task ends: the pool is drained. Worker 1, above the
+///    capacity in a closed pool, exits through the early return at the top
+///    of `WorkerThread::main_loop`, which (before the fix) notified
+///    `wait_idle` waiters but not the parked workers, so worker 0 never
+///    re-checked `is_closed_and_drained` and `shutdown` waited forever.
+///
+/// The properties also met it the other way round: a `shutdown_timeout`
+/// that timed out (the pool closed, still draining), then `tune` down while
+/// the last task ran on a worker now above the capacity; the next `reboot`
+/// (or `shutdown`) then waits forever for worker 0. Fixed by waking the
+/// sleepers on that exit path too.
+#[test]
+fn regression_shutdown_after_shrink_wakes_the_parked_workers() {
+    let pool = Pool::builder()
+        .capacity(2)
+        .max_capacity(2)
+        .pin_workers(false)
+        .thread_name(|i| format!("regress-{i}"))
+        .build()
+        .expect("build");
+    // One blocking task on each worker, told apart by thread name.
+    let (started_tx, started_rx) = mpsc::channel::<(String, mpsc::Sender<()>)>();
+    for _ in 0..2 {
+        let started_tx = started_tx.clone();
+        pool.submit(move || {
+            let (release_tx, release_rx) = mpsc::channel();
+            let name = thread::current().name().unwrap_or_default().to_string();
+            started_tx.send((name, release_tx)).expect("report start");
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        })
+        .expect("submit");
+    }
+    let mut releases = BTreeMap::new();
+    for _ in 0..2 {
+        let (name, release) = started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("both tasks start");
+        releases.insert(name, release);
+    }
+    let release = |name: &str| releases[name].send(()).expect("release");
+    release("regress-0");
+    assert!(
+        soon(|| pool.worker_stats()[0].state == WorkerState::Sleeping),
+        "worker 0 parks"
+    );
+    pool.tune(1).expect("tune(1)");
+    let parks = pool.worker_stats()[0].parks;
+    let (done_tx, done_rx) = mpsc::channel();
+    let closer = pool.clone();
+    thread::spawn(move || {
+        closer.shutdown();
+        let _ = done_tx.send(());
+    });
+    assert!(soon(|| pool.is_closed()), "shutdown closes the pool");
+    assert!(
+        soon(|| {
+            let worker = pool.worker_stats()[0];
+            worker.state == WorkerState::Sleeping && worker.parks > parks
+        }),
+        "worker 0 is woken by the close and parks again (the pool is not drained yet)"
+    );
+    release("regress-1");
+    let returned = done_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    assert!(
+        returned,
+        "shutdown did not return within 10 s of the last task's end: {:?}, workers {:?}",
+        pool.stats(),
+        pool.worker_stats()
+    );
+}
+
+/// Found by `concurrent_ops_match_the_model` as a hang in `wait_idle` (pool
+/// open, capacity tuned down to 1, worker 0's thread gone by keep-alive,
+/// worker 1 `Suspended`, `queued: 2` forever). The race, made deterministic
+/// here:
+///
+/// 1. worker 0's thread expires (keep-alive) while worker 1 runs a task;
+///    then worker 1 parks, idle;
+/// 2. `tune(1)` wakes worker 1 (above the new capacity) so it can suspend:
+///    the waker counts it as *searching*;
+/// 3. a `submit` right after sees a searcher, so it neither wakes nor starts
+///    anyone (rule 1: the searcher will find the task);
+/// 4. worker 1 sees it is above the capacity, leaves the search at the top
+///    of `WorkerThread::main_loop` and suspends. Before the fix it ignored
+///    `end_searching(true)`'s "nobody else is awake, start a thread" answer
+///    there (which `found_work` acts on), so the task stayed in the injector
+///    with no thread below the capacity to run it, until some later submit
+///    started one.
+///
+/// Fixed by handing the search on there (wake or start someone if work
+/// waits), as `found_work` does.
+#[test]
+fn regression_submit_right_after_a_shrink_is_run() {
+    let pool = Pool::builder()
+        .capacity(2)
+        .max_capacity(2)
+        .keep_alive(Duration::from_millis(20))
+        .pin_workers(false)
+        .thread_name(|i| format!("regress-{i}"))
+        .build()
+        .expect("build");
+    let (started_tx, started_rx) = mpsc::channel::<(String, mpsc::Sender<()>)>();
+    for _ in 0..2 {
+        let started_tx = started_tx.clone();
+        pool.submit(move || {
+            let (release_tx, release_rx) = mpsc::channel();
+            let name = thread::current().name().unwrap_or_default().to_string();
+            started_tx.send((name, release_tx)).expect("report start");
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        })
+        .expect("submit");
+    }
+    let mut releases = BTreeMap::new();
+    for _ in 0..2 {
+        let (name, release) = started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("both tasks start");
+        releases.insert(name, release);
+    }
+    releases["regress-0"].send(()).expect("release worker 0");
+    assert!(
+        soon(|| pool.worker_stats()[0].state == WorkerState::NotStarted),
+        "worker 0's thread expires"
+    );
+    releases["regress-1"].send(()).expect("release worker 1");
+    assert!(
+        soon(|| pool.worker_stats()[1].state == WorkerState::Sleeping),
+        "worker 1 parks"
+    );
+    pool.tune(1).expect("tune(1)");
+    let ran = Arc::new(AtomicU8::new(0));
+    let flag = ran.clone();
+    pool.submit(move || flag.store(1, SeqCst)).expect("submit");
+    assert!(
+        soon(|| ran.load(SeqCst) == 1),
+        "the task submitted right after tune(1) did not run within 10 s: {:?}, workers {:?}",
+        pool.stats(),
+        pool.worker_stats()
+    );
+    pool.wait_idle();
+}

@@ -412,6 +412,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         wait_count,
         wait_time,
         rejected,
+        free_capacity,
         live_states,
     } = *part;
     total.capacity += capacity;
@@ -428,6 +429,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.wait_count += wait_count;
     total.wait_time += wait_time;
     total.rejected += rejected;
+    total.free_capacity += free_capacity;
     total.live_states += live_states;
 }
 

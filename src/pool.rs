@@ -833,8 +833,10 @@ impl Pool {
         // Handed back by `shutdown_now`: neither queued nor completed.
         let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
         let backpressure = shared.backpressure.as_ref();
+        let capacity = shared.target();
         Stats {
-            capacity: shared.target(),
+            capacity,
+            free_capacity: capacity.saturating_sub(busy_workers),
             max_capacity: shared.config.max_capacity,
             blocked_submitters: backpressure.map_or(0, Backpressure::blocked),
             wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),

@@ -53,6 +53,11 @@ pub struct Stats {
     pub wait_time: Duration,
     /// Submits refused (closed, full or timed out).
     pub rejected: u64,
+    /// Tasks that could start at once: `capacity` minus the busy workers,
+    /// never below zero (right after a shrink, workers above the new
+    /// capacity may still finish tasks; ants' `Free()` went negative there,
+    /// its issue #196).
+    pub free_capacity: usize,
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
     pub live_states: usize,

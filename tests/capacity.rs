@@ -658,3 +658,32 @@ fn worker_stats_track_slots_tasks_and_suspension() {
     assert!(wait_until(SOON, || sum_matches_completed(&pool)));
     pool.shutdown();
 }
+
+/// ants issue #196: `Free()` went negative after a shrink. Here the busy
+/// workers above a shrunk capacity finish their tasks while `free_capacity`
+/// stays 0 (never wraps), and the snapshot keeps `busy <= live`.
+#[test]
+fn free_capacity_never_goes_negative_after_a_shrink() {
+    let _s = serial();
+    let _w = Watchdog::new("free_capacity_never_goes_negative_after_a_shrink", 60);
+    let pool = builder("cap-free-", 2, 2).prealloc(true).build().expect("build");
+    let first = block_worker(&pool);
+    let second = block_worker(&pool);
+    pool.tune(1).expect("tune(1)");
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.capacity, stats.busy_workers, stats.free_capacity),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+    assert!(stats.busy_workers <= stats.live_workers, "{stats:?}");
+    drop(first);
+    drop(second);
+    pool.wait_idle();
+    assert!(
+        wait_until(SOON, || pool.stats().free_capacity == 1),
+        "free capacity after the tasks ended: {:?}",
+        pool.stats()
+    );
+    pool.shutdown();
+}

@@ -23,11 +23,6 @@ use stealpool::{Pool, SubmitError};
 mod common;
 use common::*;
 
-/// Bound for things that happen "at once" (a blocked submitter registers or
-/// wakes up, a refusal comes back): microseconds in practice; 10 s only
-/// matters on a badly overloaded machine.
-const SOON: Duration = Duration::from_secs(10);
-
 /// A counter that tasks bump, to observe which closures ran.
 #[derive(Clone, Default)]
 struct Count(Arc<AtomicUsize>);

@@ -25,11 +25,6 @@ use stealpool::{BuildError, Pool, TuneError, WorkerState, WorkerStats};
 mod common;
 use common::*;
 
-/// Bound for "a thread started / exited / changed state": these happen
-/// within microseconds to milliseconds; 10 s only matters on a badly
-/// overloaded machine.
-const SOON: Duration = Duration::from_secs(10);
-
 fn builder(prefix: &'static str, capacity: usize, max: usize) -> stealpool::Builder {
     Pool::builder()
         .capacity(capacity)

@@ -54,9 +54,6 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     true
 }
 
-/// Generous: only catches a hang on a loaded 2-core machine.
-const SOON: Duration = Duration::from_secs(10);
-
 #[test]
 fn invoke_allocates_nothing_per_task_once_warm() {
     let _s = serial();

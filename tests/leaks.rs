@@ -35,19 +35,6 @@ use stealpool::{FuncPool, Pool, Task};
 mod common;
 use common::*;
 
-/// Bound for "happens soon" (a thread exits, a task runs): microseconds to
-/// milliseconds in practice; 10 s only matters on a badly overloaded machine
-/// (or under valgrind).
-const SOON: Duration = Duration::from_secs(10);
-
-fn assert_threads_gone(prefix: &str, when: &str) {
-    assert!(
-        wait_until(SOON, || threads_named(prefix) == 0),
-        "{} worker thread(s) named {prefix:?}* still alive {SOON:?} {when}",
-        threads_named(prefix)
-    );
-}
-
 /// Checks that the pool whose closures captured `sentinel` was freed.
 fn assert_pool_freed(sentinel: &Arc<()>, when: &str) {
     assert!(

@@ -20,26 +20,6 @@ use stealpool::{JoinHandle, Pool, ShutdownTimeout, SubmitError, Task};
 mod common;
 use common::*;
 
-/// Bound for things that happen "at once" (a thread exits after being
-/// joined or told to stop, a task starts): microseconds to milliseconds in
-/// practice; 10 s only matters on a badly overloaded machine.
-const SOON: Duration = Duration::from_secs(10);
-
-fn assert_threads_gone(prefix: &str, when: &str) {
-    assert!(
-        wait_until(SOON, || threads_named(prefix) == 0),
-        "{when}: {} worker thread(s) named {prefix:?}* still alive {SOON:?} after shutdown",
-        threads_named(prefix)
-    );
-}
-
-fn builder(prefix: &'static str, capacity: usize) -> stealpool::Builder {
-    Pool::builder()
-        .capacity(capacity)
-        .pin_workers(false)
-        .thread_name(move |i| format!("{prefix}{i}"))
-}
-
 /// Panics seen on threads of this process, as (thread name, message). A
 /// worker thread must never panic outside a task; tasks in the tests that
 /// check this never panic either. Installed once; chains to the previous hook.
@@ -130,7 +110,7 @@ fn shutdown_now_hands_back_every_queued_task() {
     const P: &str = "lc-snow-";
     const N: usize = 1000;
     const SPAWNS: usize = 10;
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let gate = block_worker(&pool);
 
     let slots: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
@@ -217,7 +197,7 @@ fn dropping_a_handed_back_spawn_task_fails_its_join_handle() {
     let _s = serial();
     let _w = Watchdog::new("dropping_a_handed_back_spawn_task_fails_its_join_handle", 60);
     const P: &str = "lc-drop-";
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let gate = block_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     let capture = Arc::new(());
@@ -262,7 +242,7 @@ fn shutdown_timeout_gives_up_then_succeeds() {
     let _w = Watchdog::new("shutdown_timeout_gives_up_then_succeeds", 60);
     const P: &str = "lc-sdto-";
     const T: Duration = Duration::from_millis(200);
-    let pool = builder(P, 2).build().expect("build");
+    let pool = named_builder(P, 2).build().expect("build");
     let gate = block_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..10 {
@@ -313,7 +293,7 @@ fn reboot_after_a_timed_out_shutdown_waits_for_the_old_threads() {
     let _s = serial();
     let _w = Watchdog::new("reboot_after_a_timed_out_shutdown_waits_for_the_old_threads", 60);
     const P: &str = "lc-rbto-";
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let gate = block_worker(&pool);
     assert!(pool.shutdown_timeout(Duration::from_millis(20)).is_err());
 
@@ -346,7 +326,7 @@ fn reboot_cycles_under_concurrent_submitters_lose_nothing() {
     const P: &str = "lc-rbcy-";
     const CYCLES: usize = 30;
     const PER: usize = 1_000_000;
-    let pool = builder(P, 2).build().expect("build");
+    let pool = named_builder(P, 2).build().expect("build");
     let slots: &'static [AtomicU8] = Box::leak((0..2 * PER).map(|_| AtomicU8::new(0)).collect::<Box<[_]>>());
     let ran_in_pool = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -426,7 +406,7 @@ fn reboot_on_a_running_pool_is_a_no_op_and_keeps_the_tuned_capacity() {
     let _s = serial();
     let _w = Watchdog::new("reboot_on_a_running_pool_is_a_no_op_and_keeps_the_tuned_capacity", 60);
     const P: &str = "lc-rbno-";
-    let pool = builder(P, 2).max_capacity(4).build().expect("build");
+    let pool = named_builder(P, 2).max_capacity(4).build().expect("build");
     rendezvous(&pool, 2);
     pool.reboot().expect("reboot on a running pool is Ok");
     assert!(!pool.is_closed());
@@ -453,7 +433,7 @@ fn no_thread_outlives_shutdown_from_any_state() {
 
     // Shrunk: suspended workers must exit too.
     const A: &str = "lc-nt-shr-";
-    let pool = builder(A, 3).max_capacity(4).build().expect("build");
+    let pool = named_builder(A, 3).max_capacity(4).build().expect("build");
     rendezvous(&pool, 3);
     pool.tune(1).expect("tune(1)");
     pool.wait_idle();
@@ -469,7 +449,7 @@ fn no_thread_outlives_shutdown_from_any_state() {
     for min in [1, 0] {
         const B: &str = "lc-nt-ka-";
         const KEEP_ALIVE: Duration = Duration::from_millis(50);
-        let pool = builder(B, 3)
+        let pool = named_builder(B, 3)
             .min_workers(min)
             .keep_alive(KEEP_ALIVE)
             .build()
@@ -500,7 +480,7 @@ fn no_thread_outlives_shutdown_from_any_state() {
 
     // Rebooted (twice).
     const C: &str = "lc-nt-rb-";
-    let pool = builder(C, 2).build().expect("build");
+    let pool = named_builder(C, 2).build().expect("build");
     for _ in 0..2 {
         rendezvous(&pool, 2);
         pool.shutdown();
@@ -515,7 +495,7 @@ fn no_thread_outlives_shutdown_from_any_state() {
     // Preallocated, then shrunk at once (workers suspended without ever
     // running a task), shut down by dropping the last handle.
     const D: &str = "lc-nt-pre-";
-    let pool = builder(D, 4).prealloc(true).build().expect("build");
+    let pool = named_builder(D, 4).prealloc(true).build().expect("build");
     assert!(wait_until(SOON, || threads_named(D) == 4));
     pool.tune(1).expect("tune(1)");
     drop(pool);
@@ -523,7 +503,7 @@ fn no_thread_outlives_shutdown_from_any_state() {
 
     // Closed by shutdown_now while idle.
     const E: &str = "lc-nt-now-";
-    let pool = builder(E, 2).build().expect("build");
+    let pool = named_builder(E, 2).build().expect("build");
     rendezvous(&pool, 2);
     assert!(pool.shutdown_now().is_empty(), "an idle pool has nothing to hand back");
     assert!(pool.is_closed());

@@ -30,26 +30,6 @@ use stealpool::{BuildError, FuncPool, Pool, RebootError, ShutdownTimeout, Submit
 mod common;
 use common::*;
 
-/// Bound for "happens soon" (a thread starts or exits, a queued task runs):
-/// microseconds to milliseconds in practice; 10 s only matters on a badly
-/// overloaded machine. No assertion depends on timing otherwise.
-const SOON: Duration = Duration::from_secs(10);
-
-fn assert_threads_gone(prefix: &str, when: &str) {
-    assert!(
-        wait_until(SOON, || threads_named(prefix) == 0),
-        "{} worker thread(s) named {prefix:?}* still alive {SOON:?} {when}",
-        threads_named(prefix)
-    );
-}
-
-fn builder(prefix: &'static str, capacity: usize) -> stealpool::Builder {
-    Pool::builder()
-        .capacity(capacity)
-        .pin_workers(false)
-        .thread_name(move |i| format!("{prefix}{i}"))
-}
-
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
@@ -97,7 +77,7 @@ fn capacity_zero_is_a_build_error() {
     let _w = Watchdog::new("capacity_zero_is_a_build_error", 60);
     const P: &str = "mu-cap0-";
     for prealloc in [false, true] {
-        match builder(P, 0).prealloc(prealloc).build() {
+        match named_builder(P, 0).prealloc(prealloc).build() {
             Err(e @ BuildError::ZeroCapacity) => {
                 assert!(shown(&e).contains("capacity"), "{e}");
             }
@@ -113,7 +93,7 @@ fn tune_zero_or_above_max_is_refused_and_changes_nothing() {
     // Also: capacity.rs `tune_errors_change_nothing` (with rendezvous proofs).
     let _s = serial();
     let _w = Watchdog::new("tune_zero_or_above_max_is_refused_and_changes_nothing", 60);
-    let pool = builder("mu-tune-", 3).max_capacity(5).build().expect("build");
+    let pool = named_builder("mu-tune-", 3).max_capacity(5).build().expect("build");
     match pool.tune(0) {
         Err(e @ TuneError::Zero) => assert!(!e.to_string().is_empty()),
         other => panic!("tune(0) must be Err(TuneError::Zero), got {other:?}"),
@@ -160,7 +140,7 @@ fn queue_limit_zero_is_a_build_error() {
     let _s = serial();
     let _w = Watchdog::new("queue_limit_zero_is_a_build_error", 60);
     const P: &str = "mu-ql0-";
-    match builder(P, 2).queue_limit(0).prealloc(true).build() {
+    match named_builder(P, 2).queue_limit(0).prealloc(true).build() {
         Err(e @ BuildError::ZeroQueueLimit) => assert!(shown(&e).contains("queue_limit"), "{e}"),
         Err(e) => panic!("queue_limit(0) must be ZeroQueueLimit, got {e:?}"),
         Ok(_) => panic!("queue_limit(0) built a pool"),
@@ -173,14 +153,14 @@ fn keep_alive_zero_is_a_build_error() {
     let _s = serial();
     let _w = Watchdog::new("keep_alive_zero_is_a_build_error", 60);
     const P: &str = "mu-ka0-";
-    match builder(P, 2).keep_alive(Duration::ZERO).prealloc(true).build() {
+    match named_builder(P, 2).keep_alive(Duration::ZERO).prealloc(true).build() {
         Err(e @ BuildError::ZeroKeepAlive) => assert!(shown(&e).contains("keep_alive"), "{e}"),
         Err(e) => panic!("keep_alive(ZERO) must be ZeroKeepAlive, got {e:?}"),
         Ok(_) => panic!("keep_alive(ZERO) built a pool"),
     }
     assert_eq!(threads_named(P), 0, "a refused build started a thread");
     // The smallest non-zero keep-alive is fine.
-    let pool = builder(P, 1)
+    let pool = named_builder(P, 1)
         .keep_alive(Duration::from_nanos(1))
         .build()
         .expect("build");
@@ -198,7 +178,7 @@ fn min_workers_above_capacity_is_a_build_error() {
     let _s = serial();
     let _w = Watchdog::new("min_workers_above_capacity_is_a_build_error", 60);
     const P: &str = "mu-minw-";
-    match builder(P, 2).min_workers(3).prealloc(true).build() {
+    match named_builder(P, 2).min_workers(3).prealloc(true).build() {
         Err(e @ BuildError::MinWorkersAboveCapacity { .. }) => {
             let BuildError::MinWorkersAboveCapacity { min_workers, capacity } = &e else {
                 unreachable!()
@@ -218,7 +198,7 @@ fn max_capacity_below_capacity_is_a_build_error() {
     let _s = serial();
     let _w = Watchdog::new("max_capacity_below_capacity_is_a_build_error", 60);
     const P: &str = "mu-maxc-";
-    match builder(P, 4).max_capacity(3).prealloc(true).build() {
+    match named_builder(P, 4).max_capacity(3).prealloc(true).build() {
         Err(e @ BuildError::MaxCapacityBelowCapacity { .. }) => {
             let BuildError::MaxCapacityBelowCapacity { capacity, max_capacity } = &e else {
                 unreachable!()
@@ -233,7 +213,7 @@ fn max_capacity_below_capacity_is_a_build_error() {
     assert_eq!(threads_named(P), 0, "a refused build started a thread");
     // max_capacity(0) is below every capacity.
     assert!(matches!(
-        builder(P, 1).max_capacity(0).build(),
+        named_builder(P, 1).max_capacity(0).build(),
         Err(BuildError::MaxCapacityBelowCapacity { .. })
     ));
 }
@@ -274,7 +254,7 @@ fn a_panicking_panic_handler_leaves_the_worker_running() {
     let calls = Count::default();
     let c = calls.clone();
     // One worker: the very thread whose handler panicked must run the rest.
-    let pool = builder(P, 1)
+    let pool = named_builder(P, 1)
         .panic_handler(move |payload| {
             c.0.fetch_add(1, Ordering::SeqCst);
             panic!("the handler panics too, handling {:?}", panic_message(&*payload));
@@ -483,7 +463,7 @@ fn an_impossible_stack_size_with_prealloc_is_a_spawn_error() {
     let _s = serial();
     let _w = Watchdog::new("an_impossible_stack_size_with_prealloc_is_a_spawn_error", 60);
     const P: &str = "mu-stk-";
-    match builder(P, 2).stack_size(1 << 62).prealloc(true).build() {
+    match named_builder(P, 2).stack_size(1 << 62).prealloc(true).build() {
         Err(e @ BuildError::Spawn(_)) => {
             shown(&e);
             assert!(std::error::Error::source(&e).is_some(), "Spawn carries the io::Error");
@@ -501,7 +481,7 @@ fn an_impossible_stack_size_without_prealloc_never_strands_the_first_task() {
         "an_impossible_stack_size_without_prealloc_never_strands_the_first_task",
         60,
     );
-    let pool = builder("mu-stk2-", 2).stack_size(1 << 62).build().expect("build");
+    let pool = named_builder("mu-stk2-", 2).stack_size(1 << 62).build().expect("build");
     first_submit_runs_or_comes_back(&pool, "stack_size(1 << 62)");
 }
 
@@ -517,7 +497,7 @@ fn wait_idle_inside_own_task_panics_with_a_clear_message() {
     const P: &str = "mu-widle-";
     let handled = Arc::new(Mutex::new(Vec::new()));
     let h2 = handled.clone();
-    let pool = builder(P, 1)
+    let pool = named_builder(P, 1)
         .panic_handler(move |payload| h2.lock().unwrap().push(panic_message(&*payload)))
         .build()
         .expect("build");
@@ -595,7 +575,7 @@ fn shutdown_inside_own_task_closes_and_returns_at_once() {
     let _s = serial();
     let _w = Watchdog::new("shutdown_inside_own_task_closes_and_returns_at_once", 60);
     const P: &str = "mu-sdin-";
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let (closed, took, done, ran_meanwhile) = call_inside_with_queue(&pool, 100, |p| {
         p.shutdown();
         p.is_closed()
@@ -620,7 +600,7 @@ fn shutdown_timeout_inside_own_task_is_err_at_once_and_closes() {
     let _s = serial();
     let _w = Watchdog::new("shutdown_timeout_inside_own_task_is_err_at_once_and_closes", 60);
     const P: &str = "mu-stoin-";
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     // A long timeout: "at once" means it does not even start waiting.
     let (result, took, done, ran_meanwhile) = call_inside_with_queue(&pool, 100, |p| {
         (p.shutdown_timeout(Duration::from_secs(60)), p.is_closed())
@@ -644,7 +624,7 @@ fn shutdown_now_inside_own_task_hands_back_without_joining() {
     let _s = serial();
     let _w = Watchdog::new("shutdown_now_inside_own_task_hands_back_without_joining", 60);
     const P: &str = "mu-snin-";
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let ((tasks, closed), took, done, ran_meanwhile) =
         call_inside_with_queue(&pool, 100, |p| (p.shutdown_now(), p.is_closed()));
     assert!(closed);
@@ -668,7 +648,7 @@ fn reboot_inside_own_task_is_refused() {
     let _s = serial();
     let _w = Watchdog::new("reboot_inside_own_task_is_refused", 60);
     const P: &str = "mu-rbin-";
-    let pool = builder(P, 2).build().expect("build");
+    let pool = named_builder(P, 2).build().expect("build");
     // On a running pool...
     let inner = pool.clone();
     let h = pool.spawn(move || inner.reboot()).expect("spawn");
@@ -703,7 +683,7 @@ fn tune_inside_own_task_works() {
     let _s = serial();
     let _w = Watchdog::new("tune_inside_own_task_works", 60);
     const P: &str = "mu-tunin-";
-    let pool = builder(P, 1).max_capacity(4).build().expect("build");
+    let pool = named_builder(P, 1).max_capacity(4).build().expect("build");
     let inner = pool.clone();
     let h = pool
         .spawn(move || {
@@ -739,7 +719,7 @@ fn scope_join_and_join_handles_inside_own_task_work() {
     let _s = serial();
     let _w = Watchdog::new("scope_join_and_join_handles_inside_own_task_work", 60);
     for capacity in [1, 2] {
-        let pool = builder("mu-scin-", capacity).build().expect("build");
+        let pool = named_builder("mu-scin-", capacity).build().expect("build");
         let inner = pool.clone();
         let h = pool
             .spawn(move || {
@@ -769,7 +749,7 @@ fn submit_inside_own_task_on_a_full_bounded_queue_never_blocks_or_fails() {
         60,
     );
     for nonblocking in [false, true] {
-        let pool = builder("mu-fullin-", 1)
+        let pool = named_builder("mu-fullin-", 1)
             .queue_limit(1)
             .nonblocking(nonblocking)
             .build()
@@ -826,7 +806,7 @@ fn a_task_that_never_returns_makes_shutdown_timeout_give_up() {
     let _w = Watchdog::new("a_task_that_never_returns_makes_shutdown_timeout_give_up", 60);
     const P: &str = "mu-never-";
     const SHORT: Duration = Duration::from_millis(100);
-    let pool = builder(P, 2).build().expect("build");
+    let pool = named_builder(P, 2).build().expect("build");
     let gate = block_worker(&pool); // "never" returns: until the end of the test
     let done = Count::default();
     for _ in 0..20 {
@@ -868,7 +848,7 @@ fn a_million_queued_tasks_all_come_back_from_shutdown_now() {
     let _w = Watchdog::new("a_million_queued_tasks_all_come_back_from_shutdown_now", 120);
     const P: &str = "mu-million-";
     const N: usize = 1_000_000;
-    let pool = builder(P, 1).build().expect("build");
+    let pool = named_builder(P, 1).build().expect("build");
     let gate = block_worker(&pool);
     let runs: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
     for i in 0..N {
@@ -928,7 +908,7 @@ fn zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure() {
         "zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure",
         60,
     );
-    let pool = builder("mu-zero-", 1)
+    let pool = named_builder("mu-zero-", 1)
         .queue_limit(1)
         .max_blocked_submitters(0)
         .build()
@@ -967,7 +947,7 @@ fn zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure() {
 fn submit_timeout_with_a_huge_timeout_waits_on_a_nonblocking_pool() {
     let _s = serial();
     let _w = Watchdog::new("submit_timeout_with_a_huge_timeout_waits_on_a_nonblocking_pool", 60);
-    let pool = builder("mu-tmax-", 1)
+    let pool = named_builder("mu-tmax-", 1)
         .queue_limit(1)
         .nonblocking(true)
         .build()

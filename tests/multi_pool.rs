@@ -25,11 +25,6 @@ use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, SubmitError, TuneErr
 mod common;
 use common::*;
 
-/// Bound for things that happen "at once" (a task starts, a refusal comes
-/// back): microseconds in practice; 10 s only matters on a badly
-/// overloaded machine.
-const SOON: Duration = Duration::from_secs(10);
-
 const STRATEGIES: [LoadBalancing; 2] = [LoadBalancing::RoundRobin, LoadBalancing::LeastTasks];
 
 /// `pools` sub-pools of `capacity` workers, threads named

@@ -131,3 +131,25 @@ pub fn block_worker(pool: &stealpool::Pool) -> Gate {
         .expect("the blocking task did not start");
     Gate(open)
 }
+
+/// Bound for things that happen "at once" (a thread exits after being told
+/// to, a task starts, a blocked submitter wakes): microseconds in practice;
+/// 10 s only matters on a badly overloaded machine.
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// Asserts that no thread named `prefix*` is left (within [`SOON`]).
+pub fn assert_threads_gone(prefix: &str, when: &str) {
+    assert!(
+        wait_until(SOON, || threads_named(prefix) == 0),
+        "{when}: {} worker thread(s) named {prefix:?}* still alive {SOON:?} after shutdown",
+        threads_named(prefix)
+    );
+}
+
+/// A builder whose threads are named `{prefix}{i}` (to count them), unpinned.
+pub fn named_builder(prefix: &'static str, capacity: usize) -> stealpool::Builder {
+    stealpool::Pool::builder()
+        .capacity(capacity)
+        .pin_workers(false)
+        .thread_name(move |i| format!("{prefix}{i}"))
+}

@@ -5,59 +5,9 @@
 //! No timing is asserted: the machine may be busy.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
-/// Building the example plus a run of a second or two; the bound only
-/// catches a hang.
-const LIMIT: Duration = Duration::from_secs(300);
-
-/// Runs `cargo run --quiet --example vs_threads -- ARGS`; returns (exit
-/// code, stdout, stderr). Kills the child and panics after LIMIT.
-fn run_example(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "vs_threads", "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cargo");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for cargo") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "vs_threads did not finish within {LIMIT:?}; stdout so far:\n{}",
-                out_reader.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status.code(),
-        out_reader.join().unwrap_or_default(),
-        err_reader.join().unwrap_or_default(),
-    )
-}
+mod common;
+use common::*;
 
 /// One row of the table.
 #[derive(Debug)]
@@ -124,7 +74,7 @@ fn parse_table(stdout: &str) -> Vec<(String, Row)> {
 /// Runs the example and checks its table against `jobs` and the expected
 /// variants; returns the rows.
 fn run_and_check(args: &[&str], jobs: u64, variants: &[&str]) -> HashMap<String, Row> {
-    let (code, stdout, stderr) = run_example(args);
+    let (code, stdout, stderr) = run_example("vs_threads", args);
     assert_eq!(code, Some(0), "vs_threads failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let rows = parse_table(&stdout);
     let names: Vec<&str> = rows.iter().map(|(name, _)| name.as_str()).collect();
@@ -185,7 +135,7 @@ fn chosen_capacities_and_cpu_jobs() {
 #[test]
 fn refuses_bad_arguments() {
     for args in [&["--jobs", "0"][..], &["--caps", "0"], &["--work", "nap"], &["--bogus"]] {
-        let (code, stdout, _) = run_example(args);
+        let (code, stdout, _) = run_example("vs_threads", args);
         assert_eq!(code, Some(2), "{args:?} exited with {code:?}:\n{stdout}");
     }
 }

@@ -153,3 +153,54 @@ pub fn named_builder(prefix: &'static str, capacity: usize) -> stealpool::Builde
         .pin_workers(false)
         .thread_name(move |i| format!("{prefix}{i}"))
 }
+
+/// Runs `cargo run --quiet --example NAME -- ARGS` with the test run's own
+/// cargo and target directory (examples are not binaries of the package, so
+/// there is no `CARGO_BIN_EXE_*` for them); returns (exit code, stdout,
+/// stderr). Building plus a short run takes seconds; after 300 s the child
+/// is killed and the test panics (a hung example).
+pub fn run_example(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    const LIMIT: Duration = Duration::from_secs(300);
+    let mut child = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cargo");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for cargo") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "example {name} did not finish within {LIMIT:?}; stdout so far:\n{}",
+                out_reader.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code(),
+        out_reader.join().unwrap_or_default(),
+        err_reader.join().unwrap_or_default(),
+    )
+}

@@ -185,8 +185,9 @@ impl Sleep {
     /// is counted as searching when this returns (the waker did that).
     pub(crate) fn park_until_woken(&self, index: usize) {
         let slot = &self.slots[index];
-        // Acquire pairs with the waker's AcqRel CAS, so the work it published
-        // before waking us is visible when we search again.
+        // Acquire pairs with the waker's Release store of AWAKE
+        // (`finish_wake`), so the work it published before waking us, and
+        // its count update, are visible when we search again.
         while matches!(slot.state.load(Ordering::Acquire), SLEEPING | WAKING) {
             slot.parker.park();
         }
@@ -239,7 +240,7 @@ impl Sleep {
     /// loop, re-checking their conditions.
     pub(crate) fn park_while_suspended(&self, index: usize) {
         let slot = &self.slots[index];
-        // Acquire pairs with the resumer's AcqRel CAS.
+        // Acquire pairs with the resumer's Release store of AWAKE.
         if matches!(slot.state.load(Ordering::Acquire), SUSPENDED | WAKING) {
             slot.parker.park();
         }
@@ -273,8 +274,10 @@ impl Sleep {
         }
     }
 
-    /// Wakes worker `index` if it sleeps (so a worker above a shrunk
-    /// capacity notices and suspends). Same accounting as `notify_one`.
+    /// Wakes worker `index` if it sleeps: every wake goes through here
+    /// (`notify_one`, `notify_all`, a shrink waking workers above the new
+    /// capacity so they suspend). Rule 3: the winner of the CAS moves the
+    /// worker from sleeping to searching, then releases it (`finish_wake`).
     pub(crate) fn wake(&self, index: usize) -> bool {
         let slot = &self.slots[index];
         // Relaxed pre-check: scans (`notify_all`) write no line in vain; the
@@ -326,23 +329,9 @@ impl Sleep {
     /// Wakes one sleeping worker among the first `active` (those below the
     /// capacity: waking one above it would only make it suspend).
     fn notify_one_among(&self, active: usize) -> bool {
-        for (index, slot) in self.slots[..active.min(self.slots.len())].iter().enumerate() {
-            // Relaxed pre-check keeps the scan from writing to every line.
-            if slot.state.load(Ordering::Relaxed) == SLEEPING
-                && slot
-                    .state
-                    .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // Rule 3: the winner does the accounting; the woken worker
-                // starts out searching (once it sees AWAKE).
-                self.counters
-                    .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
-                self.finish_wake(index);
-                return true;
-            }
-        }
-        false
+        // `wake` pre-checks with a Relaxed load, so the scan writes no line in
+        // vain; the winner of its CAS does the accounting (rule 3).
+        (0..active.min(self.slots.len())).any(|index| self.wake(index))
     }
 
     /// Wakes every sleeping worker (shutdown, exit chains).

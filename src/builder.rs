@@ -290,9 +290,11 @@ impl Builder {
 
     /// Names worker `i`'s thread. Default: `stealpool-{i}`. A panic in the
     /// closure while [`build`](Builder::build) starts pre-allocated threads
-    /// makes it fail with [`BuildError::ThreadNamePanicked`]; for a thread
-    /// started later (on demand, by `tune`, by `reboot`) the thread gets the
-    /// default name instead and a message goes to stderr, so no work waits
+    /// makes it fail with [`BuildError::ThreadNamePanicked`], and a name
+    /// holding a NUL byte (which no OS thread can take) with
+    /// [`BuildError::InvalidThreadName`]; for a thread started later (on
+    /// demand, by `tune`, by `reboot`) the thread gets the default name
+    /// instead and a message goes to stderr (once per pool), so no work waits
     /// for a thread that cannot start.
     ///
     /// ```
@@ -424,6 +426,7 @@ impl Builder {
                 return Err(match error {
                     StartError::Spawn(error) => BuildError::Spawn(error),
                     StartError::NamePanicked(index) => BuildError::ThreadNamePanicked(index),
+                    StartError::NameInvalid(index) => BuildError::InvalidThreadName(index),
                 });
             }
         }

@@ -135,6 +135,9 @@ pub enum BuildError {
     Spawn(std::io::Error),
     /// The `thread_name` closure panicked (for the given worker index).
     ThreadNamePanicked(usize),
+    /// The `thread_name` closure returned a name the operating system cannot
+    /// take (it holds a NUL byte), for the given worker index.
+    InvalidThreadName(usize),
     /// `max_capacity` is below `capacity`.
     MaxCapacityBelowCapacity {
         /// The requested capacity.
@@ -196,6 +199,12 @@ impl fmt::Display for BuildError {
             BuildError::Spawn(error) => write!(f, "could not start a worker thread: {error}"),
             BuildError::ThreadNamePanicked(index) => {
                 write!(f, "the thread_name closure panicked for worker {index}")
+            }
+            BuildError::InvalidThreadName(index) => {
+                write!(
+                    f,
+                    "the thread_name closure returned a name with a NUL byte for worker {index}"
+                )
             }
             BuildError::MaxCapacityBelowCapacity { capacity, max_capacity } => {
                 write!(f, "max_capacity ({max_capacity}) is below capacity ({capacity})")

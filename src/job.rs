@@ -12,12 +12,17 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 use crate::latch::Latch;
+use crate::unwind::drop_payload;
 
 /// What kind of job a [`JobRef`] is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum JobKind {
-    /// A counted task (`submit`, `spawn`) that `shutdown_now` may hand back.
+    /// A counted task (`submit`) that `shutdown_now` may hand back.
     Task,
+    /// A counted task with a `JoinHandle` (`spawn`), handed back like
+    /// `Task`; its data starts with a [`WithdrawHeader`], through which
+    /// `shutdown_now` resolves the handle when it takes the task out.
+    Spawned,
     /// A counted job that must run in the pool: a scope spawn or an outside
     /// `join` (someone waits for it; it is never handed back).
     Bound,
@@ -86,6 +91,43 @@ impl JobRef {
         unsafe { (self.discard)(self.data) }
     }
 
+    /// `shutdown_now` took this job out of the queues to hand it back: a
+    /// spawned task's `JoinHandle` resolves now (with an error), so nobody
+    /// waits for a task that may never run. Other kinds need nothing.
+    ///
+    /// # Safety
+    /// As for [`JobRef::execute`]; the job is not consumed.
+    pub(crate) unsafe fn notify_withdrawn(&self) {
+        if self.kind == JobKind::Spawned {
+            // SAFETY: `Spawned` jobs are made only by `JobRef::spawned`,
+            // whose data starts with a `WithdrawHeader` (`#[repr(C)]` in
+            // the caller's type), alive until the job runs or is discarded.
+            let header = unsafe { self.data.cast::<WithdrawHeader>().as_ref() };
+            // SAFETY: the header's function expects this very data.
+            unsafe { (header.withdraw)(self.data) }
+        }
+    }
+
+    /// A boxed spawned task: `data` came from `Box::into_raw` of a
+    /// `#[repr(C)]` type whose first field is a [`WithdrawHeader`].
+    ///
+    /// # Safety
+    /// As for [`JobRef::from_raw`], and the header's `withdraw` must be
+    /// sound to call (any number of times) with `data` until the job runs
+    /// or is discarded.
+    pub(crate) unsafe fn spawned(
+        data: NonNull<()>,
+        execute: unsafe fn(NonNull<()>),
+        discard: unsafe fn(NonNull<()>),
+    ) -> JobRef {
+        JobRef {
+            data,
+            execute,
+            discard,
+            kind: JobKind::Spawned,
+        }
+    }
+
     /// Whether this job is counted in `submitted`/`completed` (every heap job
     /// is; the stack half of a `join` is covered by the counted job that
     /// called `join`).
@@ -107,7 +149,14 @@ impl JobRef {
     }
 }
 
-/// A boxed closure: the form every `submit`, `spawn` and scope spawn takes.
+/// The first field of a spawned task's data: what `shutdown_now` calls
+/// when it takes the task out (see [`JobRef::notify_withdrawn`]).
+#[repr(C)]
+pub(crate) struct WithdrawHeader {
+    pub(crate) withdraw: unsafe fn(NonNull<()>),
+}
+
+/// A boxed closure: the form every `submit` and scope spawn takes.
 pub(crate) struct HeapJob;
 
 impl HeapJob {
@@ -116,7 +165,7 @@ impl HeapJob {
     /// The closure may borrow (`'scope`): the caller promises it runs or is
     /// discarded before those borrows end (a `Scope` waits for all its jobs).
     pub(crate) fn into_job_ref<F: FnOnce() + Send>(f: F, kind: JobKind) -> JobRef {
-        debug_assert_ne!(kind, JobKind::Stack);
+        debug_assert!(matches!(kind, JobKind::Task | JobKind::Bound));
         let data = Box::into_raw(Box::new(f));
         JobRef {
             // SAFETY: Box::into_raw never returns null.
@@ -154,6 +203,13 @@ impl<R> JobResult<R> {
             JobResult::Ok(value) => value,
             JobResult::Panic(payload) => panic::resume_unwind(payload),
             JobResult::None => unreachable!("job result taken before the job ran"),
+        }
+    }
+
+    /// Drops the result unseen; a panic payload is dropped safely.
+    pub(crate) fn discard(self) {
+        if let JobResult::Panic(payload) = self {
+            drop_payload(payload);
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::job::StackJob;
+use crate::unwind::first_panic_of;
 use crate::worker::WorkerThread;
 
 /// `join` on a worker: offer `b` to thieves, run `a`, then take `b` back if
@@ -25,8 +26,12 @@ where
         Ok(value) => value,
         Err(payload) => {
             // `b` may be stolen and borrow from this frame: let it finish
-            // (or run it here) before unwinding.
+            // (or run it here) before unwinding. Only `a`'s panic is
+            // re-raised; `b`'s payload (if it panicked too) is dropped
+            // here, where a panicking `Drop` is contained, not during the
+            // unwind, where it would abort.
             worker.wait_until(&job_b.latch);
+            job_b.into_result().discard();
             panic::resume_unwind(payload);
         }
     };
@@ -59,8 +64,5 @@ where
 {
     let result_a = panic::catch_unwind(AssertUnwindSafe(a));
     let result_b = panic::catch_unwind(AssertUnwindSafe(b));
-    match (result_a, result_b) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(payload), _) | (_, Err(payload)) => panic::resume_unwind(payload),
-    }
+    first_panic_of(result_a, result_b)
 }

@@ -4,13 +4,17 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 use std::thread::Result as ThreadResult;
 
 use crate::builder::PanicHandlerFn;
-use crate::registry::{deliver_panic, Shared};
+use crate::job::{JobRef, WithdrawHeader};
+use crate::registry::Shared;
+use crate::stranded::help_while_draining;
 use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::unwind::deliver_panic;
 use crate::worker::WorkerThread;
 
 /// Where a spawned task leaves its result.
@@ -25,6 +29,8 @@ struct PacketState<T> {
     finished: bool,
     waker: Option<Waker>,
     handle_alive: bool,
+    /// Handed back unrun by `shutdown_now` (it may still be run by hand).
+    withdrawn: bool,
 }
 
 impl<T> Packet<T> {
@@ -35,6 +41,7 @@ impl<T> Packet<T> {
                 finished: false,
                 waker: None,
                 handle_alive: true,
+                withdrawn: false,
             }),
             finished: Condvar::new(),
             panic_handler,
@@ -55,6 +62,7 @@ impl<T> Packet<T> {
     /// Stores the result for the handle and wakes whoever waits.
     fn complete(&self, result: ThreadResult<T>) {
         let mut state = lock(&self.state);
+        debug_assert!(!state.finished, "a spawned task completes once");
         // If the handle is gone, nobody will ever see a panic: hand it to
         // the panic handler rather than swallow it.
         let orphaned_panic = if state.handle_alive {
@@ -74,33 +82,86 @@ impl<T> Packet<T> {
             deliver_panic(self.panic_handler.as_ref(), payload);
         }
     }
-}
 
-/// Completes a packet with an error if its task is dropped unrun (a
-/// `Task` from `shutdown_now` dropped by its caller), so the `JoinHandle`
-/// never waits forever.
-pub(crate) struct PacketGuard<T> {
-    packet: Option<Arc<Packet<T>>>,
-}
-
-impl<T> PacketGuard<T> {
-    pub(crate) fn new(packet: Arc<Packet<T>>) -> Self {
-        PacketGuard { packet: Some(packet) }
-    }
-
-    /// The task is about to run: the guard's job is done.
-    pub(crate) fn disarm(mut self) -> Arc<Packet<T>> {
-        self.packet.take().expect("a packet guard is disarmed once")
+    /// `shutdown_now` handed the task back: a task of a pool blocked on the
+    /// handle returns an error now (see `JoinHandle::join`); wake it.
+    fn mark_withdrawn(&self) {
+        lock(&self.state).withdrawn = true;
+        self.finished.notify_all();
     }
 }
 
-impl<T> Drop for PacketGuard<T> {
-    fn drop(&mut self) {
-        if let Some(packet) = self.packet.take() {
-            packet.complete(Err(Box::new(
-                "stealpool: the task was dropped unrun after shutdown_now",
-            )));
+/// The error `JoinHandle::join` returns inside a pool's task when
+/// `shutdown_now` took the awaited task out of the queue unrun.
+const WITHDRAWN: &str = "stealpool: the task was handed back unrun by shutdown_now";
+
+/// The error a `JoinHandle` returns when its task was dropped unrun.
+const DROPPED_UNRUN: &str = "stealpool: the task was dropped unrun after shutdown_now";
+
+/// A spawned task in its one allocation: the closure, its handle's packet,
+/// and a value that lives as long as the task (`MultiPool`'s load counter,
+/// or `()`).
+#[repr(C)]
+pub(crate) struct SpawnJob<T, F, G> {
+    /// First, at offset 0: `shutdown_now` reaches it through the erased
+    /// pointer (see `JobKind::Spawned`).
+    header: WithdrawHeader,
+    packet: Arc<Packet<T>>,
+    task: F,
+    guard: G,
+}
+
+impl<T, F, G> SpawnJob<T, F, G>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+    G: Send,
+{
+    /// Boxes the task (its one allocation) and erases it into a job.
+    pub(crate) fn into_job_ref(packet: Arc<Packet<T>>, task: F, guard: G) -> JobRef {
+        let job = Box::new(SpawnJob {
+            header: WithdrawHeader {
+                withdraw: Self::withdraw,
+            },
+            packet,
+            task,
+            guard,
+        });
+        // SAFETY: `Box::into_raw` is never null; the data is `Send` (all
+        // fields are), starts with the header (`#[repr(C)]`), and the three
+        // functions below each expect exactly this type.
+        unsafe {
+            JobRef::spawned(
+                NonNull::new_unchecked(Box::into_raw(job)).cast(),
+                Self::execute,
+                Self::discard,
+            )
         }
+    }
+
+    unsafe fn execute(data: NonNull<()>) {
+        // SAFETY: `data` came from `Box::into_raw` in `into_job_ref`, and a
+        // job is executed or discarded exactly once.
+        let job = unsafe { Box::from_raw(data.cast::<Self>().as_ptr()) };
+        let SpawnJob {
+            packet, task, guard, ..
+        } = *job;
+        // Dropped after the task, however it ends.
+        let _guard = guard;
+        packet.run(task);
+    }
+
+    unsafe fn discard(data: NonNull<()>) {
+        // SAFETY: as in `execute`.
+        let job = unsafe { Box::from_raw(data.cast::<Self>().as_ptr()) };
+        job.packet.complete(Err(Box::new(DROPPED_UNRUN)));
+    }
+
+    unsafe fn withdraw(data: NonNull<()>) {
+        // SAFETY: alive until executed or discarded (`notify_withdrawn`'s
+        // contract); only the packet is touched, through a shared reference.
+        let job = unsafe { data.cast::<Self>().as_ref() };
+        job.packet.mark_withdrawn();
     }
 }
 
@@ -148,6 +209,20 @@ impl<T> JoinHandle<T> {
     /// on its own queue), and blocks only once the awaited task is running
     /// elsewhere.
     ///
+    /// Helping is per pool: a task of pool A that joins a handle of pool B
+    /// blocks its worker without running B's queue. If A has one worker and
+    /// B's task in turn joins a handle of a task queued in A, the two wait
+    /// for each other forever; give such pools enough workers, or wait for
+    /// the other pool's result outside the pool.
+    ///
+    /// If [`Pool::shutdown_now`](crate::Pool::shutdown_now) hands the task
+    /// back unrun, the handle gets the result of [`Task::run`](crate::Task::run)
+    /// if the caller runs it, or `Err` if the `Task` is dropped. Inside a
+    /// pool's task, though, `join` returns `Err` at once (the payload is a
+    /// `&str` saying the task was handed back): `shutdown_now` waits for the
+    /// running tasks before it returns the handed-back ones, so waiting
+    /// there would never end.
+    ///
     /// # Panics
     ///
     /// If the result was already taken by polling the handle as a `Future`.
@@ -167,9 +242,19 @@ impl<T> JoinHandle<T> {
                     None => break,
                 }
             }
+        } else {
+            // Outside the pool, on a thread running stranded work ("caller
+            // runs"), the task may be queued behind us.
+            help_while_draining(|| self.is_finished());
         }
+        // Inside any pool's task, a handed-back task is not waited for: the
+        // `shutdown_now` that holds it may be waiting for this very task.
+        let inside_a_pool = WorkerThread::current().is_some();
         let mut state = lock(&self.packet.state);
         while !state.finished {
+            if state.withdrawn && inside_a_pool {
+                return Err(Box::new(WITHDRAWN));
+            }
             state = wait(&self.packet.finished, state);
         }
         state

@@ -67,9 +67,11 @@ mod registry;
 mod scope;
 mod sleep;
 mod stats;
+mod stranded;
 mod sync;
 mod task;
 mod threads;
+mod unwind;
 mod worker;
 mod worker_state;
 

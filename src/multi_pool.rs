@@ -406,6 +406,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         queued,
         submitted,
         completed,
+        withdrawn,
         panicked,
         stolen,
         blocked_submitters,
@@ -423,6 +424,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.queued += queued;
     total.submitted += submitted;
     total.completed += completed;
+    total.withdrawn += withdrawn;
     total.panicked += panicked;
     total.stolen += stolen;
     total.blocked_submitters += blocked_submitters;
@@ -891,9 +893,15 @@ impl MultiPool {
     /// ```
     pub fn shutdown_now(&self) -> Vec<Task> {
         self.close_all();
+        // Every queue is emptied before any running task is waited for:
+        // otherwise the sub-pools behind the first would run their queues
+        // while it waits.
         let mut unrun = Vec::new();
         for pool in self.pools.iter() {
-            unrun.extend(pool.shutdown_now());
+            unrun.extend(pool.withdraw_queued());
+        }
+        for pool in self.pools.iter() {
+            pool.finish_shutdown_now();
         }
         unrun
     }

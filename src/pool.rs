@@ -9,12 +9,13 @@ use crate::builder::Builder;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::job::{HeapJob, JobKind, JobRef, StackJob};
 use crate::join::{join_in_worker, join_on_caller};
-use crate::join_handle::{JoinHandle, Packet, PacketGuard};
+use crate::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::latch::Latch;
 use crate::queue::Steal;
 use crate::registry::Shared;
 use crate::scope::Scope;
 use crate::stats::{Stats, WorkerState, WorkerStats};
+use crate::stranded::help_while_draining;
 use crate::sync::{lock, wait, wait_timeout, Arc, Ordering};
 use crate::task::Task;
 use crate::threads::StartError;
@@ -207,6 +208,15 @@ impl Pool {
     /// A panic in `task` is caught: the worker keeps running, the panic
     /// handler gets the payload and [`Stats::panicked`] counts it.
     ///
+    /// **Caller runs.** If the operating system refuses to start a worker
+    /// thread while the pool has none alive (a thread limit, a stack size it
+    /// cannot map), `submit` runs the queued tasks on the calling thread
+    /// before it returns, so accepted work never waits for a thread that
+    /// cannot exist; the first worker that does start takes over. Tasks
+    /// those tasks submit are queued and run by the same loop, one after
+    /// another, never by recursion. The refusal is reported on stderr once
+    /// per pool.
+    ///
     /// # Errors
     ///
     /// [`SubmitError::Closed`] with the closure itself if the pool is shut
@@ -338,12 +348,7 @@ impl Pool {
         };
         let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone()));
         let handle = JoinHandle::new(packet.clone(), &self.shared);
-        let packet_guard = PacketGuard::new(packet);
-        let job = move || {
-            let _guard = guard;
-            packet_guard.disarm().run(task)
-        };
-        admission.push(&self.shared, HeapJob::into_job_ref(job, JobKind::Task));
+        admission.push(&self.shared, SpawnJob::into_job_ref(packet, task, guard));
         Ok(handle)
     }
 
@@ -384,7 +389,10 @@ impl Pool {
         scope.wait_for_spawns(worker);
         let value = match result {
             Ok(value) => value,
-            Err(payload) => panic::resume_unwind(payload),
+            Err(payload) => {
+                scope.discard_spawn_panic();
+                panic::resume_unwind(payload)
+            }
         };
         scope.resume_spawn_panic();
         value
@@ -433,16 +441,20 @@ impl Pool {
         if Admission::admit(&self.shared, Room::Unlimited).is_err() {
             return join_on_caller(a, b);
         }
+        let shared: &Shared = &self.shared;
         let job = StackJob::new(
-            move || {
-                let worker = WorkerThread::current().expect("an injected job runs on a worker");
-                join_in_worker(worker, a, b)
+            move || match WorkerThread::current_in(shared) {
+                Some(worker) => join_in_worker(worker, a, b),
+                // No worker thread could start: the job runs stranded, on
+                // a thread outside the pool ("caller runs").
+                None => join_on_caller(a, b),
             },
             Latch::for_current_thread(),
         );
         // SAFETY: `job` stays in this frame until its latch is set, which
         // `wait_blocking` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
+        help_while_draining(|| job.latch.probe());
         job.latch.wait_blocking();
         job.into_result().into_return_value()
     }
@@ -579,6 +591,11 @@ impl Pool {
     /// tasks finish, and joins the threads. [`Task::run`] runs a returned
     /// task; nothing accepted is dropped unrun unless you drop its `Task`.
     ///
+    /// A spawned task that is handed back completes its [`JoinHandle`] when
+    /// you run the `Task` (or with `Err` when you drop it); a running task of
+    /// the pool that joins such a handle gets `Err` at once, since this call
+    /// waits for that task before it returns the handed-back ones.
+    ///
     /// Scope spawns and the halves of `join`s stay in the pool (their
     /// callers wait for them) and run before the threads exit. From inside
     /// one of the pool's own tasks it returns without joining (as
@@ -592,23 +609,39 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown_now(&self) -> Vec<Task> {
+        let unrun = self.withdraw_queued();
+        self.finish_shutdown_now();
+        unrun
+    }
+
+    /// The first half of `shutdown_now`: closes the pool and takes every
+    /// queued task out (`MultiPool` does this for every sub-pool before it
+    /// waits on any).
+    pub(crate) fn withdraw_queued(&self) -> Vec<Task> {
         let shared = &self.shared;
         shared.close();
         let mut unrun = Vec::new();
         let mut keep = Vec::new();
         let mut sort = |job: JobRef| match job.kind() {
-            JobKind::Task => unrun.push(Task::new(job)),
+            JobKind::Task | JobKind::Spawned => unrun.push(job),
             JobKind::Bound | JobKind::Stack => keep.push(job),
         };
         drain(|| shared.injector.steal(), &mut sort);
         for stealer in shared.stealers() {
             drain(|| stealer.steal(), &mut sort);
         }
-        let handed_back = unrun.len();
         // Withdrawn tasks count as done, and their places in the queue free.
-        shared.withdraw(handed_back as u64);
+        shared.withdraw(unrun.len() as u64);
         if let Some(backpressure) = &shared.backpressure {
-            backpressure.release(handed_back);
+            backpressure.release(unrun.len());
+        }
+        for job in &unrun {
+            // A running task may be joining one of these handles: it gets its
+            // error now instead of waiting for a task that sits in our hands
+            // (ARCHITECTURE.md, "Shutting down now").
+            // SAFETY: just taken out of the queues, alive until run or
+            // dropped as a `Task`.
+            unsafe { job.notify_withdrawn() };
         }
         for job in keep {
             shared.injector.push(job);
@@ -616,11 +649,17 @@ impl Pool {
         // Sleeping workers re-check: what is left to run, or the drained pool.
         shared.sleep.notify_all();
         Shared::notify_new_work(shared);
+        unrun.into_iter().map(|job| Task::new(job, shared.clone())).collect()
+    }
+
+    /// The second half of `shutdown_now`: waits for the running tasks and
+    /// joins the threads (not from inside one of the pool's own tasks).
+    pub(crate) fn finish_shutdown_now(&self) {
+        let shared = &self.shared;
         if WorkerThread::current_in(shared).is_none() {
             Shared::wait_idle(shared);
             self.join_threads(None);
         }
-        unrun
     }
 
     /// Starts a shut-down pool again with the same configuration (and the
@@ -849,6 +888,7 @@ impl Pool {
             queued: pending.saturating_sub(busy_workers),
             submitted,
             completed,
+            withdrawn,
             panicked,
             stolen,
         }

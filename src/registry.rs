@@ -1,22 +1,19 @@
 //! The state every worker and every handle shares: queues, worker slots,
 //! counters, the lifecycle word and the idle waiters.
 
-use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
-
 use crossbeam_utils::CachePadded;
 
-use std::sync::Arc as StdArc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::backpressure::Backpressure;
-use crate::builder::{Config, PanicHandlerFn};
+use crate::builder::Config;
 use crate::job::JobRef;
-use crate::queue::{Injector, Steal, Stealer, Worker};
+use crate::queue::{Injector, Stealer, Worker};
 use crate::sleep::Sleep;
 use crate::sync::{fence, lock, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::threads::Control;
+use crate::unwind::{deliver_panic, Payload};
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
 /// outside the pool (so an accept and a close are ordered by one RMW each).
@@ -115,8 +112,11 @@ pub(crate) struct Shared {
     pub(crate) backpressure: Option<Backpressure>,
     /// Tasks taken out unrun by `shutdown_now` (they count as done).
     withdrawn: AtomicU64,
+    /// Of those, the ones run since with `Task::run` (stats count them as
+    /// completed instead of withdrawn).
+    handed_back_run: AtomicU64,
     /// Tasks a waiter ran itself because no worker thread could start.
-    ran_by_waiters: AtomicU64,
+    pub(crate) ran_by_waiters: AtomicU64,
     /// Refused submits of any kind.
     pub(crate) rejected: AtomicU64,
 }
@@ -158,6 +158,7 @@ impl Shared {
             exited: Condvar::new(),
             backpressure: config.queue_limit.map(|limit| Backpressure::new(limit, &config)),
             withdrawn: AtomicU64::new(0),
+            handed_back_run: AtomicU64::new(0),
             ran_by_waiters: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             config,
@@ -319,9 +320,20 @@ impl Shared {
         (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
     }
 
-    /// Tasks `shutdown_now` handed back unrun so far.
+    /// A task `shutdown_now` handed back was run with `Task::run`.
+    pub(crate) fn count_handed_back_run(&self) {
+        // Relaxed: a display figure; `all_tasks_done` counts the task as
+        // done since it was withdrawn.
+        self.handed_back_run.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Tasks `shutdown_now` handed back that were not run (yet).
     pub(crate) fn withdrawn(&self) -> u64 {
-        self.withdrawn.load(Ordering::Relaxed)
+        // Relaxed: display figures. Read the runs first: a run counted
+        // between the two loads then shows as still withdrawn, never as a
+        // negative count.
+        let run = self.handed_back_run.load(Ordering::Relaxed);
+        self.withdrawn.load(Ordering::Relaxed).saturating_sub(run)
     }
 
     /// Tasks completed (run, panicked or not) so far.
@@ -331,54 +343,7 @@ impl Shared {
             .iter()
             .map(|s| s.counters.completed.load(Ordering::Relaxed))
             .sum();
-        by_workers + self.ran_by_waiters.load(Ordering::Relaxed)
-    }
-
-    /// Runs queued jobs on the calling thread while no worker thread is
-    /// alive (a thread start failed).
-    #[cold]
-    pub(crate) fn run_stranded(&self) {
-        // Relaxed: a worker that starts meanwhile takes the rest.
-        while self.live_threads.load(Ordering::Relaxed) == 0 && self.run_one_stranded() {}
-    }
-
-    /// No worker thread could start (the OS refused): a waiter runs one
-    /// queued job itself, so `wait_idle`/`shutdown` end instead of waiting
-    /// forever. Returns whether it found one.
-    #[cold]
-    pub(crate) fn run_one_stranded(&self) -> bool {
-        let mut found = None;
-        while found.is_none() {
-            match self.injector.steal() {
-                Steal::Success(job) => found = Some(job),
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
-        if found.is_none() {
-            found = self.stealers().find_map(|stealer| loop {
-                match stealer.steal() {
-                    Steal::Success(job) => break Some(job),
-                    Steal::Retry => continue,
-                    Steal::Empty => break None,
-                }
-            });
-        }
-        let Some(job) = found else { return false };
-        let counted = job.is_counted();
-        // SAFETY: a job from this pool's queues, alive until run (heap jobs
-        // own their data; no worker runs, so no stack job is queued).
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
-            self.handle_panic(payload);
-        }
-        if counted {
-            if let Some(backpressure) = &self.backpressure {
-                backpressure.release(1);
-            }
-            // Release: pairs with the Acquire in `all_tasks_done`.
-            self.ran_by_waiters.fetch_add(1, Ordering::Release);
-        }
-        true
+        by_workers + self.ran_by_waiters.load(Ordering::Relaxed) + self.handed_back_run.load(Ordering::Relaxed)
     }
 
     /// Whether every counted task that was ever accepted has completed (or
@@ -496,41 +461,7 @@ impl Shared {
 
     /// Hands a task's panic to the panic handler (or prints it).
     #[cold]
-    pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+    pub(crate) fn handle_panic(&self, payload: Payload) {
         deliver_panic(self.config.panic_handler.as_ref(), payload);
-    }
-}
-
-/// Gives a panic payload to `handler`, or prints it to stderr without one.
-/// A handler that panics, or a payload whose drop panics, is contained: the
-/// calling worker keeps running.
-#[cold]
-pub(crate) fn deliver_panic(handler: Option<&StdArc<PanicHandlerFn>>, payload: Box<dyn Any + Send>) {
-    match handler {
-        Some(handler) => {
-            let handler = handler.clone();
-            if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || handler(payload))) {
-                eprintln!(
-                    "stealpool: the panic handler itself panicked: {}",
-                    panic_message(&*second)
-                );
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(second)));
-            }
-        }
-        None => {
-            eprintln!("stealpool: a task panicked: {}", panic_message(&*payload));
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-        }
-    }
-}
-
-/// The message of a panic payload, when it is a string.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else {
-        "Box<dyn Any>"
     }
 }

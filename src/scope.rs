@@ -9,7 +9,9 @@ use crate::job::{HeapJob, JobKind};
 use crate::latch::Latch;
 use crate::pool::{Admission, Room};
 use crate::registry::Shared;
+use crate::stranded::help_while_draining;
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::unwind::drop_payload;
 use crate::worker::WorkerThread;
 
 /// A scope to spawn borrowing closures on the pool, from
@@ -119,9 +121,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 *first = Some(payload);
             } else {
                 drop(first);
-                // Only the first panic is re-raised; a payload whose drop
-                // panics must not escape into the worker.
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                // Only the first panic is re-raised.
+                drop_payload(payload);
             }
         }
         self.finish_one();
@@ -143,7 +144,19 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.finish_one();
         match worker {
             Some(worker) => worker.wait_until(&self.latch),
-            None => self.latch.wait_blocking(),
+            None => {
+                help_while_draining(|| self.latch.probe());
+                self.latch.wait_blocking();
+            }
+        }
+    }
+
+    /// The body panicked: its panic is the one re-raised, so a spawned
+    /// closure's payload is dropped here, safely, not during the unwind.
+    pub(crate) fn discard_spawn_panic(&self) {
+        let payload = lock(&self.panic).take();
+        if let Some(payload) = payload {
+            drop_payload(payload);
         }
     }
 

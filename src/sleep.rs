@@ -246,6 +246,19 @@ impl Sleep {
         }
     }
 
+    /// As [`Sleep::park_while_suspended`], giving up at `deadline`
+    /// (keep-alive); callers loop and re-check the clock.
+    pub(crate) fn park_while_suspended_until(&self, index: usize, deadline: Instant) {
+        let slot = &self.slots[index];
+        // Acquire: as in `park_while_suspended`.
+        if matches!(slot.state.load(Ordering::Acquire), SUSPENDED | WAKING) {
+            let now = Instant::now();
+            if now < deadline {
+                slot.parker.park_timeout(deadline - now);
+            }
+        }
+    }
+
     /// Whether worker `index` is still suspended.
     pub(crate) fn still_suspended(&self, index: usize) -> bool {
         // Acquire: as in `park_while_suspended`.

@@ -11,6 +11,12 @@ use std::time::Duration;
 /// a shrink: suspended workers keep their threads until keep-alive retires
 /// them.)
 ///
+/// Every accepted task is in exactly one place, so whenever nothing is
+/// being submitted or finished (a quiescent pool: idle, blocked on its
+/// tasks, or shut down):
+///
+/// `submitted == completed + withdrawn + queued + busy_workers`
+///
 /// # Examples
 ///
 /// ```
@@ -39,8 +45,12 @@ pub struct Stats {
     /// Tasks accepted since the pool was built (`submit`, `spawn`, scope
     /// spawns; the halves of `join` are not counted).
     pub submitted: u64,
-    /// Tasks that finished running, panicked or not.
+    /// Tasks that finished running, panicked or not (also those handed
+    /// back by `shutdown_now` and then run with [`Task::run`](crate::Task::run)).
     pub completed: u64,
+    /// Tasks [`Pool::shutdown_now`](crate::Pool::shutdown_now) handed back
+    /// unrun and not run since.
+    pub withdrawn: u64,
     /// Tasks that panicked.
     pub panicked: u64,
     /// Times a worker took work from another worker's deque.

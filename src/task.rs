@@ -2,7 +2,11 @@
 
 use std::fmt;
 
+use std::panic::{self, AssertUnwindSafe};
+
 use crate::job::JobRef;
+use crate::registry::Shared;
+use crate::sync::Arc;
 
 /// A task that was accepted but never started, handed back by
 /// [`Pool::shutdown_now`](crate::Pool::shutdown_now).
@@ -10,7 +14,8 @@ use crate::job::JobRef;
 /// [`Task::run`] runs it on the calling thread. Dropping it drops the closure
 /// unrun; for a task from [`Pool::spawn`](crate::Pool::spawn), its
 /// [`JoinHandle`](crate::JoinHandle) then returns `Err` instead of waiting
-/// forever.
+/// forever (and a task of the pool that joins it gets `Err` at once, see
+/// [`JoinHandle::join`](crate::JoinHandle::join)).
 ///
 /// # Examples
 ///
@@ -42,15 +47,20 @@ use crate::job::JobRef;
 /// ```
 pub struct Task {
     job: Option<JobRef>,
+    /// The pool it came from: a task run here counts as completed there.
+    shared: Arc<Shared>,
 }
 
 impl Task {
-    pub(crate) fn new(job: JobRef) -> Self {
-        Task { job: Some(job) }
+    pub(crate) fn new(job: JobRef, shared: Arc<Shared>) -> Self {
+        Task { job: Some(job), shared }
     }
 
-    /// Runs the task on the calling thread. A panic in a `submit`ted closure
-    /// propagates to the caller; a `spawn`ed one goes to its `JoinHandle`.
+    /// Runs the task on the calling thread; the pool's
+    /// [`Stats::completed`](crate::Stats::completed) counts it (and
+    /// [`Stats::withdrawn`](crate::Stats::withdrawn) no longer does). A
+    /// panic in a `submit`ted closure propagates to the caller; a `spawn`ed
+    /// one's result (or panic) goes to its [`JoinHandle`](crate::JoinHandle).
     ///
     /// ```
     /// # let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
@@ -62,7 +72,12 @@ impl Task {
         if let Some(job) = self.job.take() {
             // SAFETY: a handed-back task is a heap job that owns its data and
             // has not run; taking it out of `self` means it runs once.
-            unsafe { job.execute() }
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
+            // Counted however it ended, as a worker counts a task.
+            self.shared.count_handed_back_run();
+            if let Err(payload) = outcome {
+                panic::resume_unwind(payload);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::registry::Shared;
 use crate::sync::{fence, lock, thread, Arc, MutexGuard, Ordering};
+use crate::unwind::{drop_payload, panic_message};
 use crate::worker::run_worker;
 
 /// What the control lock protects.
@@ -21,6 +22,38 @@ pub(crate) struct Control {
     retired: Vec<thread::JoinHandle<()>>,
     /// Cores to pin worker `i` to (`i mod n`), if pinning.
     cores: Option<Vec<core_affinity::CoreId>>,
+    /// The causes of failed thread starts already reported on stderr: each
+    /// is printed once per pool, not once per attempt (a `tune(200)` the OS
+    /// refuses would otherwise print a line per slot).
+    reported: Reported,
+}
+
+/// Why a start went wrong, as reported on stderr (bit flags).
+#[derive(Clone, Copy)]
+enum Trouble {
+    /// The OS refused a thread.
+    SpawnRefused = 1,
+    /// `thread_name` panicked; the default name was used.
+    NamePanicked = 2,
+    /// `thread_name` returned a name the OS cannot take (a NUL byte); the
+    /// default name was used.
+    NameInvalid = 4,
+}
+
+/// The set of [`Trouble`]s reported so far.
+#[derive(Default)]
+struct Reported(u8);
+
+impl Reported {
+    /// Prints `message` unless this kind of trouble was reported before.
+    #[cold]
+    fn once(&mut self, trouble: Trouble, message: impl FnOnce() -> String) {
+        let bit = trouble as u8;
+        if self.0 & bit == 0 {
+            self.0 |= bit;
+            eprintln!("stealpool: {} (reported once per pool)", message());
+        }
+    }
 }
 
 impl Control {
@@ -29,6 +62,7 @@ impl Control {
             handles: (0..slots).map(|_| None).collect(),
             retired: Vec::new(),
             cores: None,
+            reported: Reported::default(),
         }
     }
 }
@@ -37,6 +71,7 @@ impl Control {
 pub(crate) enum StartError {
     Spawn(io::Error),
     NamePanicked(usize),
+    NameInvalid(usize),
 }
 
 impl Shared {
@@ -63,21 +98,7 @@ impl Shared {
         }
         Self::reap_retired_locked(control);
         this.note_started(index);
-        let name = match &this.config.thread_name {
-            Some(name) => match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
-                Ok(name) => name,
-                // At build (pre-allocation) the error goes to the caller.
-                Err(_) if !fallback_name => return Err(StartError::NamePanicked(index)),
-                // On demand there is no caller to tell, and refusing the
-                // thread would strand the work that asked for it: use the
-                // default name and say so.
-                Err(_) => {
-                    eprintln!("stealpool: the thread_name closure panicked for worker {index}; using the default name");
-                    format!("stealpool-{index}")
-                }
-            },
-            None => format!("stealpool-{index}"),
-        };
+        let name = Shared::thread_name_locked(this, control, index, fallback_name)?;
         let mut builder = thread::Builder::new().name(name);
         if let Some(bytes) = this.config.stack_size {
             builder = builder.stack_size(bytes);
@@ -91,7 +112,19 @@ impl Shared {
             this.missing.fetch_sub(1, Ordering::Relaxed);
         }
         let shared = this.clone();
-        match builder.spawn(move || run_worker(shared, index, core)) {
+        // `spawn` reports a refusal as an error, but it panics on some bad
+        // input (a name with a NUL byte is checked above; a future check
+        // might not be): a panic is a refusal too, or the slot would stay
+        // counted live for a thread that never existed.
+        let spawned = panic::catch_unwind(AssertUnwindSafe(move || {
+            builder.spawn(move || run_worker(shared, index, core))
+        }))
+        .unwrap_or_else(|payload| {
+            let message = format!("std::thread::Builder::spawn panicked: {}", panic_message(&*payload));
+            drop_payload(payload);
+            Err(io::Error::new(io::ErrorKind::InvalidInput, message))
+        });
+        match spawned {
             Ok(handle) => {
                 control.handles[index] = Some(handle);
                 Ok(())
@@ -99,6 +132,44 @@ impl Shared {
             Err(error) => {
                 this.forget_thread_locked(index);
                 Err(StartError::Spawn(error))
+            }
+        }
+    }
+
+    /// The name for slot `index`'s thread. A `thread_name` that panics or
+    /// returns a name the OS cannot take (a NUL byte) fails a build
+    /// (`fallback_name` false: the error goes to the caller); on demand
+    /// there is no caller to tell, and refusing the thread would strand the
+    /// work that asked for it, so the default name is used and stderr says
+    /// so (once per pool).
+    fn thread_name_locked(
+        this: &Arc<Self>,
+        control: &mut MutexGuard<'_, Control>,
+        index: usize,
+        fallback_name: bool,
+    ) -> Result<String, StartError> {
+        let default = || format!("stealpool-{index}");
+        let Some(name) = &this.config.thread_name else {
+            return Ok(default());
+        };
+        match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
+            Ok(name) if !name.contains('\0') => Ok(name),
+            Ok(_) if !fallback_name => Err(StartError::NameInvalid(index)),
+            Ok(_) => {
+                control.reported.once(Trouble::NameInvalid, || {
+                    format!("the thread_name closure returned a name with a NUL byte (worker {index}); using the default name")
+                });
+                Ok(default())
+            }
+            Err(payload) => {
+                drop_payload(payload);
+                if !fallback_name {
+                    return Err(StartError::NamePanicked(index));
+                }
+                control.reported.once(Trouble::NamePanicked, || {
+                    format!("the thread_name closure panicked (worker {index}); using the default name")
+                });
+                Ok(default())
             }
         }
     }
@@ -144,15 +215,41 @@ impl Shared {
 
     /// Keep-alive: may this idle worker's thread expire? If so it is
     /// already accounted as gone (see `leave`).
+    ///
+    /// `min_workers` counts the threads below the capacity: suspended
+    /// threads above it retire on their own (`try_retire_suspended`) and
+    /// never keep a worker of the capacity alive, nor does a worker above a
+    /// capacity that shrank while it slept count against the minimum.
     pub(crate) fn try_retire(&self, index: usize) -> bool {
         let control = lock(&self.control);
+        let target = self.target();
         // Relaxed: changed only under the lock we hold.
-        if self.is_closed() || self.live_threads.load(Ordering::Relaxed) <= self.config.min_workers {
+        let live_below_capacity = target.saturating_sub(self.missing.load(Ordering::Relaxed));
+        if self.is_closed() || (index < target && live_below_capacity <= self.config.min_workers) {
             return false;
         }
         self.forget_thread_locked(index);
         drop(control);
         // As in `leave`.
+        fence(Ordering::SeqCst);
+        true
+    }
+
+    /// Keep-alive of a suspended worker (it already cancelled its
+    /// suspension): its thread leaves if it is still above the capacity and
+    /// the pool is open. Decided under the control lock, which `tune` holds
+    /// while it moves the capacity and recounts `missing`: either we leave
+    /// first (and `tune` counts the slot as missing, starting a thread if
+    /// work waits), or we see the grown capacity and stay.
+    pub(crate) fn try_retire_suspended(&self, index: usize) -> bool {
+        let control = lock(&self.control);
+        if self.is_closed() || index < self.target() {
+            return false;
+        }
+        self.forget_thread_locked(index);
+        drop(control);
+        // As in `leave` (a suspended worker holds no work and is not counted
+        // in the sleep word, so nothing else is owed).
         fence(Ordering::SeqCst);
         true
     }
@@ -172,7 +269,9 @@ impl Shared {
         match Shared::start_worker_locked(this, &mut control, index, true) {
             Ok(()) => {}
             Err(StartError::Spawn(error)) => {
-                eprintln!("stealpool: could not start worker {index}: {error}");
+                control.reported.once(Trouble::SpawnRefused, || {
+                    format!("could not start worker {index}: {error}; queued work runs on the submitting or waiting thread until a worker starts")
+                });
                 drop(control);
                 // Relaxed: a hint; see `run_stranded`.
                 if this.live_threads.load(Ordering::Relaxed) == 0 {
@@ -184,7 +283,7 @@ impl Shared {
                 }
             }
             // Not returned with the default-name fallback.
-            Err(StartError::NamePanicked(_)) => {}
+            Err(StartError::NamePanicked(_) | StartError::NameInvalid(_)) => {}
         }
     }
 
@@ -231,7 +330,9 @@ impl Shared {
                 // Queued work (or a pre-allocated pool) must not wait for the
                 // next submit to start a thread.
                 if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control, true) {
-                    eprintln!("stealpool: could not start a worker while tuning: {error}");
+                    control.reported.once(Trouble::SpawnRefused, || {
+                        format!("could not start a worker while tuning: {error}")
+                    });
                 }
             }
             // Blocked submitters re-check: more workers make room sooner.

@@ -213,6 +213,11 @@ impl WorkerThread {
         let shared = &*self.shared;
         // Whether this worker is counted as searching in the sleep word.
         let mut searching = false;
+        // When this worker last ran out of work (its keep-alive clock). A
+        // wake-up that brings no work does not restart it: a worker woken
+        // by a chain wake-up or a leaving peer goes back to sleep with the
+        // same deadline.
+        let mut idle_since: Option<Instant> = None;
         loop {
             if self.index >= shared.target() {
                 if searching {
@@ -234,11 +239,15 @@ impl WorkerThread {
                     shared.notify_idle_waiters();
                     return false;
                 }
-                searching = self.suspend();
+                match self.suspend() {
+                    Suspension::Resumed { searching: now } => searching = now,
+                    Suspension::Retired => return true,
+                }
                 continue;
             }
             if !searching {
                 if let Some(job) = self.pop() {
+                    idle_since = None;
                     self.run_task(job);
                     continue;
                 }
@@ -249,6 +258,7 @@ impl WorkerThread {
             if let Some(job) = self.search() {
                 self.found_work();
                 searching = false;
+                idle_since = None;
                 self.run_task(job);
                 continue;
             }
@@ -263,6 +273,7 @@ impl WorkerThread {
                 shared.sleep.retract_sleep(self.index);
                 self.found_work();
                 searching = false;
+                idle_since = None;
                 self.run_task(job);
                 continue;
             }
@@ -277,8 +288,14 @@ impl WorkerThread {
             let idle_interval = shared.config.hooks.as_ref().and_then(|hooks| hooks.idle_interval());
             if shared.config.keep_alive.is_none() && idle_interval.is_none() {
                 shared.sleep.park_until_woken(self.index);
-            } else if self.park_with_deadlines(idle_interval) {
-                return true;
+            } else {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                match self.park_with_deadlines(since, idle_interval) {
+                    Parked::Woken => {}
+                    Parked::Expired => return true,
+                    // Kept for `min_workers`: a new keep-alive period.
+                    Parked::Kept => idle_since = Some(Instant::now()),
+                }
             }
             // Woken (or kept): we are counted as searching again.
         }
@@ -364,23 +381,30 @@ impl WorkerThread {
     }
 
     /// Parks until woken, running the idle hook every `idle_interval` and
-    /// expiring after `keep_alive`. Returns true if the thread expired.
+    /// expiring `keep_alive` after `idle_since`. A keep-alive or interval
+    /// too long for an `Instant` to hold means "never".
     #[cold]
-    fn park_with_deadlines(&self, idle_interval: Option<Duration>) -> bool {
+    fn park_with_deadlines(&self, idle_since: Instant, idle_interval: Option<Duration>) -> Parked {
         let shared = &self.shared;
-        let expires_at = shared.config.keep_alive.map(|keep_alive| Instant::now() + keep_alive);
+        let expires_at = shared
+            .config
+            .keep_alive
+            .and_then(|keep_alive| idle_since.checked_add(keep_alive));
         loop {
-            let check_at = idle_interval.map(|interval| Instant::now() + interval);
+            let check_at = idle_interval.and_then(|interval| Instant::now().checked_add(interval));
             let deadline = match (expires_at, check_at) {
                 (Some(a), Some(b)) => a.min(b),
                 (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => unreachable!("parks with a deadline only with one"),
+                (None, None) => {
+                    // Neither deadline fits in an `Instant`: never expire.
+                    shared.sleep.park_until_woken(self.index);
+                    return Parked::Woken;
+                }
             };
             if shared.sleep.park_until_woken_or(self.index, deadline) {
-                return false;
+                return Parked::Woken;
             }
             if expires_at.is_some_and(|at| Instant::now() >= at) {
-                // Expired, or kept (woken meanwhile, or at `min_workers`).
                 return self.expire();
             }
             // Still announced asleep: a submit that comes now wakes us as
@@ -395,23 +419,31 @@ impl WorkerThread {
         }
     }
 
-    /// Keep-alive ran out while asleep. Returns true if the thread leaves
-    /// (false: woken meanwhile, or needed to stay; still searching).
+    /// Keep-alive ran out while asleep: leave, unless woken meanwhile or
+    /// needed to stay (then the worker is searching again).
     #[cold]
-    fn expire(&self) -> bool {
+    fn expire(&self) -> Parked {
         let shared = &self.shared;
         if !shared.sleep.retract_sleep(self.index) {
             // A waker got there first: we are searching, carry on.
-            return false;
+            return Parked::Woken;
         }
         if !shared.try_retire(self.index) {
-            return false;
+            return Parked::Kept;
         }
         // Gone from the accounting; leaving the search chains a wake-up if
         // we were the last searcher (rule 4).
         shared.sleep.end_searching(true);
-        // The final scan after `try_retire`'s fence: work that arrived while
-        // we left goes back to the injector for the others (or a new thread).
+        self.hand_on_late_work();
+        Parked::Expired
+    }
+
+    /// The final scan of a worker that is already accounted as gone (after
+    /// the fence in `try_retire`/`try_retire_suspended`): work that arrived
+    /// while it left goes back to the injector for the others (or a new
+    /// thread).
+    fn hand_on_late_work(&self) {
+        let shared = &self.shared;
         let mut handed_back = false;
         if let Some(job) = self.steal() {
             shared.injector.push(job);
@@ -423,7 +455,6 @@ impl WorkerThread {
             // (`run_worker`), we never wait for it.
             Shared::notify_new_work(shared);
         }
-        true
     }
 
     /// Moves every task in the own deque to the injector.
@@ -437,9 +468,9 @@ impl WorkerThread {
     }
 
     /// Parks above the capacity until resumed (by `tune` growing or by
-    /// `close`). Returns whether the worker is counted as searching.
+    /// `close`), or until `keep_alive` retires the thread.
     #[cold]
-    fn suspend(&self) -> bool {
+    fn suspend(&self) -> Suspension {
         let shared = &self.shared;
         // Hand the deque back first: suspended workers hold no work.
         if self.hand_back_local_work() {
@@ -451,19 +482,47 @@ impl WorkerThread {
         fence(Ordering::SeqCst);
         shared.notify_idle_waiters();
         shared.sleep.announce_suspend(self.index);
+        // A suspended thread is retired after `keep_alive` (none, or one too
+        // long for an `Instant`: never).
+        let retire_at = shared
+            .config
+            .keep_alive
+            .and_then(|keep_alive| Instant::now().checked_add(keep_alive));
         loop {
             // After `announce_suspend`'s fence: pairs with the tuner's (and
             // the closer's) store-then-fence-then-scan.
             if self.index < shared.target() || shared.is_closed() {
                 // Cancelled ourselves: not searching. Lost the race to a
                 // resumer: it counted us as searching.
-                return !shared.sleep.cancel_suspend(self.index);
+                let searching = !shared.sleep.cancel_suspend(self.index);
+                return Suspension::Resumed { searching };
             }
             if !shared.sleep.still_suspended(self.index) {
-                return true;
+                return Suspension::Resumed { searching: true };
             }
             WorkerCounters::bump(&self.counters().parks);
-            shared.sleep.park_while_suspended(self.index);
+            match retire_at {
+                None => shared.sleep.park_while_suspended(self.index),
+                Some(at) if Instant::now() < at => shared.sleep.park_while_suspended_until(self.index, at),
+                Some(_) => return self.retire_suspended(),
+            }
+        }
+    }
+
+    /// A suspended worker's keep-alive ran out: its thread leaves, unless a
+    /// resumer got there first or the capacity grew (or the pool closed)
+    /// meanwhile; `try_retire_suspended` decides under the control lock,
+    /// which `tune` holds while it moves the capacity.
+    #[cold]
+    fn retire_suspended(&self) -> Suspension {
+        let shared = &self.shared;
+        if !shared.sleep.cancel_suspend(self.index) {
+            return Suspension::Resumed { searching: true };
+        }
+        if shared.try_retire_suspended(self.index) {
+            Suspension::Retired
+        } else {
+            Suspension::Resumed { searching: false }
         }
     }
 
@@ -481,6 +540,25 @@ impl WorkerThread {
         }
         None
     }
+}
+
+/// How a suspension ended.
+enum Suspension {
+    /// Back to the main loop; `searching`: counted as searching (a resumer
+    /// did that).
+    Resumed { searching: bool },
+    /// Keep-alive retired the thread; it is accounted as gone.
+    Retired,
+}
+
+/// How a park with a keep-alive ended.
+enum Parked {
+    /// Woken (or the keep-alive cannot expire): searching again.
+    Woken,
+    /// The thread expired and is accounted as gone.
+    Expired,
+    /// The keep-alive ran out but the worker stays (`min_workers`).
+    Kept,
 }
 
 /// Busy-waits for the first rounds (exponentially longer), then yields.
@@ -531,7 +609,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
         Err(payload) => {
             eprintln!(
                 "stealpool: worker {index} failed (a bug in stealpool, please report it): {}",
-                crate::registry::panic_message(&*payload)
+                crate::unwind::panic_message(&*payload)
             );
             false
         }

@@ -125,10 +125,13 @@ impl<S: Send> WorkerStates<S> {
             return;
         }
         // Failed: drop it now; make a new one now, so the next call finds
-        // it ready (if the factory panics, the next call makes it).
-        *slot = None;
+        // it ready (if the factory panics, the next call makes it). Counted
+        // gone before the drop, which may panic (the panic is the caller's
+        // to contain; the count stays true).
+        let failed = slot.take();
         // Relaxed: a display figure.
         self.live.fetch_sub(1, Ordering::Relaxed);
+        drop(failed);
         *slot = Some((self.factory)());
         self.live.fetch_add(1, Ordering::Relaxed);
     }
@@ -141,9 +144,11 @@ impl<S: Send> WorkerStates<S> {
         let cell = &self.cells[index];
         // SAFETY: as in `with`; no borrow is live (the worker is leaving).
         let slot = unsafe { &mut *cell.state.get() };
-        if slot.take().is_some() {
+        if let Some(state) = slot.take() {
+            // Counted gone before the drop, which may panic.
             // Relaxed: a display figure.
             self.live.fetch_sub(1, Ordering::Relaxed);
+            drop(state);
         }
     }
 }

@@ -20,8 +20,9 @@
 //!   never runs in the pool;
 //! * at quiescent points (after `wait_idle` with no operation in flight, and
 //!   right after `shutdown`/`shutdown_now` in single-threaded parts) the
-//!   stats agree: `submitted` = accepted, `completed` = ran in the pool,
-//!   `completed + handed back == submitted`, `queued == 0`, `panicked` =
+//!   stats agree: `submitted` = accepted, `completed` = ran in the pool or
+//!   by hand after being handed back, `withdrawn` = handed back and not run,
+//!   `completed + withdrawn + queued + busy == submitted`, `queued == 0`, `panicked` =
 //!   panicking tasks that ran in the pool, `rejected` = refusals,
 //!   `capacity` = the last successful `tune`;
 //! * `tune` out of range returns the right error and leaves the capacity
@@ -718,6 +719,7 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
     check_invariants(env)?;
     let mut bad = String::new();
     let (mut accepted, mut refused, mut in_pool, mut handed_back, mut panicked) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut ran_by_hand = 0u64;
     for (id, r) in env.records[..env.next_id.load(SeqCst)].iter().enumerate() {
         let (outcome, answers) = (r.outcome.load(SeqCst), r.answers.load(SeqCst));
         let runs = [
@@ -746,6 +748,7 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
         refused += u64::from(outcome == REFUSED);
         in_pool += u64::from(pool_runs);
         handed_back += u64::from(hb_ran + dropped);
+        ran_by_hand += u64::from(hb_ran);
         if r.panics.load(SeqCst) != 0 {
             panicked += u64::from(pool_runs);
         }
@@ -762,15 +765,18 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
         s.submitted
     );
     ensure!(
-        s.completed == in_pool,
-        "stats.completed {} != ran in pool {in_pool}: {s:?}",
+        s.completed == in_pool + ran_by_hand,
+        "stats.completed {} != ran in pool {in_pool} + handed back and run by hand {ran_by_hand}: {s:?}",
         s.completed
     );
     ensure!(
-        s.completed + given_back == s.submitted,
-        "completed {} + handed back {given_back} != submitted {}: {s:?}",
-        s.completed,
-        s.submitted
+        s.withdrawn == given_back - ran_by_hand,
+        "stats.withdrawn {} != handed back {given_back} - run by hand {ran_by_hand}: {s:?}",
+        s.withdrawn
+    );
+    ensure!(
+        s.completed + s.withdrawn + s.queued as u64 + s.busy_workers as u64 == s.submitted,
+        "completed + withdrawn + queued + busy != submitted at a quiescent point: {s:?}"
     );
     ensure!(s.queued == 0, "stats.queued {} at a quiescent point: {s:?}", s.queued);
     ensure!(

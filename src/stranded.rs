@@ -1,0 +1,148 @@
+//! "Caller runs": when the OS refuses every worker thread, the threads that
+//! submit or wait run the queued work themselves, so accepted work never
+//! waits for a thread that cannot exist.
+//!
+//! A stranded job may itself submit, `join`, open a scope or join a handle.
+//! Running those from inside the submit would recurse once per task (a chain
+//! of 100,000 submits overflows the stack), so a thread that is already
+//! running one pool's stranded work only queues more of it: the drain loop
+//! further up its stack picks it up. A thread that waits while it drains
+//! (a `join`, a scope, a `JoinHandle::join` inside a stranded job) runs the
+//! stranded work of the pools it drains meanwhile, since nobody else may.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::time::Duration;
+
+use crate::queue::Steal;
+use crate::registry::Shared;
+use crate::sync::Ordering;
+
+// Plain std thread-local (not the loom facade): no thread start fails under
+// loom, so this state is never touched there.
+std::thread_local! {
+    /// The pools whose stranded work this thread is running, innermost
+    /// last. Each entry is alive: its `Draining` guard is in a frame further
+    /// up this thread's stack, borrowing the pool's `Shared`.
+    static DRAINING: RefCell<Vec<*const Shared>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks the calling thread as draining a pool for as long as it lives.
+struct Draining(*const Shared);
+
+impl Draining {
+    /// Whether this thread is running `shared`'s stranded work already.
+    fn is_draining(shared: &Shared) -> bool {
+        DRAINING.with(|pools| pools.borrow().iter().any(|&pool| ptr::eq(pool, shared)))
+    }
+
+    fn enter(shared: &Shared) -> Draining {
+        DRAINING.with(|pools| pools.borrow_mut().push(shared));
+        Draining(shared)
+    }
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        DRAINING.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if let Some(at) = pools.iter().rposition(|&pool| ptr::eq(pool, self.0)) {
+                pools.remove(at);
+            }
+        });
+    }
+}
+
+impl Shared {
+    /// Runs queued jobs on the calling thread while no worker thread is
+    /// alive (a thread start failed). On a thread that is already running
+    /// this pool's stranded work, does nothing: the outer loop runs what was
+    /// queued (see the module docs).
+    #[cold]
+    pub(crate) fn run_stranded(&self) {
+        if Draining::is_draining(self) {
+            return;
+        }
+        let _draining = Draining::enter(self);
+        // Relaxed: a hint; a worker that starts meanwhile takes the rest.
+        while self.live_threads.load(Ordering::Relaxed) == 0 && self.run_one_stranded() {}
+    }
+
+    /// No worker thread could start (the OS refused): a waiter runs one
+    /// queued job itself, so `wait_idle`/`shutdown` end instead of waiting
+    /// forever. Returns whether it found one.
+    #[cold]
+    pub(crate) fn run_one_stranded(&self) -> bool {
+        let Some(job) = self.take_any_job() else {
+            return false;
+        };
+        let _draining = (!Draining::is_draining(self)).then(|| Draining::enter(self));
+        let counted = job.is_counted();
+        // SAFETY: a job from this pool's queues, alive until run (heap jobs
+        // own their data; no worker runs, so no stack job is queued).
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
+            self.handle_panic(payload);
+        }
+        if counted {
+            if let Some(backpressure) = &self.backpressure {
+                backpressure.release(1);
+            }
+            // Release: pairs with the Acquire in `all_tasks_done`.
+            self.ran_by_waiters.fetch_add(1, Ordering::Release);
+        }
+        true
+    }
+
+    /// One job from the injector or any deque, if there is one.
+    fn take_any_job(&self) -> Option<crate::job::JobRef> {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        self.stealers().find_map(|stealer| loop {
+            match stealer.steal() {
+                Steal::Success(job) => break Some(job),
+                Steal::Retry => continue,
+                Steal::Empty => break None,
+            }
+        })
+    }
+}
+
+/// How long a draining waiter sleeps when it found nothing to run: what it
+/// waits for runs on another thread (a worker that started meanwhile, or
+/// another drainer), which it cannot be woken by.
+const POLL: Duration = Duration::from_millis(1);
+
+/// Called by a thread outside any pool before it blocks for `done`: if it
+/// is running stranded work (see the module docs), what it waits for may be
+/// queued behind it, so it runs the stranded work of the pools it drains
+/// until `done`. Returns at once on any other thread (the caller then
+/// blocks as usual).
+#[cold]
+pub(crate) fn help_while_draining(done: impl Fn() -> bool) {
+    while !done() {
+        let pools = DRAINING.with(|pools| pools.borrow().clone());
+        if pools.is_empty() {
+            return;
+        }
+        let mut ran = false;
+        for pool in pools {
+            // SAFETY: see `DRAINING`: the pool's `Shared` is borrowed by a
+            // guard in a frame further up this thread's stack.
+            let pool = unsafe { &*pool };
+            // Relaxed: a hint, as in `run_stranded`.
+            if pool.live_threads.load(Ordering::Relaxed) == 0 && pool.run_one_stranded() {
+                ran = true;
+                break;
+            }
+        }
+        if !ran {
+            std::thread::sleep(POLL);
+        }
+    }
+}

@@ -599,3 +599,35 @@ fn keep_alive_expiry_racing_submit() {
         pool.shutdown();
     });
 }
+
+/// A suspended worker whose keep-alive runs out, racing a grow that needs
+/// it back. With a 1 ns keep-alive, worker 1 (suspended by the shrink to 1)
+/// retires the moment it parks; the grow back to 2 comes from another
+/// thread while the gated pair (A blocks until B ran) is submitted, so B
+/// needs a second worker. `try_retire_suspended` and `tune` decide under
+/// the control lock: either the worker leaves first and `tune` counts its
+/// slot as missing (and starts a thread for queued work, or the submit
+/// does), or it sees the grown capacity and stays. A thread that left
+/// while `tune` still counted it live would strand B: a loom deadlock.
+#[test]
+fn suspended_keep_alive_expiry_racing_tune_grow() {
+    model_bounded(1, || {
+        let pool = small(2, 2)
+            .min_workers(0)
+            .keep_alive(Duration::from_nanos(1))
+            .prealloc(true)
+            .build()
+            .expect("pool builds");
+        pool.tune(1).expect("valid capacity");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let tuner = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.tune(2).expect("valid capacity"))
+        };
+        submit_gated_pair(&pool, &ran);
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        tuner.join().unwrap();
+        pool.shutdown();
+    });
+}

@@ -638,7 +638,7 @@ impl Pool {
         for job in &unrun {
             // A running task may be joining one of these handles: it gets its
             // error now instead of waiting for a task that sits in our hands
-            // (ARCHITECTURE.md, "Shutting down now").
+            // (ARCHITECTURE.md, "Shutdown variants and reboot", S1).
             // SAFETY: just taken out of the queues, alive until run or
             // dropped as a `Task`.
             unsafe { job.notify_withdrawn() };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
+use crate::pinning::{Pinning, Placement};
 use crate::pool::Pool;
 use crate::registry::Shared;
 use crate::sync::{lock, Arc};
@@ -23,7 +24,7 @@ pub(crate) struct Config {
     pub(crate) max_capacity: usize,
     pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
     pub(crate) stack_size: Option<usize>,
-    pub(crate) pin_workers: bool,
+    pub(crate) pinning: Pinning,
     /// The cores to pin to (indices into the cores this process may run
     /// on), if not all of them.
     pub(crate) pin_cores: Option<Vec<usize>>,
@@ -60,7 +61,7 @@ pub(crate) const MAX_WORKERS: usize = 1 << 16;
 ///     .capacity(4)
 ///     .thread_name(|i| format!("stealpool-{i}"))
 ///     .stack_size(2 << 20)
-///     .pin_workers(true)
+///     .pinning(stealpool::Pinning::Strict)
 ///     .panic_handler(|payload| eprintln!("task panicked: {payload:?}"))
 ///     .build()?;
 /// pool.submit(|| println!("hello from the pool"))?;
@@ -74,7 +75,7 @@ pub struct Builder {
     max_capacity: Option<usize>,
     thread_name: Option<StdArc<ThreadNameFn>>,
     stack_size: Option<usize>,
-    pin_workers: bool,
+    pinning: Pinning,
     pin_cores: Option<Vec<usize>>,
     panic_handler: Option<StdArc<PanicHandlerFn>>,
     prealloc: bool,
@@ -106,7 +107,7 @@ impl fmt::Debug for Builder {
             .field("max_blocked_submitters", &self.max_blocked_submitters)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("stack_size", &self.stack_size)
-            .field("pin_workers", &self.pin_workers)
+            .field("pinning", &self.pinning)
             .field("pin_cores", &self.pin_cores)
             .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
             .finish()
@@ -128,7 +129,7 @@ impl Builder {
             max_capacity: None,
             thread_name: None,
             stack_size: None,
-            pin_workers: true,
+            pinning: Pinning::Adaptive,
             pin_cores: None,
             panic_handler: None,
             prealloc: false,
@@ -326,32 +327,54 @@ impl Builder {
         self
     }
 
-    /// Whether worker `i` is pinned to the `i mod n`-th core this process may
-    /// run on. Default: `true`. Pinning is best effort: where the platform
-    /// refuses it, the worker runs unpinned.
+    /// How workers are placed on cores. Default: [`Pinning::Adaptive`]:
+    /// each worker is pinned to a home core (least used first across every
+    /// pool of the process, so a second pool starts on the cores the first
+    /// left free), and is let off it while its wake-ups show another process
+    /// keeps that core busy, so pinning never makes the pool slower than not
+    /// pinning. [`Pinning::Strict`] keeps every worker on its core whatever
+    /// runs there; [`Pinning::Off`] leaves placement to the OS. Pinning is
+    /// best effort: where the platform refuses it, workers run unpinned.
+    ///
+    /// ```
+    /// use stealpool::{Pinning, Pool};
+    /// let pool = Pool::builder().pinning(Pinning::Off).build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn pinning(mut self, pinning: Pinning) -> Self {
+        self.pinning = pinning;
+        self
+    }
+
+    /// Shorthand: `true` is [`Pinning::Strict`], `false` is
+    /// [`Pinning::Off`] (see [`Builder::pinning`]; the default is
+    /// [`Pinning::Adaptive`]).
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().pin_workers(false).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn pin_workers(mut self, pin: bool) -> Self {
-        self.pin_workers = pin;
+        self.pinning = if pin { Pinning::Strict } else { Pinning::Off };
         self
     }
 
-    /// Pins worker `i` to the `i mod n`-th of these cores instead of all the
-    /// process may run on (and turns pinning on). Each number is a position
-    /// in that list of allowed cores (`0..available`); positions past its end
-    /// are ignored, and if none is left the workers run unpinned. Use it to
-    /// give pools their own core sets (a [`MultiPool`](crate::MultiPool)
-    /// does with [`split_cores`](crate::MultiPoolBuilder::split_cores)).
+    /// Pins worker `i` to the `i mod n`-th of these cores, exactly, instead
+    /// of cores handed out from all the process may run on; sets
+    /// [`Pinning::Strict`] (call [`Builder::pinning`] afterwards with
+    /// [`Pinning::Adaptive`] to let busy workers run on any of these cores).
+    /// Each number is a position in the list of allowed cores
+    /// (`0..available`); positions past its end are ignored, and if none is
+    /// left the workers run unpinned. Use it to give pools their own core
+    /// sets (a [`MultiPool`](crate::MultiPool) does with
+    /// [`split_cores`](crate::MultiPoolBuilder::split_cores)).
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).pin_to_cores([0]).build().unwrap();
     /// # drop(pool);
     /// ```
     pub fn pin_to_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
-        self.pin_workers = true;
+        self.pinning = Pinning::Strict;
         self.pin_cores = Some(cores.into_iter().collect());
         self
     }
@@ -403,18 +426,9 @@ impl Builder {
     pub fn build(self) -> Result<Pool, BuildError> {
         let config = self.into_config()?;
         let prealloc = config.prealloc;
-        let cores = if config.pin_workers && !cfg!(loom) {
-            core_affinity::get_core_ids()
-                .map(|all| match &config.pin_cores {
-                    None => all,
-                    Some(chosen) => chosen.iter().filter_map(|&i| all.get(i).copied()).collect(),
-                })
-                .filter(|cores| !cores.is_empty())
-        } else {
-            None
-        };
+        let placement = Placement::new(config.pinning, config.pin_cores.as_deref());
         let shared = Arc::new(Shared::new(config));
-        shared.set_cores(cores);
+        shared.set_placement(placement);
         let pool = Pool::from_shared(shared.clone());
         if prealloc {
             let mut control = lock(&shared.control);
@@ -466,7 +480,7 @@ impl Builder {
             max_capacity,
             thread_name: self.thread_name,
             stack_size: self.stack_size,
-            pin_workers: self.pin_workers,
+            pinning: self.pinning,
             pin_cores: self.pin_cores,
             panic_handler: self.panic_handler,
             prealloc: self.prealloc,

@@ -107,6 +107,16 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         pin_workers(pin: bool)
     );
     forward!(
+        /// As [`Builder::pinning`].
+        ///
+        /// ```
+        /// use stealpool::{FuncPool, Pinning};
+        /// let fp = FuncPool::builder().pinning(Pinning::Strict).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pinning(pinning: crate::Pinning)
+    );
+    forward!(
         /// As [`Builder::prealloc`].
         ///
         /// ```

@@ -69,9 +69,9 @@ pub enum LoadBalancing {
 ///   when that is set;
 /// * the thread names, by [`thread_name`](MultiPoolBuilder::thread_name)
 ///   (default `stealpool-{pool}-{i}`);
-/// * pinning: sub-pools never pin their workers. A [`Builder`] pins worker
-///   `i` to core `i mod n`, so pinned sub-pools would all crowd their worker
-///   0 onto core 0.
+/// * pinning: sub-pools do not pin their workers, unless
+///   [`split_cores`](MultiPoolBuilder::split_cores) gives each its own
+///   cores (a multi-pool spreads its load over sub-pools, not cores).
 ///
 /// ```
 /// use std::time::Duration;
@@ -231,9 +231,7 @@ impl MultiPoolBuilder {
     /// Gives each sub-pool its own share of the cores this process may run
     /// on, and pins its workers there: sub-pool `p` of `k` gets the cores at
     /// positions `c` with `c mod k == p` (with fewer cores than sub-pools,
-    /// some share one). Default: off (workers unpinned, as pinning every
-    /// sub-pool's worker `i` to core `i` would pile them onto the first
-    /// cores).
+    /// some share one). Default: off (workers unpinned).
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).split_cores().build()?;

@@ -813,6 +813,9 @@ impl Pool {
                     tasks_run: counters.completed.load(Ordering::Relaxed),
                     steals: counters.stolen.load(Ordering::Relaxed),
                     parks: counters.parks.load(Ordering::Relaxed),
+                    home_core: counters.home_core.load(Ordering::Relaxed).checked_sub(1),
+                    pinned: counters.pinned.load(Ordering::Relaxed),
+                    pin_releases: counters.pin_releases.load(Ordering::Relaxed),
                 }
             })
             .collect()

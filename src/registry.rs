@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::backpressure::Backpressure;
 use crate::builder::Config;
 use crate::job::JobRef;
+use crate::pinning::Pinning;
 use crate::queue::{Injector, Stealer, Worker};
 use crate::sleep::Sleep;
 use crate::sync::{fence, lock, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
@@ -38,6 +39,12 @@ pub(crate) struct WorkerCounters {
     /// Whether the slot has a live thread (set by the starter, cleared by
     /// the thread as it leaves; both under the control lock).
     pub(crate) live: AtomicBool,
+    /// The thread's home core id + 1 (0: not pinned), for stats.
+    pub(crate) home_core: AtomicUsize,
+    /// Whether the thread is pinned to its home core now.
+    pub(crate) pinned: AtomicBool,
+    /// Times adaptive pinning let the thread off its core.
+    pub(crate) pin_releases: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -142,7 +149,12 @@ impl Shared {
         Shared {
             injector: CachePadded::new(Injector::new()),
             slots,
-            sleep: Sleep::new(workers),
+            // Wakers stamp the time only for adaptive pinning, which
+            // measures how long its workers take to run once woken.
+            sleep: Sleep::new(
+                workers,
+                !cfg!(loom) && config.pinning == Pinning::Adaptive && crate::pinning::CAN_WIDEN,
+            ),
             lifecycle: CachePadded::new(AtomicU64::new(0)),
             target: CachePadded::new(AtomicUsize::new(config.capacity)),
             missing: AtomicUsize::new(config.capacity),

@@ -22,7 +22,8 @@
 use crossbeam_utils::CachePadded;
 
 use crate::parker::Parker;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use std::time::{Duration, Instant};
 
 use crate::sync::{fence, Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -56,6 +57,11 @@ fn searching_in(word: u64) -> u64 {
 pub(crate) struct SleepSlot {
     state: CachePadded<AtomicU8>,
     parker: Arc<Parker>,
+    /// When the last waker released this worker, in nanoseconds since
+    /// `Sleep::epoch` (0: never), for adaptive pinning. A std atomic even
+    /// under loom: a measurement, ordered by the state word, not part of
+    /// the protocol.
+    woken_at: StdAtomicU64,
 }
 
 /// The pool's idle accounting.
@@ -64,21 +70,41 @@ pub(crate) struct Sleep {
     slots: Box<[SleepSlot]>,
     /// Workers parked as SUSPENDED (for stats).
     suspended: AtomicUsize,
+    /// Whether wakers stamp the time (adaptive pinning measures wake-ups).
+    stamp_wakes: bool,
+    epoch: Instant,
 }
 
 impl Sleep {
-    pub(crate) fn new(workers: usize) -> Self {
+    pub(crate) fn new(workers: usize, stamp_wakes: bool) -> Self {
         let slots = (0..workers)
             .map(|_| SleepSlot {
                 state: CachePadded::new(AtomicU8::new(AWAKE)),
                 parker: Arc::new(Parker::new()),
+                woken_at: StdAtomicU64::new(0),
             })
             .collect();
         Sleep {
             counters: CachePadded::new(AtomicU64::new(0)),
             slots,
             suspended: AtomicUsize::new(0),
+            stamp_wakes,
+            epoch: Instant::now(),
         }
+    }
+
+    /// How long ago a waker released worker `index` (called by the worker
+    /// itself right after it was woken), if wakers stamp the time.
+    #[cold]
+    pub(crate) fn wake_delay(&self, index: usize, now: Instant) -> Option<Duration> {
+        // Relaxed: the waker stored it before its Release store of AWAKE,
+        // which our Acquire load of the state (the park loop) has seen.
+        let stamp = self.slots[index].woken_at.load(StdOrdering::Relaxed);
+        if stamp == 0 {
+            return None;
+        }
+        let since_epoch = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        Some(Duration::from_nanos(since_epoch.saturating_sub(stamp - 1)))
     }
 
     /// The parker of worker `index` (latches park their owner on it too).
@@ -113,6 +139,12 @@ impl Sleep {
     /// counts, release the worker.
     fn finish_wake(&self, index: usize) {
         let slot = &self.slots[index];
+        if self.stamp_wakes {
+            // On the waker's slow path (an unpark follows): one clock read.
+            let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+            // Relaxed: published by the Release store below.
+            slot.woken_at.store(nanos + 1, StdOrdering::Relaxed);
+        }
         // Release: the count update before it is visible to the worker's
         // Acquire load in `settle` or its park loop.
         slot.state.store(AWAKE, Ordering::Release);
@@ -376,7 +408,7 @@ mod tests {
 
     #[test]
     fn packed_counts_do_not_interfere() {
-        let sleep = Sleep::new(2);
+        let sleep = Sleep::new(2, false);
         sleep.begin_searching();
         sleep.begin_searching();
         let word = sleep.counters.load(Ordering::Relaxed);
@@ -394,7 +426,7 @@ mod tests {
 
     #[test]
     fn a_wake_moves_exactly_one_sleeper_to_searching() {
-        let sleep = Sleep::new(3);
+        let sleep = Sleep::new(3, false);
         for i in 0..3 {
             sleep.begin_searching();
             sleep.announce_sleep(i);

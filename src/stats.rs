@@ -112,4 +112,14 @@ pub struct WorkerStats {
     pub steals: u64,
     /// Times it parked (asleep or suspended).
     pub parks: u64,
+    /// The id of the core its thread calls home (as `core_affinity` numbers
+    /// cores), if the thread is pinned at all.
+    pub home_core: Option<usize>,
+    /// Whether the thread is on its home core now ([`Pinning::Adaptive`]
+    /// lets it off while the core is busy with other work).
+    ///
+    /// [`Pinning::Adaptive`]: crate::Pinning::Adaptive
+    pub pinned: bool,
+    /// Times adaptive pinning let this slot's threads off their core.
+    pub pin_releases: u64,
 }

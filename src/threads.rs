@@ -8,6 +8,7 @@
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::pinning::Placement;
 use crate::registry::Shared;
 use crate::sync::{fence, lock, thread, Arc, MutexGuard, Ordering};
 use crate::unwind::{drop_payload, panic_message};
@@ -20,8 +21,8 @@ pub(crate) struct Control {
     /// Threads that left (keep-alive) and whose slot got a new thread
     /// before they were joined. Joined when finished, or at shutdown.
     retired: Vec<thread::JoinHandle<()>>,
-    /// Cores to pin worker `i` to (`i mod n`), if pinning.
-    cores: Option<Vec<core_affinity::CoreId>>,
+    /// Where workers run, if they are pinned.
+    placement: Option<Placement>,
     /// The causes of failed thread starts already reported on stderr: each
     /// is printed once per pool, not once per attempt (a `tune(200)` the OS
     /// refuses would otherwise print a line per slot).
@@ -61,7 +62,7 @@ impl Control {
         Control {
             handles: (0..slots).map(|_| None).collect(),
             retired: Vec::new(),
-            cores: None,
+            placement: None,
             reported: Reported::default(),
         }
     }
@@ -75,9 +76,9 @@ pub(crate) enum StartError {
 }
 
 impl Shared {
-    /// Records the cores to pin to (once, at build).
-    pub(crate) fn set_cores(&self, cores: Option<Vec<core_affinity::CoreId>>) {
-        lock(&self.control).cores = cores;
+    /// Records where workers run (once, at build).
+    pub(crate) fn set_placement(&self, placement: Option<Placement>) {
+        lock(&self.control).placement = placement;
     }
 
     /// Starts a thread for slot `index` (which must have none live).
@@ -103,7 +104,9 @@ impl Shared {
         if let Some(bytes) = this.config.stack_size {
             builder = builder.stack_size(bytes);
         }
-        let core = control.cores.as_ref().map(|cores| cores[index % cores.len()]);
+        // The home core is claimed now and released when the thread exits
+        // (or right away, if it never starts).
+        let pin = control.placement.as_ref().map(|placement| placement.worker_pin(index));
         // Counted live before the thread runs, so nobody starts a second one.
         // Relaxed: these counters change only under the control lock.
         slot.counters.live.store(true, Ordering::Relaxed);
@@ -117,7 +120,7 @@ impl Shared {
         // might not be): a panic is a refusal too, or the slot would stay
         // counted live for a thread that never existed.
         let spawned = panic::catch_unwind(AssertUnwindSafe(move || {
-            builder.spawn(move || run_worker(shared, index, core))
+            builder.spawn(move || run_worker(shared, index, pin))
         }))
         .unwrap_or_else(|payload| {
             let message = format!("std::thread::Builder::spawn panicked: {}", panic_message(&*payload));

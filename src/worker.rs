@@ -1,12 +1,15 @@
 //! A worker thread: its main loop, its search for work and its sleep.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::time::{Duration, Instant};
 
+use core_affinity::CoreId;
+
 use crate::job::JobRef;
 use crate::latch::{Latch, LatchOwner};
+use crate::pinning::{self, AdaptivePolicy, PinAction, Wait, WorkerPin};
 use crate::queue::{Steal, Worker};
 use crate::registry::{Shared, WorkerCounters};
 use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
@@ -37,6 +40,16 @@ pub(crate) struct WorkerThread {
     pub(crate) index: usize,
     deque: Worker<JobRef>,
     rng: Cell<u64>,
+    /// Adaptive pinning's state, for a worker pinned adaptively.
+    adaptive: Option<AdaptivePin>,
+}
+
+/// A worker's adaptive pinning: its home core, where it may go instead,
+/// and the policy deciding between them (`pinning.rs`).
+struct AdaptivePin {
+    home: CoreId,
+    widen_to: Vec<CoreId>,
+    policy: RefCell<AdaptivePolicy>,
 }
 
 impl WorkerThread {
@@ -285,6 +298,9 @@ impl WorkerThread {
                 return false;
             }
             WorkerCounters::bump(&self.counters().parks);
+            if self.adaptive.is_some() {
+                self.before_park();
+            }
             let idle_interval = shared.config.hooks.as_ref().and_then(|hooks| hooks.idle_interval());
             if shared.config.keep_alive.is_none() && idle_interval.is_none() {
                 shared.sleep.park_until_woken(self.index);
@@ -294,8 +310,14 @@ impl WorkerThread {
                     Parked::Woken => {}
                     Parked::Expired => return true,
                     // Kept for `min_workers`: a new keep-alive period.
-                    Parked::Kept => idle_since = Some(Instant::now()),
+                    Parked::Kept => {
+                        idle_since = Some(Instant::now());
+                        continue;
+                    }
                 }
+            }
+            if self.adaptive.is_some() {
+                self.after_wake();
             }
             // Woken (or kept): we are counted as searching again.
         }
@@ -528,7 +550,12 @@ impl WorkerThread {
 
     /// Searches for a while, backing off, before the worker gives up.
     fn search(&self) -> Option<JobRef> {
+        // Adaptive pinning: when the previous yielding round began.
+        let mut round_began = None;
         for round in 0..SEARCH_ROUNDS {
+            if round > SPIN_ROUNDS && self.is_adaptive() {
+                round_began = Some(self.time_round(round_began));
+            }
             if let Some(job) = self.steal() {
                 return Some(job);
             }
@@ -539,6 +566,80 @@ impl WorkerThread {
             backoff(round);
         }
         None
+    }
+}
+
+impl WorkerThread {
+    /// Whether this worker is pinned adaptively (its yields and wake-ups
+    /// are measured, at home and away).
+    #[inline]
+    fn is_adaptive(&self) -> bool {
+        self.adaptive.is_some()
+    }
+
+    /// Adaptive pinning, after a waker released this worker: a slow
+    /// wake-up may move it (off its core, or back).
+    #[cold]
+    fn after_wake(&self) {
+        let now = Instant::now();
+        if let Some(delay) = self.shared.sleep.wake_delay(self.index, now) {
+            self.observe_delay(Wait::Wake, delay, now);
+        }
+    }
+
+    /// A searching worker's yielding rounds, timed: a round (a scan of the
+    /// queues and a yield, microseconds on a core of its own) that takes
+    /// long means the worker was off its core meanwhile, in the yield or
+    /// preempted around it, so another thread keeps the core busy. Timed
+    /// from the start of one round to the start of the next, so the round
+    /// that ends by finding work counts too. (The yields run on the slow
+    /// path already; one clock read a round is small next to the system
+    /// call.) Returns when this round began.
+    #[cold]
+    fn time_round(&self, previous_round_began: Option<Instant>) -> Instant {
+        let now = Instant::now();
+        if let Some(began) = previous_round_began {
+            self.observe_delay(Wait::Yield, now.saturating_duration_since(began), now);
+        }
+        now
+    }
+
+    /// Feeds one measurement to the adaptive policy and applies its answer.
+    fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let action = adaptive.policy.borrow_mut().observe(kind, delay, now);
+        match action {
+            PinAction::Stay => {}
+            PinAction::Release => {
+                if pinning::widen_current(&adaptive.widen_to) {
+                    let counters = self.counters();
+                    // Relaxed: display figures.
+                    counters.pinned.store(false, Ordering::Relaxed);
+                    WorkerCounters::bump(&counters.pin_releases);
+                }
+            }
+            PinAction::Repin => self.repin(adaptive.home),
+        }
+    }
+
+    /// Back to the home core.
+    fn repin(&self, home: CoreId) {
+        if pinning::pin_current(home) {
+            // Relaxed: a display figure.
+            self.counters().pinned.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Adaptive pinning, before parking: a released worker tries its home
+    /// core again once its back-off has passed (the next wake-up tells).
+    #[cold]
+    fn before_park(&self) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let mut policy = adaptive.policy.borrow_mut();
+        if policy.wants_clock_before_park() && policy.before_park(Instant::now()) == PinAction::Repin {
+            drop(policy);
+            self.repin(adaptive.home);
+        }
     }
 }
 
@@ -574,14 +675,25 @@ fn backoff(round: u32) {
 }
 
 /// The body of every worker thread.
-pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_affinity::CoreId>) {
-    #[cfg(not(loom))]
-    if let Some(core) = core {
-        // Pinning is best effort: a refused pin leaves the thread unpinned.
-        let _ = core_affinity::set_for_current(core);
+pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPin>) {
+    // Pinning is best effort: a refused pin leaves the thread unpinned (and
+    // adaptive pinning off for it). The home core stays claimed until the
+    // thread exits (`pin` lives to the end of this frame).
+    let mut adaptive = None;
+    if let Some(pin) = &pin {
+        let home = pin.home.core();
+        if pinning::pin_current(home) {
+            let counters = &shared.slots[index].counters;
+            // Relaxed: display figures.
+            counters.home_core.store(home.id + 1, Ordering::Relaxed);
+            counters.pinned.store(true, Ordering::Relaxed);
+            adaptive = pin.widen_to.clone().map(|widen_to| AdaptivePin {
+                home,
+                widen_to,
+                policy: RefCell::new(AdaptivePolicy::new()),
+            });
+        }
     }
-    #[cfg(loom)]
-    let _ = core;
     // The slot's previous thread may still be on its way out with the
     // deque: wait until it puts it back (it needs no lock we hold).
     let deque = {
@@ -599,6 +711,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
         index,
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+        adaptive,
     };
     CURRENT.with(|current| current.set(&worker));
     // A panic here would be a bug in the pool (tasks' panics are caught
@@ -631,6 +744,11 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, core: Option<core_af
     // Give the deque back to the slot, so a restarted worker can own it
     // (one may already wait for it).
     let slot = &shared.slots[index];
+    // Relaxed: display figures (the slot reads as unpinned until its next
+    // thread pins itself).
+    slot.counters.home_core.store(0, Ordering::Relaxed);
+    slot.counters.pinned.store(false, Ordering::Relaxed);
     *lock(&slot.deque) = Some(deque);
     slot.deque_returned.notify_all();
+    drop(pin);
 }

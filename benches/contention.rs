@@ -8,6 +8,7 @@
 //! ```text
 //! cargo bench --bench contention              # 3 interleaved rounds
 //! cargo bench --bench contention -- --quick   # 1 short round (a smoke test)
+//! cargo bench --bench contention -- --quiet-only --rounds 9   # the quiet machine only
 //! ```
 //!
 //! For every scenario (quiet, then a neighbour on each core in turn) and
@@ -158,8 +159,13 @@ impl Drop for Neighbour {
 }
 
 fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick" || arg == "--test");
-    let rounds = if quick { 1 } else { 3 };
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|arg| arg == "--quick" || arg == "--test");
+    let value_of = |flag: &str| args.iter().position(|arg| arg == flag).and_then(|i| args.get(i + 1));
+    let rounds = value_of("--rounds")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
+    let only_quiet = args.iter().any(|arg| arg == "--quiet-only");
     let cores: Vec<usize> = core_affinity::get_core_ids()
         .unwrap_or_default()
         .into_iter()
@@ -167,7 +173,7 @@ fn main() {
         .collect();
     let workers = cores.len().max(1);
     let mut scenarios: Vec<(String, Option<usize>)> = vec![("quiet".to_owned(), None)];
-    if cores.len() > 1 {
+    if cores.len() > 1 && !only_quiet {
         for &core in &cores {
             scenarios.push((format!("core {core} busy"), Some(core)));
         }

@@ -3,7 +3,9 @@
 //! A lock-free, work-stealing thread pool whose capacity can be tuned while
 //! it runs.
 //!
-//! Each worker thread owns a [crossbeam-deque] deque and is pinned to a core;
+//! Each worker thread owns a [crossbeam-deque] deque and is pinned to a core
+//! (adaptively: a worker whose core another process keeps busy runs
+//! elsewhere until it is free again, see [`Pinning`]);
 //! a global injector takes work from outside threads; idle workers steal from
 //! each other and then sleep, with a wake-up protocol that loses no task,
 //! never wakes a herd for one task, and burns no CPU while idle.

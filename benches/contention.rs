@@ -9,6 +9,7 @@
 //! cargo bench --bench contention              # 3 interleaved rounds
 //! cargo bench --bench contention -- --quick   # 1 short round (a smoke test)
 //! cargo bench --bench contention -- --quiet-only --rounds 9   # the quiet machine only
+//! cargo bench --bench contention -- --busy 0,7  # the neighbour on these cores only
 //! ```
 //!
 //! For every scenario (quiet, then a neighbour on each core in turn) and
@@ -85,6 +86,14 @@ impl Subject {
                 .build()
                 .expect("stealpool pool"),
         )
+    }
+
+    /// Times adaptive pinning let a worker off its core so far.
+    fn pin_releases(&self) -> u64 {
+        match self {
+            Subject::Stealpool(pool) => pool.worker_stats().iter().map(|w| w.pin_releases).sum(),
+            Subject::Rayon(_) => 0,
+        }
     }
 
     fn submit(&self, task: impl FnOnce() + Send + 'static) {
@@ -173,22 +182,30 @@ fn main() {
         .collect();
     let workers = cores.len().max(1);
     let mut scenarios: Vec<(String, Option<usize>)> = vec![("quiet".to_owned(), None)];
+    // `--busy 0,5`: the neighbour on these cores only (many-core machines).
+    let busy_only: Option<Vec<usize>> =
+        value_of("--busy").map(|list| list.split(',').filter_map(|core| core.parse().ok()).collect());
     if cores.len() > 1 && !only_quiet {
-        for &core in &cores {
+        for &core in cores
+            .iter()
+            .filter(|core| busy_only.as_ref().map_or(true, |only| only.contains(core)))
+        {
             scenarios.push((format!("core {core} busy"), Some(core)));
         }
     }
     println!("contention: {workers} workers, {rounds} rounds, cold wake = p50 of {WAKES}, throughput = {TASKS} tasks");
     println!();
-    println!("| scenario | contender | cold wake p50 | vs Off | vs rayon | throughput ns/task | vs Off | vs rayon |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| scenario | contender | cold wake p50 | vs Off | vs rayon | throughput ns/task | vs Off | vs rayon | pin releases |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (scenario, busy) in scenarios {
         let _neighbour = match busy {
             None => None,
             Some(core) => match Neighbour::on_core(core) {
                 Some(neighbour) => Some(neighbour),
                 None => {
-                    println!("| {scenario} | (skipped: no taskset) | | | | | | |");
+                    println!("| {scenario} | (skipped: no taskset) | | | | | | | |");
                     continue;
                 }
             },
@@ -196,12 +213,14 @@ fn main() {
         thread::sleep(Duration::from_millis(100));
         let mut wakes = vec![Vec::new(); Contender::ALL.len()];
         let mut rates = vec![Vec::new(); Contender::ALL.len()];
+        let mut releases = vec![0u64; Contender::ALL.len()];
         for _ in 0..rounds {
             for (i, &contender) in Contender::ALL.iter().enumerate() {
                 let subject = Subject::new(contender, workers);
                 thread::sleep(Duration::from_millis(20));
                 wakes[i].push(cold_wake(&subject));
                 rates[i].push(throughput(&subject));
+                releases[i] += subject.pin_releases();
             }
         }
         let wake: Vec<Duration> = wakes.iter_mut().map(|w| median(w)).collect();
@@ -211,7 +230,7 @@ fn main() {
         let rayon = Contender::ALL.iter().position(|&c| c == Contender::Rayon).unwrap();
         for (i, contender) in Contender::ALL.iter().enumerate() {
             println!(
-                "| {scenario} | {} | {:.1} µs | {:.2}× | {:.2}× | {} | {:.2}× | {:.2}× |",
+                "| {scenario} | {} | {:.1} µs | {:.2}× | {:.2}× | {} | {:.2}× | {:.2}× | {} |",
                 contender.name(),
                 wake[i].as_secs_f64() * 1e6,
                 ratio(wake[i], wake[off]),
@@ -219,6 +238,7 @@ fn main() {
                 rate[i].as_nanos(),
                 ratio(rate[i], rate[off]),
                 ratio(rate[i], rate[rayon]),
+                releases[i],
             );
         }
     }

@@ -49,24 +49,26 @@ pub enum Pinning {
     Off,
 }
 
-/// A wake-up slower than this (from the waker's stamp to the worker
-/// running) counts as a sign that the worker's core is busy. An idle
-/// core's wake-up takes tens of microseconds even on a noisy VM; a core
-/// held by another runnable thread makes the worker wait for a time slice
-/// (milliseconds).
-pub(crate) const SLOW_WAKE: Duration = Duration::from_micros(250);
+/// A wait longer than this (from the waker's stamp to the worker running,
+/// or one search round) counts as a sign that the worker's core is busy.
+/// An idle core's wake-up takes tens of microseconds even on a noisy VM; a
+/// core held by another runnable thread makes the worker wait for a time
+/// slice (~1.8 ms measured on 2 and on 16 cores).
+pub(crate) const SLOW_WAKE: Duration = Duration::from_micros(500);
 /// Slow waits within [`WINDOW`] that move a worker (off its core, or
 /// back): one or two alone may be a hiccup of the host.
 pub(crate) const STRIKES: u8 = 3;
 /// The window in which [`STRIKES`] slow waits must fall. A neighbour that
 /// keeps the core busy costs the worker a wait every time slice (a few
 /// milliseconds); a quiet core has none in a long time.
-pub(crate) const WINDOW: Duration = Duration::from_millis(100);
+pub(crate) const WINDOW: Duration = Duration::from_millis(50);
 /// How long a released worker stays off its core before it tries again,
 /// at first; doubled after every try that fails, up to [`MAX_BACKOFF`].
 pub(crate) const BASE_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest a released worker waits before it tries its core again.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long after its thread starts a worker begins to measure.
+pub(crate) const ARM_DELAY: Duration = Duration::from_millis(100);
 
 /// Where a worker waited for its core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +116,16 @@ pub(crate) struct AdaptivePolicy {
     calm_at: Option<Instant>,
     /// No release before this (a release that did not help came back).
     hold_until: Option<Instant>,
+    /// Measurements count from this moment: a thread's first moments (its
+    /// stack faulted in, a pool of threads starting and pinning at once)
+    /// are slow for reasons that say nothing about the core. (Arming at the
+    /// first sleep instead was tried: a worker on a busy core may never get
+    /// through a search to sleep, and then was never let off.)
+    armed_at: Option<Instant>,
 }
 
 impl AdaptivePolicy {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(started: Instant) -> Self {
         AdaptivePolicy {
             pinned: true,
             strikes: [(None, 0); 2],
@@ -125,6 +133,7 @@ impl AdaptivePolicy {
             backoff: BASE_BACKOFF,
             calm_at: None,
             hold_until: None,
+            armed_at: started.checked_add(ARM_DELAY),
         }
     }
 
@@ -134,8 +143,20 @@ impl AdaptivePolicy {
     }
 
     /// The worker waited `delay` for a core (`kind`: from a waker's stamp
-    /// to running, or through one yield while searching).
-    pub(crate) fn observe(&mut self, kind: Wait, delay: Duration, now: Instant) -> PinAction {
+    /// to running, or through one yield while searching). `room_elsewhere`
+    /// is asked before a release: whether any other core might be free (a
+    /// worker of the pool asleep, or cores without one). With every other
+    /// core busy with the pool's own workers, moving only adds churn.
+    pub(crate) fn observe(
+        &mut self,
+        kind: Wait,
+        delay: Duration,
+        now: Instant,
+        room_elsewhere: impl FnOnce() -> bool,
+    ) -> PinAction {
+        if self.armed_at.map_or(true, |at| now < at) {
+            return PinAction::Stay;
+        }
         if delay < SLOW_WAKE {
             if self.pinned && self.calm_at.is_some_and(|at| now >= at) {
                 // Pinned and quick for as long as the last back-off: the
@@ -165,7 +186,7 @@ impl AdaptivePolicy {
             self.hold_until = now.checked_add(self.backoff);
             return PinAction::Repin;
         }
-        if self.hold_until.is_some_and(|until| now < until) {
+        if self.hold_until.is_some_and(|until| now < until) || !room_elsewhere() {
             return PinAction::Stay;
         }
         self.pinned = false;
@@ -363,10 +384,25 @@ mod tests {
         SLOW_WAKE * 4
     }
 
+    /// A policy whose worker started long enough ago to measure.
+    fn armed() -> AdaptivePolicy {
+        AdaptivePolicy::new(Instant::now() - ARM_DELAY * 2)
+    }
+
+    #[test]
+    fn nothing_counts_in_a_threads_first_moments() {
+        let t0 = Instant::now();
+        let mut policy = AdaptivePolicy::new(t0);
+        for _ in 0..STRIKES * 3 {
+            assert_eq!(policy.observe(Wait::Yield, slow(), t0, || true), PinAction::Stay);
+        }
+        assert_eq!(strike_out(&mut policy, t0 + ARM_DELAY), PinAction::Release);
+    }
+
     /// Feeds `STRIKES` slow waits; returns the last answer.
     fn strike_out(policy: &mut AdaptivePolicy, now: Instant) -> PinAction {
         (0..STRIKES)
-            .map(|_| policy.observe(Wait::Wake, slow(), now))
+            .map(|_| policy.observe(Wait::Wake, slow(), now, || true))
             .last()
             .unwrap()
     }
@@ -374,40 +410,56 @@ mod tests {
     #[test]
     fn slow_waits_spread_out_are_forgiven_a_burst_of_them_releases() {
         let mut now = Instant::now();
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         for _ in 0..5 {
             for _ in 1..STRIKES {
-                assert_eq!(policy.observe(Wait::Wake, slow(), now), PinAction::Stay);
+                assert_eq!(policy.observe(Wait::Wake, slow(), now, || true), PinAction::Stay);
             }
             now += WINDOW * 2;
         }
         assert!(policy.is_pinned());
         // Quick waits between slow ones do not clear the evidence.
         for _ in 1..STRIKES {
-            assert_eq!(policy.observe(Wait::Wake, slow(), now), PinAction::Stay);
+            assert_eq!(policy.observe(Wait::Wake, slow(), now, || true), PinAction::Stay);
             assert_eq!(
-                policy.observe(Wait::Wake, Duration::from_micros(10), now),
+                policy.observe(Wait::Wake, Duration::from_micros(10), now, || true),
                 PinAction::Stay
             );
         }
-        assert_eq!(policy.observe(Wait::Wake, slow(), now + WINDOW / 2), PinAction::Release);
+        assert_eq!(
+            policy.observe(Wait::Wake, slow(), now + WINDOW / 2, || true),
+            PinAction::Release
+        );
         assert!(!policy.is_pinned());
+    }
+
+    #[test]
+    fn no_release_while_every_other_core_is_busy_with_the_pool() {
+        let t0 = Instant::now();
+        let mut policy = armed();
+        for _ in 0..STRIKES {
+            assert_eq!(policy.observe(Wait::Wake, slow(), t0, || false), PinAction::Stay);
+        }
+        assert!(policy.is_pinned());
+        assert_eq!(strike_out(&mut policy, t0), PinAction::Release);
     }
 
     #[test]
     fn each_kind_of_wait_counts_on_its_own() {
         let t0 = Instant::now();
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         for _ in 1..STRIKES {
-            assert_eq!(policy.observe(Wait::Wake, slow(), t0), PinAction::Stay);
+            assert_eq!(policy.observe(Wait::Wake, slow(), t0, || true), PinAction::Stay);
         }
         // A slow yield is not a third slow wake-up.
-        assert_eq!(policy.observe(Wait::Yield, slow(), t0), PinAction::Stay);
-        assert_eq!(policy.observe(Wait::Wake, slow(), t0), PinAction::Release);
+        assert_eq!(policy.observe(Wait::Yield, slow(), t0, || true), PinAction::Stay);
+        assert_eq!(policy.observe(Wait::Wake, slow(), t0, || true), PinAction::Release);
         // Yields count on their own too.
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         assert_eq!(
-            (0..STRIKES).map(|_| policy.observe(Wait::Yield, slow(), t0)).last(),
+            (0..STRIKES)
+                .map(|_| policy.observe(Wait::Yield, slow(), t0, || true))
+                .last(),
             Some(PinAction::Release)
         );
     }
@@ -415,11 +467,11 @@ mod tests {
     #[test]
     fn a_released_worker_repins_after_the_backoff_which_doubles_while_the_core_stays_busy() {
         let t0 = Instant::now();
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         assert_eq!(strike_out(&mut policy, t0), PinAction::Release);
         // Quick away from home: it stays away until the back-off passes.
         assert_eq!(
-            policy.observe(Wait::Wake, Duration::from_micros(10), t0),
+            policy.observe(Wait::Wake, Duration::from_micros(10), t0, || true),
             PinAction::Stay
         );
         assert_eq!(policy.before_park(t0 + BASE_BACKOFF / 2), PinAction::Stay);
@@ -435,7 +487,7 @@ mod tests {
     #[test]
     fn a_release_that_does_not_help_goes_home_and_holds() {
         let t0 = Instant::now();
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         assert_eq!(strike_out(&mut policy, t0), PinAction::Release);
         // Just as slow elsewhere: back home at once ...
         assert_eq!(strike_out(&mut policy, t0), PinAction::Repin);
@@ -450,7 +502,7 @@ mod tests {
     #[test]
     fn the_backoff_is_capped_and_resets_once_the_core_is_calm() {
         let mut now = Instant::now();
-        let mut policy = AdaptivePolicy::new();
+        let mut policy = armed();
         for _ in 0..20 {
             assert_eq!(strike_out(&mut policy, now), PinAction::Release);
             now += MAX_BACKOFF;
@@ -460,7 +512,7 @@ mod tests {
         // Quick waits for a whole back-off: back to the base.
         now += MAX_BACKOFF;
         assert_eq!(
-            policy.observe(Wait::Wake, Duration::from_micros(5), now),
+            policy.observe(Wait::Wake, Duration::from_micros(5), now, || true),
             PinAction::Stay
         );
         assert_eq!(policy.backoff, BASE_BACKOFF);

@@ -112,9 +112,10 @@ impl Sleep {
         &self.slots[index].parker
     }
 
-    /// How many workers are sleeping now.
-    #[cfg(test)]
+    /// How many workers are sleeping now (a snapshot: tests, and adaptive
+    /// pinning asking whether the pool has an idle core to move to).
     pub(crate) fn sleeping(&self) -> usize {
+        // Relaxed: a hint, not part of the protocol.
         sleeping_in(self.counters.load(Ordering::Relaxed)) as usize
     }
 

@@ -607,7 +607,14 @@ impl WorkerThread {
     /// Feeds one measurement to the adaptive policy and applies its answer.
     fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant) {
         let Some(adaptive) = &self.adaptive else { return };
-        let action = adaptive.policy.borrow_mut().observe(kind, delay, now);
+        let shared = &self.shared;
+        let room_elsewhere = || {
+            // Relaxed: hints. Cores without a worker of ours, or a worker
+            // of ours asleep, may be free; other processes' load we cannot
+            // see (the policy learns it by moving, see `pinning.rs`).
+            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len() || shared.sleep.sleeping() > 0
+        };
+        let action = adaptive.policy.borrow_mut().observe(kind, delay, now, room_elsewhere);
         match action {
             PinAction::Stay => {}
             PinAction::Release => {
@@ -690,7 +697,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
             adaptive = pin.widen_to.clone().map(|widen_to| AdaptivePin {
                 home,
                 widen_to,
-                policy: RefCell::new(AdaptivePolicy::new()),
+                policy: RefCell::new(AdaptivePolicy::new(Instant::now())),
             });
         }
     }

@@ -122,6 +122,12 @@ fn open_after_close(gate: Arc<AtomicBool>, closed: impl Fn() -> bool + Send + 's
 /// test found, and would turn a clear failure into a watchdog exit.
 struct KeepOnFailure<T>(Option<T>);
 
+/// `pool.shutdown()` on a helper thread, failing the test if it hangs.
+fn shutdown_within_soon(pool: &Pool) {
+    let p = pool.clone();
+    within(SOON, "shutdown", move || p.shutdown());
+}
+
 impl<T> Drop for KeepOnFailure<T> {
     fn drop(&mut self) {
         if thread::panicking() {
@@ -223,8 +229,7 @@ fn thread_name_with_nul_without_prealloc_runs_the_first_task() {
     let (tx, rx) = mpsc::channel();
     pool.submit(move || tx.send(()).unwrap()).expect("submit");
     rx.recv_timeout(SOON).expect("the second task did not run");
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
 }
 
 // ---------------------------------------------------------------------------
@@ -403,8 +408,7 @@ fn no_thread_can_start_join_runs_on_the_caller() {
     });
     assert_eq!(joined, Ok((1, 2)));
     assert_eq!(threads_named("adv-nothr-"), 0);
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
 }
 
 fn chain(p: Pool, n: u32, count: Arc<AtomicU32>) {
@@ -435,8 +439,7 @@ fn no_thread_can_start_a_long_submit_chain_does_not_overflow_the_stack() {
         p.wait_idle();
     });
     assert_eq!(count.load(Ordering::SeqCst), 100_001);
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
 }
 
 #[test]
@@ -465,8 +468,7 @@ fn no_thread_can_start_scope_and_spawn_run_on_the_caller() {
             .map_err(|payload| message(&*payload))
     });
     assert_eq!(value, Ok(42));
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
 }
 
 // ---------------------------------------------------------------------------
@@ -478,6 +480,20 @@ fn no_thread_can_start_scope_and_spawn_run_on_the_caller() {
 /// contained. Called from outside, from inside a worker (where the second
 /// half may or may not be stolen: repeated), and on a shut-down pool (both
 /// halves run on the caller). A failure aborts the process.
+/// `pool.join` of two halves that both panic with a `Bomb`: whether it
+/// panicked (as it must) rather than returned; the payload is defused.
+fn join_two_bombs(pool: &Pool) -> bool {
+    match panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.join(|| -> u8 { panic_any(Bomb) }, || -> u8 { panic_any(Bomb) })
+    })) {
+        Ok(_) => false,
+        Err(payload) => {
+            defuse(payload);
+            true
+        }
+    }
+}
+
 #[test]
 fn join_with_two_payloads_that_panic_on_drop_never_aborts() {
     let _s = serial();
@@ -489,34 +505,12 @@ fn join_with_two_payloads_that_panic_on_drop_never_aborts() {
     let _keep = KeepOnFailure(Some(pool.clone()));
     for _ in 0..10 {
         let p = pool.clone();
-        let outcome = within(SOON, "join from outside", move || {
-            match panic::catch_unwind(AssertUnwindSafe(|| {
-                p.join(|| -> u8 { panic_any(Bomb) }, || -> u8 { panic_any(Bomb) })
-            })) {
-                Ok(_) => false,
-                Err(payload) => {
-                    defuse(payload);
-                    true
-                }
-            }
-        });
+        let outcome = within(SOON, "join from outside", move || join_two_bombs(&p));
         assert!(outcome, "join from outside: both halves panicked, join returned");
     }
     for _ in 0..10 {
         let p = pool.clone();
-        let inside = pool
-            .spawn(move || {
-                match panic::catch_unwind(AssertUnwindSafe(|| {
-                    p.join(|| -> u8 { panic_any(Bomb) }, || -> u8 { panic_any(Bomb) })
-                })) {
-                    Ok(_) => false,
-                    Err(payload) => {
-                        defuse(payload);
-                        true
-                    }
-                }
-            })
-            .expect("spawn");
+        let inside = pool.spawn(move || join_two_bombs(&p)).expect("spawn");
         match join_timeout(inside) {
             Ok(panicked) => assert!(panicked, "join inside a worker: both halves panicked, join returned"),
             Err(payload) => {
@@ -528,21 +522,10 @@ fn join_with_two_payloads_that_panic_on_drop_never_aborts() {
     }
     // The pool still works.
     assert_eq!(join_timeout(pool.spawn(|| 5).expect("spawn")).ok(), Some(5));
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
     // A shut-down pool runs both halves on the caller.
     let p = pool.clone();
-    let outcome = within(SOON, "join on a shut-down pool", move || {
-        match panic::catch_unwind(AssertUnwindSafe(|| {
-            p.join(|| -> u8 { panic_any(Bomb) }, || -> u8 { panic_any(Bomb) })
-        })) {
-            Ok(_) => false,
-            Err(payload) => {
-                defuse(payload);
-                true
-            }
-        }
-    });
+    let outcome = within(SOON, "join on a shut-down pool", move || join_two_bombs(&p));
     assert!(outcome, "join on a shut-down pool: both halves panicked, join returned");
     assert_threads_gone("adv-bomb-", "after shutdown");
 }
@@ -600,8 +583,7 @@ fn scope_with_payloads_that_panic_on_drop_never_aborts() {
         }
     }
     assert_eq!(join_timeout(pool.spawn(|| 5).expect("spawn")).ok(), Some(5));
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
     assert_threads_gone("adv-sbomb-", "after shutdown");
 }
 
@@ -715,33 +697,24 @@ fn func_pool_state_whose_drop_panics_is_still_counted_gone() {
         )
         .expect("build");
     let _keep = KeepOnFailure(Some(fp.clone()));
-    fp.invoke(1).expect("invoke");
-    assert_eq!(rx.recv_timeout(SOON), Ok(1));
-    fp.wait_idle();
-    // The check fails and drops the state (its destructor panics). Whether
-    // a new state is made at once or on the next call, the one worker holds
-    // at most one state, and the count says so.
-    assert!(
-        wait_until(SOON, || checks.load(Ordering::SeqCst) >= 1),
-        "the health check never ran"
-    );
-    assert!(
-        fp.stats().live_states <= 1,
-        "after a failed health check: {:?}",
-        fp.stats()
-    );
-    fp.invoke(2).expect("invoke");
-    assert_eq!(rx.recv_timeout(SOON), Ok(2));
-    fp.wait_idle();
-    assert!(
-        wait_until(SOON, || checks.load(Ordering::SeqCst) >= 2),
-        "the health check never ran on the second state"
-    );
-    assert!(
-        fp.stats().live_states <= 1,
-        "one worker holds at most one state, after two failed health checks: {:?}",
-        fp.stats()
-    );
+    // Each round: a call makes a state (if none is ready), the check fails
+    // and drops it (its destructor panics). Whether a new state is made at
+    // once or on the next call, the one worker holds at most one state, and
+    // the count says so.
+    for round in 1..=2u32 {
+        fp.invoke(round).expect("invoke");
+        assert_eq!(rx.recv_timeout(SOON), Ok(round));
+        fp.wait_idle();
+        assert!(
+            wait_until(SOON, || checks.load(Ordering::SeqCst) >= round as usize),
+            "round {round}: the health check never ran"
+        );
+        assert!(
+            fp.stats().live_states <= 1,
+            "one worker holds at most one state, after {round} failed health check(s): {:?}",
+            fp.stats()
+        );
+    }
     let f = fp.clone();
     within(SOON, "FuncPool::shutdown", move || f.shutdown());
     let stats = fp.stats();
@@ -790,8 +763,7 @@ fn suspended_threads_above_a_shrunk_capacity_retire_after_keep_alive() {
     );
     pool.tune(16).expect("tune(16)");
     all_busy_at_once(&pool, 16, "16 tasks at capacity 16");
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
     assert_threads_gone(P, "after shutdown");
 }
 
@@ -824,8 +796,7 @@ fn a_huge_keep_alive_means_never_expire() {
     pool.submit(move || tx.send(2).unwrap()).expect("submit");
     assert_eq!(rx.recv_timeout(SOON), Ok(2), "the second task did not run");
     assert!(pool.stats().live_workers > 0);
-    let p = pool.clone();
-    within(SOON, "shutdown", move || p.shutdown());
+    shutdown_within_soon(&pool);
     assert_threads_gone(P, "after shutdown");
 }
 

@@ -278,6 +278,21 @@ fn submit_opening(pool: &Pool, gate: &Arc<Gate>, counter: &Arc<AtomicUsize>, amo
     .unwrap_or_else(|_| panic!("open pool refused a task"));
 }
 
+/// Grows `pool` to 2 from another thread while the gated pair is submitted:
+/// B needs the second worker, whichever way the grow and the pair race.
+fn grow_to_two_while_submitting_a_gated_pair(pool: Pool) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let tuner = {
+        let pool = pool.clone();
+        loom::thread::spawn(move || pool.tune(2).expect("valid capacity"))
+    };
+    submit_gated_pair(&pool, &ran);
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::Relaxed), 11);
+    tuner.join().unwrap();
+    pool.shutdown();
+}
+
 /// Submits task A (+1), which blocks until task B (+10) has run, then B:
 /// while A holds a worker, B needs another one.
 fn submit_gated_pair(pool: &Pool, ran: &Arc<AtomicUsize>) {
@@ -396,16 +411,7 @@ fn tune_grow_racing_suspend() {
 fn tune_grow_racing_submit_to_a_busy_worker() {
     model_bounded(1, || {
         let pool = small(1, 2).build().expect("pool builds");
-        let ran = Arc::new(AtomicUsize::new(0));
-        let tuner = {
-            let pool = pool.clone();
-            loom::thread::spawn(move || pool.tune(2).expect("valid capacity"))
-        };
-        submit_gated_pair(&pool, &ran);
-        pool.wait_idle();
-        assert_eq!(ran.load(Ordering::Relaxed), 11);
-        tuner.join().unwrap();
-        pool.shutdown();
+        grow_to_two_while_submitting_a_gated_pair(pool);
     });
 }
 
@@ -619,15 +625,6 @@ fn suspended_keep_alive_expiry_racing_tune_grow() {
             .build()
             .expect("pool builds");
         pool.tune(1).expect("valid capacity");
-        let ran = Arc::new(AtomicUsize::new(0));
-        let tuner = {
-            let pool = pool.clone();
-            loom::thread::spawn(move || pool.tune(2).expect("valid capacity"))
-        };
-        submit_gated_pair(&pool, &ran);
-        pool.wait_idle();
-        assert_eq!(ran.load(Ordering::Relaxed), 11);
-        tuner.join().unwrap();
-        pool.shutdown();
+        grow_to_two_while_submitting_a_gated_pair(pool);
     });
 }

@@ -50,42 +50,25 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-mod arg_slots;
-mod backpressure;
-mod builder;
+mod config;
 mod error;
-mod func_builder;
-mod func_pool;
+mod func;
 mod hooks;
-mod job;
-mod join;
-mod join_handle;
-mod latch;
-mod multi_pool;
-mod parker;
-mod pinning;
+mod multi;
 mod pool;
-mod queue;
-mod registry;
-mod scope;
-mod sleep;
+mod scheduler;
 mod stats;
-mod stranded;
 mod sync;
-mod task;
-mod threads;
 mod unwind;
-mod worker;
-mod worker_state;
 
-pub use builder::Builder;
+pub use config::Pinning;
 pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
-pub use func_builder::FuncPoolBuilder;
-pub use func_pool::FuncPool;
-pub use join_handle::JoinHandle;
-pub use multi_pool::{LoadBalancing, MultiPool, MultiPoolBuilder};
-pub use pinning::Pinning;
+pub use func::builder::FuncPoolBuilder;
+pub use func::FuncPool;
+pub use multi::{LoadBalancing, MultiPool, MultiPoolBuilder};
+pub use pool::builder::Builder;
+pub use pool::join_handle::JoinHandle;
+pub use pool::scope::Scope;
+pub use pool::task::Task;
 pub use pool::Pool;
-pub use scope::Scope;
 pub use stats::{Stats, WorkerState, WorkerStats};
-pub use task::Task;

@@ -10,7 +10,7 @@ use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc as StdArc;
 
-use crate::builder::PanicHandlerFn;
+use crate::config::PanicHandlerFn;
 
 /// A panic payload.
 pub(crate) type Payload = Box<dyn Any + Send>;

@@ -15,7 +15,7 @@ use std::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use crate::job::{JobKind, JobRef};
+use crate::scheduler::{JobKind, JobRef};
 use crate::sync::{lock, AtomicPtr, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// Slots in the first chunk; chunk `k` has `FIRST_CHUNK << k`.

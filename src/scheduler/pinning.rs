@@ -23,31 +23,7 @@ use std::time::{Duration, Instant};
 
 use core_affinity::CoreId;
 
-/// How a pool places its worker threads on cores (see
-/// [`Builder::pinning`](crate::Builder::pinning)).
-///
-/// ```
-/// use stealpool::{Pinning, Pool};
-/// let pool = Pool::builder().capacity(2).pinning(Pinning::Strict).build()?;
-/// # Ok::<(), stealpool::BuildError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Pinning {
-    /// The default. Each worker is pinned to a home core (handed out least
-    /// used first across every pool in the process), and is let off it while
-    /// its wake-ups show the core is busy with other work: then it may run
-    /// on the pool's other cores, and it tries its home core again later.
-    /// On platforms without thread affinity masks (anything but Linux and
-    /// Android) the workers run unpinned, as with [`Pinning::Off`].
-    #[default]
-    Adaptive,
-    /// Each worker stays on its home core whatever else runs there (where
-    /// the platform allows pinning at all).
-    Strict,
-    /// Workers are not pinned; the OS places them.
-    Off,
-}
+use crate::config::Pinning;
 
 /// A wait longer than this (from the waker's stamp to the worker running,
 /// or one search round) counts as a sign that the worker's core is busy.

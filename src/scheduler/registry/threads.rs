@@ -8,11 +8,11 @@
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::pinning::Placement;
-use crate::registry::Shared;
+use crate::scheduler::pinning::Placement;
+use crate::scheduler::registry::Shared;
+use crate::scheduler::worker::run_worker;
 use crate::sync::{fence, lock, thread, Arc, MutexGuard, Ordering};
 use crate::unwind::{drop_payload, panic_message};
-use crate::worker::run_worker;
 
 /// What the control lock protects.
 pub(crate) struct Control {

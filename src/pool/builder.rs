@@ -5,51 +5,12 @@ use std::fmt;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
+use crate::config::{Config, Pinning, Settings};
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
-use crate::pinning::{Pinning, Placement};
 use crate::pool::Pool;
-use crate::registry::Shared;
+use crate::scheduler::{Placement, Shared, StartError};
 use crate::sync::{lock, Arc};
-use crate::threads::StartError;
-
-pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync;
-pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
-
-/// The settings a pool runs with.
-pub(crate) struct Config {
-    /// The capacity at build (and the floor `reboot` does not change:
-    /// reboot keeps the tuned capacity).
-    pub(crate) capacity: usize,
-    pub(crate) max_capacity: usize,
-    pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
-    pub(crate) stack_size: Option<usize>,
-    pub(crate) pinning: Pinning,
-    /// The cores to pin to (indices into the cores this process may run
-    /// on), if not all of them.
-    pub(crate) pin_cores: Option<Vec<usize>>,
-    pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
-    pub(crate) prealloc: bool,
-    pub(crate) min_workers: usize,
-    pub(crate) keep_alive: Option<Duration>,
-    pub(crate) queue_limit: Option<usize>,
-    pub(crate) nonblocking: bool,
-    pub(crate) max_blocked_submitters: Option<usize>,
-    /// Per-worker hooks (a `FuncPool`'s per-worker state).
-    pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
-    /// `Pool::current()` returns `None` on this pool's workers (a
-    /// `FuncPool`'s inner pool is not handed out).
-    pub(crate) hidden: bool,
-}
-
-/// The default ceiling for `tune`: generous, and never below the capacity.
-const DEFAULT_MAX_CAPACITY: usize = 256;
-
-/// The most worker slots a pool may have: every slot is allocated at build
-/// (about 600 bytes each, 39 MiB at this bound), and the idle counts are
-/// packed into 32-bit halves of one word. Far beyond what threads on one
-/// machine can use.
-pub(crate) const MAX_WORKERS: usize = 1 << 16;
 
 /// Configures and starts a [`Pool`]. Every setter takes and returns the
 /// builder by value.
@@ -71,21 +32,7 @@ pub(crate) const MAX_WORKERS: usize = 1 << 16;
 #[must_use = "a builder does nothing until `build` is called"]
 #[derive(Clone)]
 pub struct Builder {
-    capacity: Option<usize>,
-    max_capacity: Option<usize>,
-    thread_name: Option<StdArc<ThreadNameFn>>,
-    stack_size: Option<usize>,
-    pinning: Pinning,
-    pin_cores: Option<Vec<usize>>,
-    panic_handler: Option<StdArc<PanicHandlerFn>>,
-    prealloc: bool,
-    min_workers: Option<usize>,
-    keep_alive: Option<Duration>,
-    queue_limit: Option<usize>,
-    nonblocking: bool,
-    max_blocked_submitters: Option<usize>,
-    hooks: Option<StdArc<dyn WorkerHooks>>,
-    hidden: bool,
+    settings: Settings,
 }
 
 impl Default for Builder {
@@ -97,19 +44,19 @@ impl Default for Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("capacity", &self.capacity)
-            .field("max_capacity", &self.max_capacity)
-            .field("prealloc", &self.prealloc)
-            .field("min_workers", &self.min_workers)
-            .field("keep_alive", &self.keep_alive)
-            .field("queue_limit", &self.queue_limit)
-            .field("nonblocking", &self.nonblocking)
-            .field("max_blocked_submitters", &self.max_blocked_submitters)
-            .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
-            .field("stack_size", &self.stack_size)
-            .field("pinning", &self.pinning)
-            .field("pin_cores", &self.pin_cores)
-            .field("panic_handler", &self.panic_handler.as_ref().map(|_| ".."))
+            .field("capacity", &self.settings.capacity)
+            .field("max_capacity", &self.settings.max_capacity)
+            .field("prealloc", &self.settings.prealloc)
+            .field("min_workers", &self.settings.min_workers)
+            .field("keep_alive", &self.settings.keep_alive)
+            .field("queue_limit", &self.settings.queue_limit)
+            .field("nonblocking", &self.settings.nonblocking)
+            .field("max_blocked_submitters", &self.settings.max_blocked_submitters)
+            .field("thread_name", &self.settings.thread_name.as_ref().map(|_| ".."))
+            .field("stack_size", &self.settings.stack_size)
+            .field("pinning", &self.settings.pinning)
+            .field("pin_cores", &self.settings.pin_cores)
+            .field("panic_handler", &self.settings.panic_handler.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -125,33 +72,19 @@ impl Builder {
     /// ```
     pub fn new() -> Self {
         Builder {
-            capacity: None,
-            max_capacity: None,
-            thread_name: None,
-            stack_size: None,
-            pinning: Pinning::Adaptive,
-            pin_cores: None,
-            panic_handler: None,
-            prealloc: false,
-            min_workers: None,
-            keep_alive: None,
-            queue_limit: None,
-            nonblocking: false,
-            max_blocked_submitters: None,
-            hooks: None,
-            hidden: false,
+            settings: Settings::default(),
         }
     }
 
     /// Installs per-worker hooks (a `FuncPool`'s state).
     pub(crate) fn hooks(mut self, hooks: StdArc<dyn WorkerHooks>) -> Self {
-        self.hooks = Some(hooks);
+        self.settings.hooks = Some(hooks);
         self
     }
 
     /// Hides the pool from `Pool::current()` on its own workers.
     pub(crate) fn hidden(mut self) -> Self {
-        self.hidden = true;
+        self.settings.hidden = true;
         self
     }
 
@@ -170,7 +103,7 @@ impl Builder {
     /// assert_eq!(pool.capacity(), 3);
     /// ```
     pub fn capacity(mut self, workers: usize) -> Self {
-        self.capacity = Some(workers);
+        self.settings.capacity = Some(workers);
         self
     }
 
@@ -187,7 +120,7 @@ impl Builder {
     /// assert!(pool.tune(9).is_err());
     /// ```
     pub fn max_capacity(mut self, workers: usize) -> Self {
-        self.max_capacity = Some(workers);
+        self.settings.max_capacity = Some(workers);
         self
     }
 
@@ -203,7 +136,7 @@ impl Builder {
     /// assert_eq!(pool.stats().live_workers, 3);
     /// ```
     pub fn prealloc(mut self, prealloc: bool) -> Self {
-        self.prealloc = prealloc;
+        self.settings.prealloc = prealloc;
         self
     }
 
@@ -223,7 +156,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn min_workers(mut self, workers: usize) -> Self {
-        self.min_workers = Some(workers);
+        self.settings.min_workers = Some(workers);
         self
     }
 
@@ -238,7 +171,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn keep_alive(mut self, idle: Duration) -> Self {
-        self.keep_alive = Some(idle);
+        self.settings.keep_alive = Some(idle);
         self
     }
 
@@ -258,7 +191,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn queue_limit(mut self, tasks: usize) -> Self {
-        self.queue_limit = Some(tasks);
+        self.settings.queue_limit = Some(tasks);
         self
     }
 
@@ -271,7 +204,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn nonblocking(mut self, nonblocking: bool) -> Self {
-        self.nonblocking = nonblocking;
+        self.settings.nonblocking = nonblocking;
         self
     }
 
@@ -285,7 +218,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn max_blocked_submitters(mut self, submitters: usize) -> Self {
-        self.max_blocked_submitters = Some(submitters);
+        self.settings.max_blocked_submitters = Some(submitters);
         self
     }
 
@@ -311,7 +244,7 @@ impl Builder {
     where
         F: Fn(usize) -> String + Send + Sync + 'static,
     {
-        self.thread_name = Some(StdArc::new(name));
+        self.settings.thread_name = Some(StdArc::new(name));
         self
     }
 
@@ -323,7 +256,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.settings.stack_size = Some(bytes);
         self
     }
 
@@ -342,7 +275,7 @@ impl Builder {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn pinning(mut self, pinning: Pinning) -> Self {
-        self.pinning = pinning;
+        self.settings.pinning = pinning;
         self
     }
 
@@ -355,7 +288,7 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn pin_workers(mut self, pin: bool) -> Self {
-        self.pinning = if pin { Pinning::Strict } else { Pinning::Off };
+        self.settings.pinning = if pin { Pinning::Strict } else { Pinning::Off };
         self
     }
 
@@ -374,8 +307,8 @@ impl Builder {
     /// # drop(pool);
     /// ```
     pub fn pin_to_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
-        self.pinning = Pinning::Strict;
-        self.pin_cores = Some(cores.into_iter().collect());
+        self.settings.pinning = Pinning::Strict;
+        self.settings.pin_cores = Some(cores.into_iter().collect());
         self
     }
 
@@ -404,7 +337,7 @@ impl Builder {
     where
         H: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(StdArc::new(handler));
+        self.settings.panic_handler = Some(StdArc::new(handler));
         self
     }
 
@@ -449,48 +382,6 @@ impl Builder {
 
     /// Validates the settings.
     fn into_config(self) -> Result<Config, BuildError> {
-        let capacity = self.capacity.unwrap_or_else(num_cpus::get);
-        if capacity == 0 {
-            return Err(BuildError::ZeroCapacity);
-        }
-        for requested in [Some(capacity), self.max_capacity].into_iter().flatten() {
-            if requested > MAX_WORKERS {
-                return Err(BuildError::CapacityTooLarge {
-                    requested,
-                    max: MAX_WORKERS,
-                });
-            }
-        }
-        let max_capacity = self.max_capacity.unwrap_or(capacity.max(DEFAULT_MAX_CAPACITY));
-        if max_capacity < capacity {
-            return Err(BuildError::MaxCapacityBelowCapacity { capacity, max_capacity });
-        }
-        let min_workers = self.min_workers.unwrap_or(if self.prealloc { capacity } else { 0 });
-        if min_workers > capacity {
-            return Err(BuildError::MinWorkersAboveCapacity { min_workers, capacity });
-        }
-        if self.keep_alive == Some(Duration::ZERO) {
-            return Err(BuildError::ZeroKeepAlive);
-        }
-        if self.queue_limit == Some(0) {
-            return Err(BuildError::ZeroQueueLimit);
-        }
-        Ok(Config {
-            capacity,
-            max_capacity,
-            thread_name: self.thread_name,
-            stack_size: self.stack_size,
-            pinning: self.pinning,
-            pin_cores: self.pin_cores,
-            panic_handler: self.panic_handler,
-            prealloc: self.prealloc,
-            min_workers,
-            keep_alive: self.keep_alive,
-            queue_limit: self.queue_limit,
-            nonblocking: self.nonblocking,
-            max_blocked_submitters: self.max_blocked_submitters,
-            hooks: self.hooks,
-            hidden: self.hidden,
-        })
+        self.settings.validate()
     }
 }

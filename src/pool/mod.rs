@@ -1,25 +1,27 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod builder;
+pub(crate) mod join;
+pub(crate) mod join_handle;
+pub(crate) mod scope;
+pub(crate) mod task;
+
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::backpressure::{Backpressure, NoRoom, Wait};
-use crate::builder::Builder;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
-use crate::job::{HeapJob, JobKind, JobRef, StackJob};
-use crate::join::{join_in_worker, join_on_caller};
-use crate::join_handle::{JoinHandle, Packet, SpawnJob};
-use crate::latch::Latch;
-use crate::queue::Steal;
-use crate::registry::Shared;
-use crate::scope::Scope;
+use crate::pool::builder::Builder;
+use crate::pool::join::{join_in_worker, join_on_caller};
+use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
+use crate::pool::scope::Scope;
+use crate::pool::task::Task;
+use crate::scheduler::{
+    help_while_draining, Admission, Backpressure, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob,
+    StartError, Steal, WorkerThread,
+};
 use crate::stats::{Stats, WorkerState, WorkerStats};
-use crate::stranded::help_while_draining;
 use crate::sync::{lock, wait, wait_timeout, Arc, Ordering};
-use crate::task::Task;
-use crate::threads::StartError;
-use crate::worker::WorkerThread;
 
 /// Takes every job `steal` yields until it reports the queue empty.
 fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)) {
@@ -60,111 +62,6 @@ fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)
 /// ```
 pub struct Pool {
     shared: Arc<Shared>,
-}
-
-/// Where an accepted task goes.
-pub(crate) enum Admission<'a> {
-    /// Submitted from one of the pool's own workers: its deque.
-    Inside(&'a WorkerThread),
-    /// Submitted from any other thread: the injector.
-    Outside,
-}
-
-/// How a submit from outside the pool treats a full queue.
-#[derive(Clone, Copy)]
-pub(crate) enum Room {
-    /// Block or refuse, as the pool is configured.
-    AsConfigured,
-    /// Wait for room until the deadline.
-    Until(Instant),
-    /// Wait for room with no deadline, even on a nonblocking pool (a
-    /// timeout too long for `Instant` to hold).
-    Forever,
-    /// Ignore the limit (scope spawns and `join`: someone already waits for
-    /// them, and refusing them would only move the work to the caller).
-    Unlimited,
-}
-
-/// Why a task was not admitted.
-#[derive(Clone, Copy)]
-pub(crate) enum Refusal {
-    Closed,
-    Full,
-    Timeout,
-}
-
-impl Refusal {
-    fn with<F>(self, task: F) -> SubmitError<F> {
-        match self {
-            Refusal::Closed => SubmitError::Closed(task),
-            Refusal::Full => SubmitError::Full(task),
-            Refusal::Timeout => SubmitError::Timeout(task),
-        }
-    }
-}
-
-impl Admission<'_> {
-    /// Decides whether `shared`'s pool takes a new counted task now, and
-    /// counts it (and its place in a bounded queue) if so.
-    #[inline]
-    pub(crate) fn admit(shared: &Shared, room: Room) -> Result<Admission<'_>, Refusal> {
-        if let Some(worker) = WorkerThread::current_in(shared) {
-            // Inside: the submitting task itself is counted and running, so
-            // the workers cannot have drained; the closed check only decides
-            // whether new work is refused. Never blocks on the queue limit.
-            if shared.is_closed() {
-                return Err(Refusal::Closed);
-            }
-            if let Some(backpressure) = &shared.backpressure {
-                backpressure.reserve_unbounded();
-            }
-            return Ok(Admission::Inside(worker));
-        }
-        match (&shared.backpressure, room) {
-            (None, _) => {
-                if !shared.accept_outside() {
-                    return Err(Refusal::Closed);
-                }
-            }
-            (Some(backpressure), Room::Unlimited) => {
-                if !shared.accept_outside() {
-                    return Err(Refusal::Closed);
-                }
-                backpressure.reserve_unbounded();
-            }
-            (Some(backpressure), Room::AsConfigured | Room::Until(_) | Room::Forever) => {
-                let wait = match room {
-                    Room::Until(deadline) => Wait::Until(deadline),
-                    Room::Forever => Wait::Forever,
-                    _ => Wait::AsConfigured,
-                };
-                if shared.is_closed() {
-                    return Err(Refusal::Closed);
-                }
-                backpressure
-                    .reserve(wait, || shared.target(), || shared.is_closed())
-                    .map_err(|no_room| match no_room {
-                        NoRoom::Full => Refusal::Full,
-                        NoRoom::Timeout => Refusal::Timeout,
-                        NoRoom::Closed => Refusal::Closed,
-                    })?;
-                if !shared.accept_outside() {
-                    backpressure.release(1);
-                    return Err(Refusal::Closed);
-                }
-            }
-        }
-        Ok(Admission::Outside)
-    }
-
-    /// Pushes the admitted task.
-    #[inline]
-    pub(crate) fn push(self, shared: &Arc<Shared>, job: JobRef) {
-        match self {
-            Admission::Inside(worker) => worker.push_counted(job),
-            Admission::Outside => Shared::inject(shared, job),
-        }
-    }
 }
 
 impl Pool {

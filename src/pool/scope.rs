@@ -5,14 +5,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::job::{HeapJob, JobKind};
-use crate::latch::Latch;
-use crate::pool::{Admission, Room};
-use crate::registry::Shared;
-use crate::stranded::help_while_draining;
+use crate::scheduler::{help_while_draining, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::unwind::drop_payload;
-use crate::worker::WorkerThread;
 
 /// A scope to spawn borrowing closures on the pool, from
 /// [`Pool::scope`](crate::Pool::scope). Like [`std::thread::Scope`]:

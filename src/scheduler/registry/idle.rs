@@ -15,8 +15,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
-use crate::queue::Steal;
-use crate::registry::Shared;
+use crate::scheduler::queue::Steal;
+use crate::scheduler::registry::Shared;
 use crate::sync::Ordering;
 
 // Plain std thread-local (not the loom facade): no thread start fails under
@@ -95,7 +95,7 @@ impl Shared {
     }
 
     /// One job from the injector or any deque, if there is one.
-    fn take_any_job(&self) -> Option<crate::job::JobRef> {
+    fn take_any_job(&self) -> Option<crate::scheduler::job::JobRef> {
         loop {
             match self.injector.steal() {
                 Steal::Success(job) => return Some(job),

@@ -2,9 +2,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::job::StackJob;
+use crate::scheduler::{StackJob, WorkerThread};
 use crate::unwind::first_panic_of;
-use crate::worker::WorkerThread;
 
 /// `join` on a worker: offer `b` to thieves, run `a`, then take `b` back if
 /// nobody stole it, or help with other work until the thief finishes it.

@@ -7,11 +7,11 @@ use std::marker::PhantomData;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
-use crate::builder::Builder;
 use crate::error::BuildError;
-use crate::func_pool::{FuncCore, FuncCoreOf, FuncPool};
+use crate::func::states::{CheckFn, WorkerStates};
+use crate::func::{FuncCore, FuncCoreOf, FuncPool};
 use crate::hooks::WorkerHooks;
-use crate::worker_state::{CheckFn, WorkerStates};
+use crate::pool::builder::Builder;
 
 /// Configures and starts a [`FuncPool`]. Every setting of [`Builder`] is here
 /// under the same name; [`FuncPoolBuilder::health_check`] and

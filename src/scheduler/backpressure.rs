@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::sync::{fence, lock, wait, wait_timeout, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// Why no room was reserved.

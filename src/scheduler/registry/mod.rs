@@ -1,19 +1,21 @@
 //! The state every worker and every handle shares: queues, worker slots,
 //! counters, the lifecycle word and the idle waiters.
 
+pub(crate) mod idle;
+pub(crate) mod threads;
+
 use crossbeam_utils::CachePadded;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::backpressure::Backpressure;
-use crate::builder::Config;
-use crate::job::JobRef;
-use crate::pinning::Pinning;
-use crate::queue::{Injector, Stealer, Worker};
-use crate::sleep::Sleep;
+use crate::config::{Config, Pinning};
+use crate::scheduler::backpressure::Backpressure;
+use crate::scheduler::job::JobRef;
+use crate::scheduler::queue::{Injector, Stealer, Worker};
+use crate::scheduler::registry::threads::Control;
+use crate::scheduler::sleep::Sleep;
 use crate::sync::{fence, lock, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
-use crate::threads::Control;
 use crate::unwind::{deliver_panic, Payload};
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
@@ -153,7 +155,7 @@ impl Shared {
             // measures how long its workers take to run once woken.
             sleep: Sleep::new(
                 workers,
-                !cfg!(loom) && config.pinning == Pinning::Adaptive && crate::pinning::CAN_WIDEN,
+                !cfg!(loom) && config.pinning == Pinning::Adaptive && crate::scheduler::pinning::CAN_WIDEN,
             ),
             lifecycle: CachePadded::new(AtomicU64::new(0)),
             target: CachePadded::new(AtomicUsize::new(config.capacity)),

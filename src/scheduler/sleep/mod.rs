@@ -21,11 +21,10 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::parker::Parker;
+use crate::scheduler::parker::Parker;
+use crate::sync::{fence, Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::time::{Duration, Instant};
-
-use crate::sync::{fence, Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 const ONE_SLEEPING: u64 = 1;
 const ONE_SEARCHING: u64 = 1 << 32;

@@ -7,7 +7,7 @@
 //! sees SET, so the setter must not touch the latch after publishing SET: it
 //! takes its own handle on the owner's parker first.
 
-use crate::parker::Parker;
+use crate::scheduler::parker::Parker;
 use crate::sync::{thread, Arc, AtomicU8, Ordering};
 
 const UNSET: u8 = 0;

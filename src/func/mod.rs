@@ -5,19 +5,23 @@
 //! It is a [`Pool`] underneath (same scheduler, same capacity control) whose
 //! jobs point at argument slots (`arg_slots.rs`) instead of boxed closures.
 
+pub(crate) mod builder;
+mod slots;
+mod states;
+
 use std::fmt;
 use std::ptr;
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
-use crate::arg_slots::ArgSlots;
 use crate::error::{RebootError, ShutdownTimeout, SubmitError, TuneError};
-use crate::func_builder::FuncPoolBuilder;
+use crate::func::builder::FuncPoolBuilder;
+use crate::func::slots::ArgSlots;
+use crate::func::states::WorkerStates;
 use crate::hooks::WorkerHooks;
 use crate::pool::Pool;
+use crate::scheduler::WorkerThread;
 use crate::stats::{Stats, WorkerStats};
-use crate::worker::WorkerThread;
-use crate::worker_state::WorkerStates;
 
 /// What a `FuncPool<A>` needs from its core without knowing the state and
 /// function types.

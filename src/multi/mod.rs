@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::builder::Builder;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
-use crate::job::{HeapJob, JobKind};
-use crate::pool::{Pool, Room};
+use crate::pool::builder::Builder;
+use crate::pool::task::Task;
+use crate::pool::Pool;
+use crate::scheduler::{HeapJob, JobKind, Room};
 use crate::stats::Stats;
 use crate::sync::{Arc, AtomicUsize, Ordering};
-use crate::task::Task;
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
 

@@ -4,8 +4,7 @@ use std::fmt;
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::job::JobRef;
-use crate::registry::Shared;
+use crate::scheduler::{JobRef, Shared};
 use crate::sync::Arc;
 
 /// A task that was accepted but never started, handed back by

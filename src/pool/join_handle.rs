@@ -9,13 +9,10 @@ use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 use std::thread::Result as ThreadResult;
 
-use crate::builder::PanicHandlerFn;
-use crate::job::{JobRef, WithdrawHeader};
-use crate::registry::Shared;
-use crate::stranded::help_while_draining;
+use crate::config::PanicHandlerFn;
+use crate::scheduler::{help_while_draining, JobRef, Shared, WithdrawHeader, WorkerThread};
 use crate::sync::{lock, wait, Arc, Condvar, Mutex};
 use crate::unwind::deliver_panic;
-use crate::worker::WorkerThread;
 
 /// Where a spawned task leaves its result.
 pub(crate) struct Packet<T> {

@@ -11,7 +11,7 @@ use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::latch::Latch;
+use crate::scheduler::latch::Latch;
 use crate::unwind::drop_payload;
 
 /// What kind of job a [`JobRef`] is.

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use core_affinity::CoreId;
 
-use crate::job::JobRef;
-use crate::latch::{Latch, LatchOwner};
-use crate::pinning::{self, AdaptivePolicy, PinAction, Wait, WorkerPin};
-use crate::queue::{Steal, Worker};
-use crate::registry::{Shared, WorkerCounters};
+use crate::scheduler::job::JobRef;
+use crate::scheduler::latch::{Latch, LatchOwner};
+use crate::scheduler::pinning;
+use crate::scheduler::pinning::{AdaptivePolicy, PinAction, Wait, WorkerPin};
+use crate::scheduler::queue::{Steal, Worker};
+use crate::scheduler::registry::{Shared, WorkerCounters};
 use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
 
 /// Rounds a worker searches before it announces sleep. rayon spins 32 rounds

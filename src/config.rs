@@ -1,0 +1,164 @@
+//! A pool's settings: what a `Builder` collects (`Settings`), how it is
+//! checked, and what a running pool keeps (`Config`).
+
+use std::any::Any;
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use crate::error::BuildError;
+use crate::hooks::WorkerHooks;
+
+pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync;
+pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn Any + Send>) + Send + Sync;
+
+/// The settings a pool runs with.
+pub(crate) struct Config {
+    /// The capacity at build (and the floor `reboot` does not change:
+    /// reboot keeps the tuned capacity).
+    pub(crate) capacity: usize,
+    pub(crate) max_capacity: usize,
+    pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) pinning: Pinning,
+    /// The cores to pin to (indices into the cores this process may run
+    /// on), if not all of them.
+    pub(crate) pin_cores: Option<Vec<usize>>,
+    pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
+    pub(crate) prealloc: bool,
+    pub(crate) min_workers: usize,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) queue_limit: Option<usize>,
+    pub(crate) nonblocking: bool,
+    pub(crate) max_blocked_submitters: Option<usize>,
+    /// Per-worker hooks (a `FuncPool`'s per-worker state).
+    pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
+    /// `Pool::current()` returns `None` on this pool's workers (a
+    /// `FuncPool`'s inner pool is not handed out).
+    pub(crate) hidden: bool,
+}
+
+/// The default ceiling for `tune`: generous, and never below the capacity.
+const DEFAULT_MAX_CAPACITY: usize = 256;
+
+/// The most worker slots a pool may have: every slot is allocated at build
+/// (about 600 bytes each, 39 MiB at this bound), and the idle counts are
+/// packed into 32-bit halves of one word. Far beyond what threads on one
+/// machine can use.
+pub(crate) const MAX_WORKERS: usize = 1 << 16;
+
+/// How a pool places its worker threads on cores (see
+/// [`Builder::pinning`](crate::Builder::pinning)).
+///
+/// ```
+/// use stealpool::{Pinning, Pool};
+/// let pool = Pool::builder().capacity(2).pinning(Pinning::Strict).build()?;
+/// # Ok::<(), stealpool::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Pinning {
+    /// The default. Each worker is pinned to a home core (handed out least
+    /// used first across every pool in the process), and is let off it while
+    /// its wake-ups show the core is busy with other work: then it may run
+    /// on the pool's other cores, and it tries its home core again later.
+    /// On platforms without thread affinity masks (anything but Linux and
+    /// Android) the workers run unpinned, as with [`Pinning::Off`].
+    #[default]
+    Adaptive,
+    /// Each worker stays on its home core whatever else runs there (where
+    /// the platform allows pinning at all).
+    Strict,
+    /// Workers are not pinned; the OS places them.
+    Off,
+}
+
+/// What a `Builder` has been told, unchecked.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) capacity: Option<usize>,
+    pub(crate) max_capacity: Option<usize>,
+    pub(crate) thread_name: Option<StdArc<ThreadNameFn>>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) pinning: Pinning,
+    pub(crate) pin_cores: Option<Vec<usize>>,
+    pub(crate) panic_handler: Option<StdArc<PanicHandlerFn>>,
+    pub(crate) prealloc: bool,
+    pub(crate) min_workers: Option<usize>,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) queue_limit: Option<usize>,
+    pub(crate) nonblocking: bool,
+    pub(crate) max_blocked_submitters: Option<usize>,
+    pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
+    pub(crate) hidden: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            capacity: None,
+            max_capacity: None,
+            thread_name: None,
+            stack_size: None,
+            pinning: Pinning::Adaptive,
+            pin_cores: None,
+            panic_handler: None,
+            prealloc: false,
+            min_workers: None,
+            keep_alive: None,
+            queue_limit: None,
+            nonblocking: false,
+            max_blocked_submitters: None,
+            hooks: None,
+            hidden: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks every setting and fills in the defaults.
+    pub(crate) fn validate(self) -> Result<Config, BuildError> {
+        let capacity = self.capacity.unwrap_or_else(num_cpus::get);
+        if capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        for requested in [Some(capacity), self.max_capacity].into_iter().flatten() {
+            if requested > MAX_WORKERS {
+                return Err(BuildError::CapacityTooLarge {
+                    requested,
+                    max: MAX_WORKERS,
+                });
+            }
+        }
+        let max_capacity = self.max_capacity.unwrap_or(capacity.max(DEFAULT_MAX_CAPACITY));
+        if max_capacity < capacity {
+            return Err(BuildError::MaxCapacityBelowCapacity { capacity, max_capacity });
+        }
+        let min_workers = self.min_workers.unwrap_or(if self.prealloc { capacity } else { 0 });
+        if min_workers > capacity {
+            return Err(BuildError::MinWorkersAboveCapacity { min_workers, capacity });
+        }
+        if self.keep_alive == Some(Duration::ZERO) {
+            return Err(BuildError::ZeroKeepAlive);
+        }
+        if self.queue_limit == Some(0) {
+            return Err(BuildError::ZeroQueueLimit);
+        }
+        Ok(Config {
+            capacity,
+            max_capacity,
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            pinning: self.pinning,
+            pin_cores: self.pin_cores,
+            panic_handler: self.panic_handler,
+            prealloc: self.prealloc,
+            min_workers,
+            keep_alive: self.keep_alive,
+            queue_limit: self.queue_limit,
+            nonblocking: self.nonblocking,
+            max_blocked_submitters: self.max_blocked_submitters,
+            hooks: self.hooks,
+            hidden: self.hidden,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! Admission: whether a pool takes a new counted task now, where it goes,
+//! and why it was refused.
+
+use crate::error::SubmitError;
+use crate::scheduler::backpressure::{NoRoom, Wait};
+use crate::scheduler::job::JobRef;
+use crate::scheduler::registry::Shared;
+use crate::scheduler::worker::WorkerThread;
+use crate::sync::Arc;
+use std::time::Instant;
+
+/// Where an accepted task goes.
+pub(crate) enum Admission<'a> {
+    /// Submitted from one of the pool's own workers: its deque.
+    Inside(&'a WorkerThread),
+    /// Submitted from any other thread: the injector.
+    Outside,
+}
+
+/// How a submit from outside the pool treats a full queue.
+#[derive(Clone, Copy)]
+pub(crate) enum Room {
+    /// Block or refuse, as the pool is configured.
+    AsConfigured,
+    /// Wait for room until the deadline.
+    Until(Instant),
+    /// Wait for room with no deadline, even on a nonblocking pool (a
+    /// timeout too long for `Instant` to hold).
+    Forever,
+    /// Ignore the limit (scope spawns and `join`: someone already waits for
+    /// them, and refusing them would only move the work to the caller).
+    Unlimited,
+}
+
+/// Why a task was not admitted.
+#[derive(Clone, Copy)]
+pub(crate) enum Refusal {
+    Closed,
+    Full,
+    Timeout,
+}
+
+impl Refusal {
+    pub(crate) fn with<F>(self, task: F) -> SubmitError<F> {
+        match self {
+            Refusal::Closed => SubmitError::Closed(task),
+            Refusal::Full => SubmitError::Full(task),
+            Refusal::Timeout => SubmitError::Timeout(task),
+        }
+    }
+}
+
+impl Admission<'_> {
+    /// Decides whether `shared`'s pool takes a new counted task now, and
+    /// counts it (and its place in a bounded queue) if so.
+    #[inline]
+    pub(crate) fn admit(shared: &Shared, room: Room) -> Result<Admission<'_>, Refusal> {
+        if let Some(worker) = WorkerThread::current_in(shared) {
+            // Inside: the submitting task itself is counted and running, so
+            // the workers cannot have drained; the closed check only decides
+            // whether new work is refused. Never blocks on the queue limit.
+            if shared.is_closed() {
+                return Err(Refusal::Closed);
+            }
+            if let Some(backpressure) = &shared.backpressure {
+                backpressure.reserve_unbounded();
+            }
+            return Ok(Admission::Inside(worker));
+        }
+        match (&shared.backpressure, room) {
+            (None, _) => {
+                if !shared.accept_outside() {
+                    return Err(Refusal::Closed);
+                }
+            }
+            (Some(backpressure), Room::Unlimited) => {
+                if !shared.accept_outside() {
+                    return Err(Refusal::Closed);
+                }
+                backpressure.reserve_unbounded();
+            }
+            (Some(backpressure), Room::AsConfigured | Room::Until(_) | Room::Forever) => {
+                let wait = match room {
+                    Room::Until(deadline) => Wait::Until(deadline),
+                    Room::Forever => Wait::Forever,
+                    _ => Wait::AsConfigured,
+                };
+                if shared.is_closed() {
+                    return Err(Refusal::Closed);
+                }
+                backpressure
+                    .reserve(wait, || shared.target(), || shared.is_closed())
+                    .map_err(|no_room| match no_room {
+                        NoRoom::Full => Refusal::Full,
+                        NoRoom::Timeout => Refusal::Timeout,
+                        NoRoom::Closed => Refusal::Closed,
+                    })?;
+                if !shared.accept_outside() {
+                    backpressure.release(1);
+                    return Err(Refusal::Closed);
+                }
+            }
+        }
+        Ok(Admission::Outside)
+    }
+
+    /// Pushes the admitted task.
+    #[inline]
+    pub(crate) fn push(self, shared: &Arc<Shared>, job: JobRef) {
+        match self {
+            Admission::Inside(worker) => worker.push_counted(job),
+            Admission::Outside => Shared::inject(shared, job),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The scheduler: queues, jobs, the sleep protocol, the worker loop, the
+//! shared registry of a pool's state, and the threads that come and go.
+//!
+//! This folder is the engine every public type drives; nothing outside it
+//! names a file in it, only the items re-exported here. Inside, the files
+//! import each other freely but for one rule: the leaves (`parker`,
+//! `queue`, `latch`, `job`, `sleep`, `backpressure`, `pinning`) import no
+//! other file of the folder except `parker` (latches and sleep park on it)
+//! and `latch` (jobs carry one). The one loop is `registry` ↔ `worker`: a
+//! submit may start a thread (`registry/threads.rs`) whose body is the
+//! worker loop, which calls back into the registry.
+
+pub(crate) mod admission;
+pub(crate) mod backpressure;
+pub(crate) mod job;
+pub(crate) mod latch;
+pub(crate) mod parker;
+pub(crate) mod pinning;
+pub(crate) mod queue;
+pub(crate) mod registry;
+pub(crate) mod sleep;
+pub(crate) mod worker;
+
+pub(crate) use admission::{Admission, Refusal, Room};
+pub(crate) use backpressure::Backpressure;
+pub(crate) use job::{HeapJob, JobKind, JobRef, StackJob, WithdrawHeader};
+pub(crate) use latch::Latch;
+pub(crate) use pinning::Placement;
+pub(crate) use queue::Steal;
+pub(crate) use registry::idle::help_while_draining;
+pub(crate) use registry::threads::StartError;
+pub(crate) use registry::Shared;
+pub(crate) use worker::WorkerThread;

@@ -8,8 +8,9 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::error::BuildError;
+use crate::func::core::{FuncCore, FuncCoreOf};
 use crate::func::states::{CheckFn, WorkerStates};
-use crate::func::{FuncCore, FuncCoreOf, FuncPool};
+use crate::func::FuncPool;
 use crate::hooks::WorkerHooks;
 use crate::pool::builder::Builder;
 

@@ -7,302 +7,23 @@
 //! sub-pools (each a full [`Pool`], with its own injector, workers and
 //! counters), chosen by [`LoadBalancing`].
 
-use std::cell::Cell;
+pub(crate) mod builder;
+mod routing;
+
 use std::fmt;
-use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
-use crate::pool::builder::Builder;
+pub use builder::{LoadBalancing, MultiPoolBuilder};
+use routing::LoadToken;
+
+use crate::error::{RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::pool::task::Task;
 use crate::pool::Pool;
-use crate::scheduler::{HeapJob, JobKind, Room};
+use crate::scheduler::Room;
 use crate::stats::Stats;
-use crate::sync::{Arc, AtomicUsize, Ordering};
-
-type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
-
-/// How a [`MultiPool`] picks the sub-pool for each task.
-///
-/// ```
-/// use stealpool::{LoadBalancing, MultiPool};
-///
-/// let mp = MultiPool::builder()
-///     .pools(2)
-///     .capacity_per_pool(1)
-///     .strategy(LoadBalancing::LeastTasks)
-///     .build()?;
-/// assert_eq!(mp.strategy(), LoadBalancing::LeastTasks);
-/// # Ok::<(), stealpool::BuildError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum LoadBalancing {
-    /// Each submit takes the next sub-pool in turn (one shared counter, one
-    /// relaxed RMW per submit). If that sub-pool refuses with
-    /// [`SubmitError::Full`], the task is offered once more, to the other
-    /// sub-pool with the fewest tasks queued or running; `Closed` and
-    /// `Timeout` are never retried. The default.
-    #[default]
-    RoundRobin,
-    /// Each submit goes to the sub-pool with the fewest tasks queued or
-    /// running, counting the tasks submitted through the `MultiPool`. The
-    /// counts are kept per sub-pool (one cache-padded counter each, up on
-    /// submit, down when the task finishes), so choosing costs one load per
-    /// sub-pool. Ties go to a different sub-pool on each submit of a thread.
-    /// A refusal is never retried: when the least loaded sub-pool's queue is
-    /// full, so are the others' (they share the capacity and queue limit).
-    LeastTasks,
-}
-
-/// Configures and starts a [`MultiPool`].
-///
-/// Every sub-pool is built from one [`Builder`] template
-/// ([`pool_builder`](MultiPoolBuilder::pool_builder)), so every per-pool
-/// setting (`keep_alive`, `queue_limit`, `nonblocking`, `prealloc`,
-/// `max_capacity`, `panic_handler`, ...) applies to each sub-pool on its
-/// own. Three settings of the template are replaced:
-///
-/// * the capacity, by [`capacity_per_pool`](MultiPoolBuilder::capacity_per_pool)
-///   when that is set;
-/// * the thread names, by [`thread_name`](MultiPoolBuilder::thread_name)
-///   (default `stealpool-{pool}-{i}`);
-/// * pinning: sub-pools do not pin their workers, unless
-///   [`split_cores`](MultiPoolBuilder::split_cores) gives each its own
-///   cores (a multi-pool spreads its load over sub-pools, not cores).
-///
-/// ```
-/// use std::time::Duration;
-/// use stealpool::{LoadBalancing, MultiPool, Pool};
-///
-/// let mp = MultiPool::builder()
-///     .pools(4)
-///     .capacity_per_pool(2)
-///     .strategy(LoadBalancing::LeastTasks)
-///     .pool_builder(Pool::builder().keep_alive(Duration::from_secs(30)).queue_limit(1_000))
-///     .thread_name(|pool, i| format!("io-{pool}-{i}"))
-///     .build()?;
-/// assert_eq!(mp.capacity(), 8);
-/// # Ok::<(), stealpool::BuildError>(())
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-#[derive(Clone)]
-pub struct MultiPoolBuilder {
-    pools: usize,
-    capacity_per_pool: Option<usize>,
-    template: Builder,
-    strategy: LoadBalancing,
-    thread_name: Option<StdArc<PoolThreadNameFn>>,
-    split_cores: bool,
-}
-
-impl Default for MultiPoolBuilder {
-    fn default() -> Self {
-        MultiPoolBuilder::new()
-    }
-}
-
-impl fmt::Debug for MultiPoolBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MultiPoolBuilder")
-            .field("pools", &self.pools)
-            .field("capacity_per_pool", &self.capacity_per_pool)
-            .field("template", &self.template)
-            .field("strategy", &self.strategy)
-            .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
-            .field("split_cores", &self.split_cores)
-            .finish()
-    }
-}
-
-/// The number of sub-pools a builder makes unless told otherwise.
-const DEFAULT_POOLS: usize = 2;
-
-impl MultiPoolBuilder {
-    /// A builder with the defaults: 2 sub-pools, [`LoadBalancing::RoundRobin`],
-    /// and a default [`Builder`] as the template (so each sub-pool's capacity
-    /// is the number of cores unless
-    /// [`capacity_per_pool`](MultiPoolBuilder::capacity_per_pool) or the
-    /// template says otherwise; threads start on demand).
-    ///
-    /// ```
-    /// let mp = stealpool::MultiPoolBuilder::new().build()?;
-    /// assert_eq!(mp.pools().len(), 2);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn new() -> Self {
-        MultiPoolBuilder {
-            pools: DEFAULT_POOLS,
-            capacity_per_pool: None,
-            template: Builder::new(),
-            strategy: LoadBalancing::default(),
-            thread_name: None,
-            split_cores: false,
-        }
-    }
-
-    /// How many sub-pools to build. `0` makes
-    /// [`build`](MultiPoolBuilder::build) fail with [`BuildError::ZeroPools`].
-    ///
-    /// ```
-    /// let mp = stealpool::MultiPool::builder().pools(3).capacity_per_pool(1).build()?;
-    /// assert_eq!(mp.pools().len(), 3);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn pools(mut self, pools: usize) -> Self {
-        self.pools = pools;
-        self
-    }
-
-    /// Each sub-pool's capacity (overrides the template's; default: the
-    /// template's). `0` makes
-    /// [`build`](MultiPoolBuilder::build) fail with
-    /// [`BuildError::ZeroCapacity`].
-    ///
-    /// ```
-    /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(3).build()?;
-    /// assert_eq!(mp.pool(1).capacity(), 3);
-    /// assert_eq!(mp.capacity(), 6);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn capacity_per_pool(mut self, workers: usize) -> Self {
-        self.capacity_per_pool = Some(workers);
-        self
-    }
-
-    /// The template every sub-pool is built from (see
-    /// [`MultiPoolBuilder`] for the settings it does not decide).
-    ///
-    /// ```
-    /// use stealpool::{MultiPool, Pool};
-    ///
-    /// let mp = MultiPool::builder()
-    ///     .pools(2)
-    ///     .pool_builder(Pool::builder().capacity(2).max_capacity(8))
-    ///     .build()?;
-    /// assert_eq!(mp.pool(0).max_capacity(), 8);
-    /// assert_eq!(mp.capacity(), 4);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn pool_builder(mut self, template: Builder) -> Self {
-        self.template = template;
-        self
-    }
-
-    /// How tasks are spread over the sub-pools. Default:
-    /// [`LoadBalancing::RoundRobin`].
-    ///
-    /// ```
-    /// use stealpool::{LoadBalancing, MultiPool};
-    /// let mp = MultiPool::builder().strategy(LoadBalancing::LeastTasks).build()?;
-    /// assert_eq!(mp.strategy(), LoadBalancing::LeastTasks);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn strategy(mut self, strategy: LoadBalancing) -> Self {
-        self.strategy = strategy;
-        self
-    }
-
-    /// Names worker `i` of sub-pool `pool`: `name(pool, i)`. Default:
-    /// `stealpool-{pool}-{i}`. A panic in the closure makes
-    /// [`build`](MultiPoolBuilder::build) fail with
-    /// [`BuildError::ThreadNamePanicked`] for pre-allocated sub-pools.
-    ///
-    /// ```
-    /// let mp = stealpool::MultiPool::builder()
-    ///     .pools(2)
-    ///     .capacity_per_pool(1)
-    ///     .thread_name(|pool, i| format!("shard{pool}-w{i}"))
-    ///     .build()?;
-    /// let name = mp.pool(1).spawn(|| std::thread::current().name().map(String::from))?;
-    /// assert_eq!(name.join().unwrap().as_deref(), Some("shard1-w0"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn thread_name<F>(mut self, name: F) -> Self
-    where
-        F: Fn(usize, usize) -> String + Send + Sync + 'static,
-    {
-        self.thread_name = Some(StdArc::new(name));
-        self
-    }
-
-    /// Gives each sub-pool its own share of the cores this process may run
-    /// on, and pins its workers there: sub-pool `p` of `k` gets the cores at
-    /// positions `c` with `c mod k == p` (with fewer cores than sub-pools,
-    /// some share one). Default: off (workers unpinned).
-    ///
-    /// ```
-    /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).split_cores().build()?;
-    /// assert_eq!(mp.pools().len(), 2);
-    /// # Ok::<(), stealpool::BuildError>(())
-    /// ```
-    pub fn split_cores(mut self) -> Self {
-        self.split_cores = true;
-        self
-    }
-
-    /// Builds every sub-pool.
-    ///
-    /// # Errors
-    ///
-    /// [`BuildError::ZeroPools`] for `pools(0)`; otherwise the first error of
-    /// a sub-pool's [`Builder::build`] (for instance
-    /// [`BuildError::ZeroCapacity`] for `capacity_per_pool(0)`). On error
-    /// the sub-pools already built are shut down again.
-    ///
-    /// ```
-    /// use stealpool::{BuildError, MultiPool};
-    ///
-    /// assert!(matches!(MultiPool::builder().pools(0).build(), Err(BuildError::ZeroPools)));
-    /// assert!(matches!(
-    ///     MultiPool::builder().capacity_per_pool(0).build(),
-    ///     Err(BuildError::ZeroCapacity)
-    /// ));
-    /// ```
-    pub fn build(self) -> Result<MultiPool, BuildError> {
-        if self.pools == 0 {
-            return Err(BuildError::ZeroPools);
-        }
-        let names = self
-            .thread_name
-            .unwrap_or_else(|| StdArc::new(|pool, i| format!("stealpool-{pool}-{i}")));
-        let mut pools = Vec::with_capacity(self.pools);
-        for index in 0..self.pools {
-            let names = names.clone();
-            let mut builder = self
-                .template
-                .clone()
-                .pin_workers(false)
-                .thread_name(move |i| names(index, i));
-            if let Some(capacity) = self.capacity_per_pool {
-                builder = builder.capacity(capacity);
-            }
-            if self.split_cores {
-                let available = num_cpus::get().max(1);
-                let share: Vec<usize> = if available >= self.pools {
-                    (index..available).step_by(self.pools).collect()
-                } else {
-                    vec![index % available]
-                };
-                builder = builder.pin_to_cores(share);
-            }
-            // On error, returning drops the pools built so far: each was its
-            // last handle, so it shuts down.
-            pools.push(builder.build()?);
-        }
-        let loads = (0..self.pools)
-            .map(|_| Arc::new(CachePadded::new(AtomicUsize::new(0))))
-            .collect();
-        Ok(MultiPool {
-            pools: pools.into_boxed_slice(),
-            loads,
-            strategy: self.strategy,
-            turn: CachePadded::new(AtomicUsize::new(0)),
-        })
-    }
-}
+use crate::sync::{Arc, AtomicUsize};
 
 /// Several independent [`Pool`]s behind one handle; each task goes to one of
 /// them, chosen by a [`LoadBalancing`] strategy (like Go ants' `MultiPool`).
@@ -359,38 +80,6 @@ pub struct MultiPool {
     turn: CachePadded<AtomicUsize>,
 }
 
-/// One task counted in its sub-pool's load: counts up when made, down when
-/// dropped. It travels inside the task's closure, so the count goes down when
-/// the task finishes, panics, or is dropped unrun (a `Task` from
-/// `shutdown_now`), and at once when the submit is refused.
-struct LoadToken(Arc<CachePadded<AtomicUsize>>);
-
-impl LoadToken {
-    fn new(load: &Arc<CachePadded<AtomicUsize>>) -> Self {
-        // Relaxed: the count is only a hint for choosing a sub-pool; nothing
-        // else is published through it, and a stale read only makes one
-        // choice less than ideal.
-        load.fetch_add(1, Ordering::Relaxed);
-        LoadToken(load.clone())
-    }
-}
-
-impl Drop for LoadToken {
-    fn drop(&mut self) {
-        // Relaxed: as in `new`; the RMW itself keeps the count exact.
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The refused value of `error`, mapped by `map`, with the same reason.
-fn map_refused<T, U>(error: SubmitError<T>, map: impl FnOnce(T) -> U) -> SubmitError<U> {
-    match error {
-        SubmitError::Closed(value) => SubmitError::Closed(map(value)),
-        SubmitError::Full(value) => SubmitError::Full(map(value)),
-        SubmitError::Timeout(value) => SubmitError::Timeout(map(value)),
-    }
-}
-
 /// Adds `part`'s figures to `total` (capacities and counts alike).
 fn add_stats(total: &mut Stats, part: &Stats) {
     // Destructured in full, so a new field of `Stats` fails to compile here
@@ -431,12 +120,6 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.rejected += rejected;
     total.free_capacity += free_capacity;
     total.live_states += live_states;
-}
-
-std::thread_local! {
-    /// Where this thread's next `LeastTasks` scan starts, so that ties
-    /// (typically: every sub-pool idle) do not all go to sub-pool 0.
-    static SCAN_START: Cell<usize> = const { Cell::new(0) };
 }
 
 impl MultiPool {
@@ -512,15 +195,7 @@ impl MultiPool {
                 let first = self.next_in_turn();
                 match self.pools[first].spawn_guarded(task, (), room) {
                     Err(SubmitError::Full(task)) => {
-                        match (0..self.pools.len())
-                            .filter(|&index| index != first)
-                            .min_by_key(|&index| {
-                                let stats = self.pools[index].stats();
-                                stats.queued + stats.busy_workers
-                            }) {
-                            Some(other) => self.pools[other].spawn_guarded(task, (), room),
-                            None => Err(SubmitError::Full(task)),
-                        }
+                        self.retry_full(first, task, |pool, task| pool.spawn_guarded(task, (), room))
                     }
                     result => result,
                 }
@@ -556,116 +231,6 @@ impl MultiPool {
         F: FnOnce() + Send + 'static,
     {
         self.submit_with_room(task, Pool::room_for(Some(timeout)))
-    }
-
-    #[inline]
-    fn submit_with_room<F>(&self, task: F, room: Room) -> Result<(), SubmitError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        match self.strategy {
-            LoadBalancing::LeastTasks => self.submit_counted(self.least_loaded(), task, room),
-            LoadBalancing::RoundRobin => {
-                let first = self.next_in_turn();
-                match self.submit_plain(first, task, room) {
-                    Err(SubmitError::Full(task)) => self.retry_full(first, task, room),
-                    result => result,
-                }
-            }
-        }
-    }
-
-    /// Offers a task that sub-pool `refused` found `Full` to the least
-    /// loaded other sub-pool, once.
-    #[cold]
-    fn retry_full<F>(&self, refused: usize, task: F, room: Room) -> Result<(), SubmitError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        // `stats` scans the sub-pool's worker slots: fine on this cold path,
-        // and it sees every task, also those submitted to a sub-pool
-        // directly.
-        let other = (0..self.pools.len())
-            .filter(|&index| index != refused)
-            .min_by_key(|&index| {
-                let stats = self.pools[index].stats();
-                stats.queued + stats.busy_workers
-            });
-        match other {
-            Some(other) => self.submit_plain(other, task, room),
-            None => Err(SubmitError::Full(task)),
-        }
-    }
-
-    /// Submits to sub-pool `index` exactly as [`Pool::submit`] does.
-    #[inline]
-    fn submit_plain<F>(&self, index: usize, task: F, room: Room) -> Result<(), SubmitError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        self.pools[index].submit_mapped(task, room, |task| HeapJob::into_job_ref(task, JobKind::Task))
-    }
-
-    /// Submits to sub-pool `index` with the task counted in its load.
-    #[inline]
-    fn submit_counted<F>(&self, index: usize, task: F, room: Room) -> Result<(), SubmitError<F>>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        // Counted before the submit, so that concurrent submitters see it
-        // while this one may still wait for room.
-        let token = LoadToken::new(&self.loads[index]);
-        self.pools[index]
-            .submit_mapped((task, token), room, |(task, token)| {
-                HeapJob::into_job_ref(
-                    move || {
-                        let _token = token;
-                        task();
-                    },
-                    JobKind::Task,
-                )
-            })
-            // The refused token is dropped here: the count goes back down.
-            .map_err(|error| map_refused(error, |(task, _token)| task))
-    }
-
-    /// The next sub-pool in turn.
-    #[inline]
-    fn next_in_turn(&self) -> usize {
-        // Relaxed: only spreads submits; any interleaving is a fair turn.
-        self.turn.fetch_add(1, Ordering::Relaxed) % self.pools.len()
-    }
-
-    /// The sub-pool with the smallest load, scanning from a start that moves
-    /// on with each call on this thread (ties go round).
-    #[inline]
-    fn least_loaded(&self) -> usize {
-        let count = self.loads.len();
-        let start = SCAN_START.with(|start| {
-            let value = start.get();
-            start.set(value.wrapping_add(1));
-            value % count
-        });
-        let mut best = start;
-        // Relaxed: a hint (see `LoadToken`).
-        let mut best_load = self.loads[start].load(Ordering::Relaxed);
-        let mut index = start;
-        for _ in 1..count {
-            if best_load == 0 {
-                break;
-            }
-            index += 1;
-            if index == count {
-                index = 0;
-            }
-            // Relaxed: a hint (see `LoadToken`).
-            let load = self.loads[index].load(Ordering::Relaxed);
-            if load < best_load {
-                best = index;
-                best_load = load;
-            }
-        }
-        best
     }
 
     /// Blocks until every sub-pool is idle: every task accepted before the

@@ -17,22 +17,10 @@ use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::pool::scope::Scope;
 use crate::pool::task::Task;
 use crate::scheduler::{
-    help_while_draining, Admission, Backpressure, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob,
-    StartError, Steal, WorkerThread,
+    help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
 };
-use crate::stats::{Stats, WorkerState, WorkerStats};
-use crate::sync::{lock, wait, wait_timeout, Arc, Ordering};
-
-/// Takes every job `steal` yields until it reports the queue empty.
-fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)) {
-    loop {
-        match steal() {
-            Steal::Success(job) => sink(job),
-            Steal::Empty => return,
-            Steal::Retry => {}
-        }
-    }
-}
+use crate::stats::{Stats, WorkerStats};
+use crate::sync::{lock, Arc, Ordering};
 
 /// A work-stealing thread pool.
 ///
@@ -408,40 +396,7 @@ impl Pool {
         // Everything accepted runs (threads start on demand if need be) ...
         Shared::wait_idle(&self.shared);
         // ... then every thread leaves and is joined.
-        self.join_threads(None);
-    }
-
-    /// Joins the threads of a closed pool. Returns false if `deadline`
-    /// passed first.
-    fn join_threads(&self, deadline: Option<Instant>) -> bool {
-        let shared = &*self.shared;
-        let mut control = lock(&shared.control);
-        // Relaxed: `live_threads` changes only under the lock we hold.
-        while shared.live_threads.load(Ordering::Relaxed) > 0 && shared.is_closed() {
-            control = match deadline {
-                None => wait(&shared.exited, control),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    wait_timeout(&shared.exited, control, deadline - now)
-                }
-            };
-        }
-        // Only threads that left: if a `reboot` won a race with us, the pool
-        // runs again and its new threads are not ours to wait for.
-        let handles = shared.take_exited_handles_locked(&mut control);
-        drop(control);
-        for handle in handles {
-            // The thread has left (or belongs to a rebooted pool that is
-            // running again, whose threads took no handle of ours: handles
-            // are taken only here and by the starter of a slot's next
-            // thread). Workers catch every task panic, so a join error would
-            // be a bug in the pool; there is nothing left to clean up.
-            let _ = handle.join();
-        }
-        true
+        self.shared.join_threads(None);
     }
 
     /// Like [`Pool::shutdown`], but gives up waiting after `timeout`. The
@@ -470,10 +425,12 @@ impl Pool {
         }
         let deadline = Instant::now().checked_add(timeout);
         let finished = match deadline {
-            Some(deadline) => Shared::wait_idle_until(&self.shared, deadline) && self.join_threads(Some(deadline)),
+            Some(deadline) => {
+                Shared::wait_idle_until(&self.shared, deadline) && self.shared.join_threads(Some(deadline))
+            }
             None => {
                 Shared::wait_idle(&self.shared);
-                self.join_threads(None)
+                self.shared.join_threads(None)
             }
         };
         if finished {
@@ -517,35 +474,7 @@ impl Pool {
     pub(crate) fn withdraw_queued(&self) -> Vec<Task> {
         let shared = &self.shared;
         shared.close();
-        let mut unrun = Vec::new();
-        let mut keep = Vec::new();
-        let mut sort = |job: JobRef| match job.kind() {
-            JobKind::Task | JobKind::Spawned => unrun.push(job),
-            JobKind::Bound | JobKind::Stack => keep.push(job),
-        };
-        drain(|| shared.injector.steal(), &mut sort);
-        for stealer in shared.stealers() {
-            drain(|| stealer.steal(), &mut sort);
-        }
-        // Withdrawn tasks count as done, and their places in the queue free.
-        shared.withdraw(unrun.len() as u64);
-        if let Some(backpressure) = &shared.backpressure {
-            backpressure.release(unrun.len());
-        }
-        for job in &unrun {
-            // A running task may be joining one of these handles: it gets its
-            // error now instead of waiting for a task that sits in our hands
-            // (ARCHITECTURE.md, "Shutdown variants and reboot", S1).
-            // SAFETY: just taken out of the queues, alive until run or
-            // dropped as a `Task`.
-            unsafe { job.notify_withdrawn() };
-        }
-        for job in keep {
-            shared.injector.push(job);
-        }
-        // Sleeping workers re-check: what is left to run, or the drained pool.
-        shared.sleep.notify_all();
-        Shared::notify_new_work(shared);
+        let unrun = Shared::withdraw_queued(shared);
         unrun.into_iter().map(|job| Task::new(job, shared.clone())).collect()
     }
 
@@ -555,7 +484,7 @@ impl Pool {
         let shared = &self.shared;
         if WorkerThread::current_in(shared).is_none() {
             Shared::wait_idle(shared);
-            self.join_threads(None);
+            self.shared.join_threads(None);
         }
     }
 
@@ -586,45 +515,10 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn reboot(&self) -> Result<(), RebootError> {
-        let shared = &self.shared;
-        if WorkerThread::current_in(shared).is_some() {
+        if WorkerThread::current_in(&self.shared).is_some() {
             return Err(RebootError::InsideOwnTask);
         }
-        let mut control = lock(&shared.control);
-        loop {
-            if !shared.is_closed() {
-                // Never closed, or another `reboot` won the race.
-                return Ok(());
-            }
-            // Relaxed: changed only under the lock (released while we wait).
-            if shared.live_threads.load(Ordering::Relaxed) > 0 {
-                // Re-check CLOSED after every wake: a racing `reboot` may
-                // have reopened the pool and started new threads, which
-                // will not exit for us (found by tests/model.rs).
-                control = wait(&shared.exited, control);
-                continue;
-            }
-            // Every old thread has left its loop; join what a shutdown did
-            // not. Never under the lock: a thread on its way out may still
-            // take it (an expiring worker that found late work starts a
-            // thread for it).
-            let handles = Shared::take_handles_locked(&mut control);
-            if handles.is_empty() {
-                break;
-            }
-            drop(control);
-            for handle in handles {
-                let _ = handle.join();
-            }
-            control = lock(&shared.control);
-        }
-        shared.reopen();
-        if shared.config.prealloc {
-            if let Err(StartError::Spawn(error)) = Shared::start_all_locked(shared, &mut control, true) {
-                return Err(RebootError::Spawn(error));
-            }
-        }
-        Ok(())
+        Shared::reboot(&self.shared)
     }
 
     /// Changes the capacity (how many workers may run tasks at once) while
@@ -685,37 +579,7 @@ impl Pool {
     /// assert_eq!(workers[1].state, WorkerState::NotStarted);
     /// ```
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
-        let shared = &*self.shared;
-        shared
-            .slots
-            .iter()
-            .enumerate()
-            .map(|(index, slot)| {
-                let counters = &slot.counters;
-                // Relaxed: display figures, each individually coherent.
-                let state = if !counters.live.load(Ordering::Relaxed) {
-                    WorkerState::NotStarted
-                } else if shared.sleep.is_suspended(index) {
-                    WorkerState::Suspended
-                } else if shared.sleep.is_sleeping(index) {
-                    WorkerState::Sleeping
-                } else if counters.busy.load(Ordering::Relaxed) {
-                    WorkerState::Busy
-                } else {
-                    WorkerState::Idle
-                };
-                WorkerStats {
-                    index,
-                    state,
-                    tasks_run: counters.completed.load(Ordering::Relaxed),
-                    steals: counters.stolen.load(Ordering::Relaxed),
-                    parks: counters.parks.load(Ordering::Relaxed),
-                    home_core: counters.home_core.load(Ordering::Relaxed).checked_sub(1),
-                    pinned: counters.pinned.load(Ordering::Relaxed),
-                    pin_releases: counters.pin_releases.load(Ordering::Relaxed),
-                }
-            })
-            .collect()
+        self.shared.worker_stats()
     }
 
     /// Whether the pool refuses new work (it was shut down).
@@ -748,50 +612,7 @@ impl Pool {
     /// assert!(stats.busy_workers <= stats.live_workers);
     /// ```
     pub fn stats(&self) -> Stats {
-        let shared = &*self.shared;
-        // Completed first, then submitted: see `Shared::all_tasks_done`, this
-        // order keeps `completed <= submitted` in the snapshot.
-        let completed = shared.completed();
-        let withdrawn = shared.withdrawn();
-        let submitted = shared.submitted().max(completed + withdrawn);
-        let mut live_workers = 0;
-        let mut busy_workers = 0;
-        let mut sleeping_workers = 0;
-        let mut panicked = 0;
-        let mut stolen = 0;
-        for (index, slot) in shared.slots.iter().enumerate() {
-            let counters = &slot.counters;
-            // Relaxed: figures for display, each individually coherent.
-            let live = counters.live.load(Ordering::Relaxed);
-            live_workers += usize::from(live);
-            busy_workers += usize::from(live && counters.busy.load(Ordering::Relaxed));
-            sleeping_workers += usize::from(live && shared.sleep.is_sleeping(index));
-            panicked += counters.panicked.load(Ordering::Relaxed);
-            stolen += counters.stolen.load(Ordering::Relaxed);
-        }
-        // Handed back by `shutdown_now`: neither queued nor completed.
-        let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
-        let backpressure = shared.backpressure.as_ref();
-        let capacity = shared.target();
-        Stats {
-            capacity,
-            free_capacity: capacity.saturating_sub(busy_workers),
-            max_capacity: shared.config.max_capacity,
-            blocked_submitters: backpressure.map_or(0, Backpressure::blocked),
-            wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),
-            wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
-            rejected: shared.rejected.load(Ordering::Relaxed),
-            live_states: 0,
-            live_workers,
-            busy_workers,
-            sleeping_workers,
-            queued: pending.saturating_sub(busy_workers),
-            submitted,
-            completed,
-            withdrawn,
-            panicked,
-            stolen,
-        }
+        self.shared.stats()
     }
 
     /// The pool whose worker is running the calling code, if any.

@@ -22,11 +22,9 @@ pub(crate) mod sleep;
 pub(crate) mod worker;
 
 pub(crate) use admission::{Admission, Refusal, Room};
-pub(crate) use backpressure::Backpressure;
 pub(crate) use job::{HeapJob, JobKind, JobRef, StackJob, WithdrawHeader};
 pub(crate) use latch::Latch;
 pub(crate) use pinning::Placement;
-pub(crate) use queue::Steal;
 pub(crate) use registry::idle::help_while_draining;
 pub(crate) use registry::threads::StartError;
 pub(crate) use registry::Shared;

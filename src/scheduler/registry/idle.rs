@@ -1,4 +1,5 @@
-//! "Caller runs": when the OS refuses every worker thread, the threads that
+//! Waiting for an idle pool (`wait_idle` and the waiters' wake-ups), and
+//! "caller runs": when the OS refuses every worker thread, the threads that
 //! submit or wait run the queued work themselves, so accepted work never
 //! waits for a thread that cannot exist.
 //!
@@ -13,11 +14,11 @@
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::scheduler::queue::Steal;
 use crate::scheduler::registry::Shared;
-use crate::sync::Ordering;
+use crate::sync::{fence, lock, wait_timeout, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 
 // Plain std thread-local (not the loom facade): no thread start fails under
 // loom, so this state is never touched there.
@@ -54,7 +55,101 @@ impl Drop for Draining {
     }
 }
 
+/// People blocked in `wait_idle`.
+pub(crate) struct IdleWaiters {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl IdleWaiters {
+    pub(crate) fn new() -> Self {
+        IdleWaiters {
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            condvar: Condvar::new(),
+        }
+    }
+}
+
 impl Shared {
+    /// Called by a worker that ran out of work: wakes `wait_idle` callers so
+    /// they re-check. The caller has just issued a SeqCst fence
+    /// (`begin_searching`), which pairs with the one in `wait_idle`.
+    #[inline]
+    pub(crate) fn notify_idle_waiters(&self) {
+        if self.idle.waiters.load(Ordering::Relaxed) > 0 {
+            self.notify_idle_waiters_cold();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_idle_waiters_cold(&self) {
+        let _guard = lock(&self.idle.lock);
+        self.idle.condvar.notify_all();
+    }
+
+    /// Blocks until every accepted task has completed.
+    pub(crate) fn wait_idle(this: &Arc<Self>) {
+        Shared::wait_idle_until_or_forever(this, None);
+    }
+
+    /// As [`Shared::wait_idle`], giving up at `deadline`. Returns whether
+    /// the pool became idle.
+    pub(crate) fn wait_idle_until(this: &Arc<Self>, deadline: Instant) -> bool {
+        Shared::wait_idle_until_or_forever(this, Some(deadline))
+    }
+
+    /// How often a waiter re-checks whether work waits with no thread to run
+    /// it (a thread start the OS refused): then it tries to start one again.
+    const RETRY_START: Duration = Duration::from_millis(100);
+
+    fn wait_idle_until_or_forever(this: &Arc<Self>, deadline: Option<Instant>) -> bool {
+        if this.all_tasks_done() {
+            return true;
+        }
+        let mut guard = lock(&this.idle.lock);
+        // SeqCst RMW + fence before the check: pairs with the fence a worker
+        // issues between its last completion and reading `waiters`, so either
+        // it sees us waiting or we see its completion. The lock covers the
+        // gap between the check and the wait.
+        this.idle.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let idle = loop {
+            if this.all_tasks_done() {
+                break true;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                break false;
+            }
+            // Relaxed: a hint; a thread that starts meanwhile is harmless.
+            // (Not under loom: no start fails there, and the models stay
+            // as small as they were.)
+            if cfg!(not(loom)) && this.live_threads.load(Ordering::Relaxed) == 0 {
+                // Work waits and no thread runs: a start failed (the OS
+                // refused a thread). Try again, without our lock.
+                drop(guard);
+                Shared::start_missing_worker(this);
+                // Still none: run what waits here, one job per round.
+                let ran = this.live_threads.load(Ordering::Relaxed) == 0 && this.run_one_stranded();
+                guard = lock(&this.idle.lock);
+                if this.all_tasks_done() {
+                    break true;
+                }
+                if ran {
+                    continue;
+                }
+            }
+            let wait = deadline.map_or(Self::RETRY_START, |deadline| (deadline - now).min(Self::RETRY_START));
+            guard = wait_timeout(&this.idle.condvar, guard, wait);
+        };
+        this.idle.waiters.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
+        idle
+    }
+
     /// Runs queued jobs on the calling thread while no worker thread is
     /// alive (a thread start failed). On a thread that is already running
     /// this pool's stranded work, does nothing: the outer loop runs what was

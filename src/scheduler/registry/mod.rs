@@ -4,18 +4,21 @@
 pub(crate) mod idle;
 pub(crate) mod threads;
 
+use idle::IdleWaiters;
+
 use crossbeam_utils::CachePadded;
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::config::{Config, Pinning};
 use crate::scheduler::backpressure::Backpressure;
-use crate::scheduler::job::JobRef;
-use crate::scheduler::queue::{Injector, Stealer, Worker};
+use crate::scheduler::job::{JobKind, JobRef};
+use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
 use crate::scheduler::registry::threads::Control;
 use crate::scheduler::sleep::Sleep;
-use crate::sync::{fence, lock, wait_timeout, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::stats::{Stats, WorkerState, WorkerStats};
+use crate::sync::{fence, lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::unwind::{deliver_panic, Payload};
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from
@@ -82,13 +85,6 @@ impl WorkerSlot {
             *lock(&self.deque) = Some(deque);
         }
     }
-}
-
-/// People blocked in `wait_idle`.
-pub(crate) struct IdleWaiters {
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    condvar: Condvar,
 }
 
 /// Everything the pool's threads and handles share.
@@ -163,11 +159,7 @@ impl Shared {
             live_threads: AtomicUsize::new(0),
             started_high: AtomicUsize::new(if cfg!(loom) { workers } else { 0 }),
             handles: AtomicUsize::new(1),
-            idle: IdleWaiters {
-                waiters: AtomicUsize::new(0),
-                lock: Mutex::new(()),
-                condvar: Condvar::new(),
-            },
+            idle: IdleWaiters::new(),
             control: Mutex::new(Control::new(workers)),
             exited: Condvar::new(),
             backpressure: config.queue_limit.map(|limit| Backpressure::new(limit, &config)),
@@ -396,86 +388,144 @@ impl Shared {
         self.is_closed() && self.all_tasks_done()
     }
 
-    /// Called by a worker that ran out of work: wakes `wait_idle` callers so
-    /// they re-check. The caller has just issued a SeqCst fence
-    /// (`begin_searching`), which pairs with the one in `wait_idle`.
-    #[inline]
-    pub(crate) fn notify_idle_waiters(&self) {
-        if self.idle.waiters.load(Ordering::Relaxed) > 0 {
-            self.notify_idle_waiters_cold();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn notify_idle_waiters_cold(&self) {
-        let _guard = lock(&self.idle.lock);
-        self.idle.condvar.notify_all();
-    }
-
-    /// Blocks until every accepted task has completed.
-    pub(crate) fn wait_idle(this: &Arc<Self>) {
-        Shared::wait_idle_until_or_forever(this, None);
-    }
-
-    /// As [`Shared::wait_idle`], giving up at `deadline`. Returns whether
-    /// the pool became idle.
-    pub(crate) fn wait_idle_until(this: &Arc<Self>, deadline: Instant) -> bool {
-        Shared::wait_idle_until_or_forever(this, Some(deadline))
-    }
-
-    /// How often a waiter re-checks whether work waits with no thread to run
-    /// it (a thread start the OS refused): then it tries to start one again.
-    const RETRY_START: Duration = Duration::from_millis(100);
-
-    fn wait_idle_until_or_forever(this: &Arc<Self>, deadline: Option<Instant>) -> bool {
-        if this.all_tasks_done() {
-            return true;
-        }
-        let mut guard = lock(&this.idle.lock);
-        // SeqCst RMW + fence before the check: pairs with the fence a worker
-        // issues between its last completion and reading `waiters`, so either
-        // it sees us waiting or we see its completion. The lock covers the
-        // gap between the check and the wait.
-        this.idle.waiters.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let idle = loop {
-            if this.all_tasks_done() {
-                break true;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                break false;
-            }
-            // Relaxed: a hint; a thread that starts meanwhile is harmless.
-            // (Not under loom: no start fails there, and the models stay
-            // as small as they were.)
-            if cfg!(not(loom)) && this.live_threads.load(Ordering::Relaxed) == 0 {
-                // Work waits and no thread runs: a start failed (the OS
-                // refused a thread). Try again, without our lock.
-                drop(guard);
-                Shared::start_missing_worker(this);
-                // Still none: run what waits here, one job per round.
-                let ran = this.live_threads.load(Ordering::Relaxed) == 0 && this.run_one_stranded();
-                guard = lock(&this.idle.lock);
-                if this.all_tasks_done() {
-                    break true;
-                }
-                if ran {
-                    continue;
-                }
-            }
-            let wait = deadline.map_or(Self::RETRY_START, |deadline| (deadline - now).min(Self::RETRY_START));
-            guard = wait_timeout(&this.idle.condvar, guard, wait);
-        };
-        this.idle.waiters.fetch_sub(1, Ordering::Relaxed);
-        drop(guard);
-        idle
-    }
-
     /// Hands a task's panic to the panic handler (or prints it).
     #[cold]
     pub(crate) fn handle_panic(&self, payload: Payload) {
         deliver_panic(self.config.panic_handler.as_ref(), payload);
+    }
+}
+
+/// Takes every job `steal` yields until it reports the queue empty.
+fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)) {
+    loop {
+        match steal() {
+            Steal::Success(job) => sink(job),
+            Steal::Empty => return,
+            Steal::Retry => {}
+        }
+    }
+}
+
+impl Shared {
+    /// The first half of `shutdown_now`: closes the pool, takes every queued
+    /// task out (counted as withdrawn), resolves the handles of the spawned
+    /// ones for tasks of a pool that join them (ARCHITECTURE.md, "Shutdown
+    /// variants and reboot", S1), and puts back what must run in the pool.
+    pub(crate) fn withdraw_queued(this: &Arc<Self>) -> Vec<JobRef> {
+        let shared = this;
+        shared.close();
+        let mut unrun = Vec::new();
+        let mut keep = Vec::new();
+        let mut sort = |job: JobRef| match job.kind() {
+            JobKind::Task | JobKind::Spawned => unrun.push(job),
+            JobKind::Bound | JobKind::Stack => keep.push(job),
+        };
+        drain(|| shared.injector.steal(), &mut sort);
+        for stealer in shared.stealers() {
+            drain(|| stealer.steal(), &mut sort);
+        }
+        // Withdrawn tasks count as done, and their places in the queue free.
+        shared.withdraw(unrun.len() as u64);
+        if let Some(backpressure) = &shared.backpressure {
+            backpressure.release(unrun.len());
+        }
+        for job in &unrun {
+            // A running task may be joining one of these handles: it gets its
+            // error now instead of waiting for a task that sits in the
+            // caller's hands.
+            // SAFETY: just taken out of the queues, alive until run or
+            // dropped as a `Task`.
+            unsafe { job.notify_withdrawn() };
+        }
+        for job in keep {
+            shared.injector.push(job);
+        }
+        // Sleeping workers re-check: what is left to run, or the drained pool.
+        shared.sleep.notify_all();
+        Shared::notify_new_work(shared);
+        unrun
+    }
+
+    /// Each worker slot's figures (see `Pool::worker_stats`).
+    pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
+        let shared = self;
+        shared
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| {
+                let counters = &slot.counters;
+                // Relaxed: display figures, each individually coherent.
+                let state = if !counters.live.load(Ordering::Relaxed) {
+                    WorkerState::NotStarted
+                } else if shared.sleep.is_suspended(index) {
+                    WorkerState::Suspended
+                } else if shared.sleep.is_sleeping(index) {
+                    WorkerState::Sleeping
+                } else if counters.busy.load(Ordering::Relaxed) {
+                    WorkerState::Busy
+                } else {
+                    WorkerState::Idle
+                };
+                WorkerStats {
+                    index,
+                    state,
+                    tasks_run: counters.completed.load(Ordering::Relaxed),
+                    steals: counters.stolen.load(Ordering::Relaxed),
+                    parks: counters.parks.load(Ordering::Relaxed),
+                    home_core: counters.home_core.load(Ordering::Relaxed).checked_sub(1),
+                    pinned: counters.pinned.load(Ordering::Relaxed),
+                    pin_releases: counters.pin_releases.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// A snapshot of the pool's figures (see `Pool::stats`).
+    pub(crate) fn stats(&self) -> Stats {
+        let shared = self;
+        // Completed first, then submitted: see `Shared::all_tasks_done`, this
+        // order keeps `completed <= submitted` in the snapshot.
+        let completed = shared.completed();
+        let withdrawn = shared.withdrawn();
+        let submitted = shared.submitted().max(completed + withdrawn);
+        let mut live_workers = 0;
+        let mut busy_workers = 0;
+        let mut sleeping_workers = 0;
+        let mut panicked = 0;
+        let mut stolen = 0;
+        for (index, slot) in shared.slots.iter().enumerate() {
+            let counters = &slot.counters;
+            // Relaxed: figures for display, each individually coherent.
+            let live = counters.live.load(Ordering::Relaxed);
+            live_workers += usize::from(live);
+            busy_workers += usize::from(live && counters.busy.load(Ordering::Relaxed));
+            sleeping_workers += usize::from(live && shared.sleep.is_sleeping(index));
+            panicked += counters.panicked.load(Ordering::Relaxed);
+            stolen += counters.stolen.load(Ordering::Relaxed);
+        }
+        // Handed back by `shutdown_now`: neither queued nor completed.
+        let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
+        let backpressure = shared.backpressure.as_ref();
+        let capacity = shared.target();
+        Stats {
+            capacity,
+            free_capacity: capacity.saturating_sub(busy_workers),
+            max_capacity: shared.config.max_capacity,
+            blocked_submitters: backpressure.map_or(0, Backpressure::blocked),
+            wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),
+            wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
+            rejected: shared.rejected.load(Ordering::Relaxed),
+            live_states: 0,
+            live_workers,
+            busy_workers,
+            sleeping_workers,
+            queued: pending.saturating_sub(busy_workers),
+            submitted,
+            completed,
+            withdrawn,
+            panicked,
+            stolen,
+        }
     }
 }

@@ -7,11 +7,13 @@
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
 
+use crate::error::RebootError;
 use crate::scheduler::pinning::Placement;
 use crate::scheduler::registry::Shared;
 use crate::scheduler::worker::run_worker;
-use crate::sync::{fence, lock, thread, Arc, MutexGuard, Ordering};
+use crate::sync::{fence, lock, thread, wait, wait_timeout, Arc, MutexGuard, Ordering};
 use crate::unwind::{drop_payload, panic_message};
 
 /// What the control lock protects.
@@ -368,5 +370,78 @@ impl Shared {
         let mut handles: Vec<_> = control.handles.iter_mut().filter_map(Option::take).collect();
         handles.append(&mut control.retired);
         handles
+    }
+
+    /// Joins the threads of a closed pool. Returns false if `deadline`
+    /// passed first.
+    pub(crate) fn join_threads(&self, deadline: Option<Instant>) -> bool {
+        let mut control = lock(&self.control);
+        // Relaxed: `live_threads` changes only under the lock we hold.
+        while self.live_threads.load(Ordering::Relaxed) > 0 && self.is_closed() {
+            control = match deadline {
+                None => wait(&self.exited, control),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    wait_timeout(&self.exited, control, deadline - now)
+                }
+            };
+        }
+        // Only threads that left: if a `reboot` won a race with us, the pool
+        // runs again and its new threads are not ours to wait for.
+        let handles = self.take_exited_handles_locked(&mut control);
+        drop(control);
+        for handle in handles {
+            // The thread has left (or belongs to a rebooted pool that is
+            // running again, whose threads took no handle of ours: handles
+            // are taken only here and by the starter of a slot's next
+            // thread). Workers catch every task panic, so a join error would
+            // be a bug in the pool; there is nothing left to clean up.
+            let _ = handle.join();
+        }
+        true
+    }
+
+    /// Starts a closed pool again (see `Pool::reboot`; the caller checked
+    /// it is not one of the pool's own workers).
+    pub(crate) fn reboot(this: &Arc<Self>) -> Result<(), RebootError> {
+        let shared = this;
+        let mut control = lock(&shared.control);
+        loop {
+            if !shared.is_closed() {
+                // Never closed, or another `reboot` won the race.
+                return Ok(());
+            }
+            // Relaxed: changed only under the lock (released while we wait).
+            if shared.live_threads.load(Ordering::Relaxed) > 0 {
+                // Re-check CLOSED after every wake: a racing `reboot` may
+                // have reopened the pool and started new threads, which
+                // will not exit for us (found by tests/model.rs).
+                control = wait(&shared.exited, control);
+                continue;
+            }
+            // Every old thread has left its loop; join what a shutdown did
+            // not. Never under the lock: a thread on its way out may still
+            // take it (an expiring worker that found late work starts a
+            // thread for it).
+            let handles = Shared::take_handles_locked(&mut control);
+            if handles.is_empty() {
+                break;
+            }
+            drop(control);
+            for handle in handles {
+                let _ = handle.join();
+            }
+            control = lock(&shared.control);
+        }
+        shared.reopen();
+        if shared.config.prealloc {
+            if let Err(StartError::Spawn(error)) = Shared::start_all_locked(shared, &mut control, true) {
+                return Err(RebootError::Spawn(error));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,16 +1,20 @@
-//! A worker thread: its main loop, its search for work and its sleep.
+//! A worker thread: its main loop, its search for work and its sleep
+//! (`keep_alive.rs`: its idle life; `adaptive.rs`: adaptive pinning).
+
+mod adaptive;
+mod keep_alive;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use core_affinity::CoreId;
+use adaptive::AdaptivePin;
+use keep_alive::{Parked, Suspension};
 
 use crate::scheduler::job::JobRef;
 use crate::scheduler::latch::{Latch, LatchOwner};
-use crate::scheduler::pinning;
-use crate::scheduler::pinning::{AdaptivePolicy, PinAction, Wait, WorkerPin};
+use crate::scheduler::pinning::{self, AdaptivePolicy, WorkerPin};
 use crate::scheduler::queue::{Steal, Worker};
 use crate::scheduler::registry::{Shared, WorkerCounters};
 use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
@@ -43,14 +47,6 @@ pub(crate) struct WorkerThread {
     rng: Cell<u64>,
     /// Adaptive pinning's state, for a worker pinned adaptively.
     adaptive: Option<AdaptivePin>,
-}
-
-/// A worker's adaptive pinning: its home core, where it may go instead,
-/// and the policy deciding between them (`pinning.rs`).
-struct AdaptivePin {
-    home: CoreId,
-    widen_to: Vec<CoreId>,
-    policy: RefCell<AdaptivePolicy>,
 }
 
 impl WorkerThread {
@@ -403,83 +399,6 @@ impl WorkerThread {
         self.shared.missing.load(Ordering::Relaxed) > 0
     }
 
-    /// Parks until woken, running the idle hook every `idle_interval` and
-    /// expiring `keep_alive` after `idle_since`. A keep-alive or interval
-    /// too long for an `Instant` to hold means "never".
-    #[cold]
-    fn park_with_deadlines(&self, idle_since: Instant, idle_interval: Option<Duration>) -> Parked {
-        let shared = &self.shared;
-        let expires_at = shared
-            .config
-            .keep_alive
-            .and_then(|keep_alive| idle_since.checked_add(keep_alive));
-        loop {
-            let check_at = idle_interval.and_then(|interval| Instant::now().checked_add(interval));
-            let deadline = match (expires_at, check_at) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => {
-                    // Neither deadline fits in an `Instant`: never expire.
-                    shared.sleep.park_until_woken(self.index);
-                    return Parked::Woken;
-                }
-            };
-            if shared.sleep.park_until_woken_or(self.index, deadline) {
-                return Parked::Woken;
-            }
-            if expires_at.is_some_and(|at| Instant::now() >= at) {
-                return self.expire();
-            }
-            // Still announced asleep: a submit that comes now wakes us as
-            // usual, and we see it when we park again.
-            if let Some(hooks) = &shared.config.hooks {
-                let index = self.index;
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hooks.on_idle(index))) {
-                    self.note_panic();
-                    shared.handle_panic(payload);
-                }
-            }
-        }
-    }
-
-    /// Keep-alive ran out while asleep: leave, unless woken meanwhile or
-    /// needed to stay (then the worker is searching again).
-    #[cold]
-    fn expire(&self) -> Parked {
-        let shared = &self.shared;
-        if !shared.sleep.retract_sleep(self.index) {
-            // A waker got there first: we are searching, carry on.
-            return Parked::Woken;
-        }
-        if !shared.try_retire(self.index) {
-            return Parked::Kept;
-        }
-        // Gone from the accounting; leaving the search chains a wake-up if
-        // we were the last searcher (rule 4).
-        shared.sleep.end_searching(true);
-        self.hand_on_late_work();
-        Parked::Expired
-    }
-
-    /// The final scan of a worker that is already accounted as gone (after
-    /// the fence in `try_retire`/`try_retire_suspended`): work that arrived
-    /// while it left goes back to the injector for the others (or a new
-    /// thread).
-    fn hand_on_late_work(&self) {
-        let shared = &self.shared;
-        let mut handed_back = false;
-        if let Some(job) = self.steal() {
-            shared.injector.push(job);
-            handed_back = true;
-        }
-        handed_back |= self.hand_back_local_work();
-        if handed_back {
-            // May start a thread for this very slot: it waits for our deque
-            // (`run_worker`), we never wait for it.
-            Shared::notify_new_work(shared);
-        }
-    }
-
     /// Moves every task in the own deque to the injector.
     fn hand_back_local_work(&self) -> bool {
         let mut moved = false;
@@ -488,65 +407,6 @@ impl WorkerThread {
             moved = true;
         }
         moved
-    }
-
-    /// Parks above the capacity until resumed (by `tune` growing or by
-    /// `close`), or until `keep_alive` retires the thread.
-    #[cold]
-    fn suspend(&self) -> Suspension {
-        let shared = &self.shared;
-        // Hand the deque back first: suspended workers hold no work.
-        if self.hand_back_local_work() {
-            Shared::notify_new_work(shared);
-        }
-        // The last task may have run here, on a worker that now stops
-        // without searching: `wait_idle` must re-check. The fence pairs with
-        // the one in `wait_idle` (as `begin_searching`'s does).
-        fence(Ordering::SeqCst);
-        shared.notify_idle_waiters();
-        shared.sleep.announce_suspend(self.index);
-        // A suspended thread is retired after `keep_alive` (none, or one too
-        // long for an `Instant`: never).
-        let retire_at = shared
-            .config
-            .keep_alive
-            .and_then(|keep_alive| Instant::now().checked_add(keep_alive));
-        loop {
-            // After `announce_suspend`'s fence: pairs with the tuner's (and
-            // the closer's) store-then-fence-then-scan.
-            if self.index < shared.target() || shared.is_closed() {
-                // Cancelled ourselves: not searching. Lost the race to a
-                // resumer: it counted us as searching.
-                let searching = !shared.sleep.cancel_suspend(self.index);
-                return Suspension::Resumed { searching };
-            }
-            if !shared.sleep.still_suspended(self.index) {
-                return Suspension::Resumed { searching: true };
-            }
-            WorkerCounters::bump(&self.counters().parks);
-            match retire_at {
-                None => shared.sleep.park_while_suspended(self.index),
-                Some(at) if Instant::now() < at => shared.sleep.park_while_suspended_until(self.index, at),
-                Some(_) => return self.retire_suspended(),
-            }
-        }
-    }
-
-    /// A suspended worker's keep-alive ran out: its thread leaves, unless a
-    /// resumer got there first or the capacity grew (or the pool closed)
-    /// meanwhile; `try_retire_suspended` decides under the control lock,
-    /// which `tune` holds while it moves the capacity.
-    #[cold]
-    fn retire_suspended(&self) -> Suspension {
-        let shared = &self.shared;
-        if !shared.sleep.cancel_suspend(self.index) {
-            return Suspension::Resumed { searching: true };
-        }
-        if shared.try_retire_suspended(self.index) {
-            Suspension::Retired
-        } else {
-            Suspension::Resumed { searching: false }
-        }
     }
 
     /// Searches for a while, backing off, before the worker gives up.
@@ -568,106 +428,6 @@ impl WorkerThread {
         }
         None
     }
-}
-
-impl WorkerThread {
-    /// Whether this worker is pinned adaptively (its yields and wake-ups
-    /// are measured, at home and away).
-    #[inline]
-    fn is_adaptive(&self) -> bool {
-        self.adaptive.is_some()
-    }
-
-    /// Adaptive pinning, after a waker released this worker: a slow
-    /// wake-up may move it (off its core, or back).
-    #[cold]
-    fn after_wake(&self) {
-        let now = Instant::now();
-        if let Some(delay) = self.shared.sleep.wake_delay(self.index, now) {
-            self.observe_delay(Wait::Wake, delay, now);
-        }
-    }
-
-    /// A searching worker's yielding rounds, timed: a round (a scan of the
-    /// queues and a yield, microseconds on a core of its own) that takes
-    /// long means the worker was off its core meanwhile, in the yield or
-    /// preempted around it, so another thread keeps the core busy. Timed
-    /// from the start of one round to the start of the next, so the round
-    /// that ends by finding work counts too. (The yields run on the slow
-    /// path already; one clock read a round is small next to the system
-    /// call.) Returns when this round began.
-    #[cold]
-    fn time_round(&self, previous_round_began: Option<Instant>) -> Instant {
-        let now = Instant::now();
-        if let Some(began) = previous_round_began {
-            self.observe_delay(Wait::Yield, now.saturating_duration_since(began), now);
-        }
-        now
-    }
-
-    /// Feeds one measurement to the adaptive policy and applies its answer.
-    fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant) {
-        let Some(adaptive) = &self.adaptive else { return };
-        let shared = &self.shared;
-        let room_elsewhere = || {
-            // Relaxed: hints. Cores without a worker of ours, or a worker
-            // of ours asleep, may be free; other processes' load we cannot
-            // see (the policy learns it by moving, see `pinning.rs`).
-            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len() || shared.sleep.sleeping() > 0
-        };
-        let action = adaptive.policy.borrow_mut().observe(kind, delay, now, room_elsewhere);
-        match action {
-            PinAction::Stay => {}
-            PinAction::Release => {
-                if pinning::widen_current(&adaptive.widen_to) {
-                    let counters = self.counters();
-                    // Relaxed: display figures.
-                    counters.pinned.store(false, Ordering::Relaxed);
-                    WorkerCounters::bump(&counters.pin_releases);
-                }
-            }
-            PinAction::Repin => self.repin(adaptive.home),
-        }
-    }
-
-    /// Back to the home core.
-    fn repin(&self, home: CoreId) {
-        if pinning::pin_current(home) {
-            // Relaxed: a display figure.
-            self.counters().pinned.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Adaptive pinning, before parking: a released worker tries its home
-    /// core again once its back-off has passed (the next wake-up tells).
-    #[cold]
-    fn before_park(&self) {
-        let Some(adaptive) = &self.adaptive else { return };
-        let mut policy = adaptive.policy.borrow_mut();
-        if policy.wants_clock_before_park() && policy.before_park(Instant::now()) == PinAction::Repin {
-            drop(policy);
-            self.repin(adaptive.home);
-        }
-    }
-}
-
-/// How a suspension ended.
-enum Suspension {
-    /// Back to the main loop; `searching`: counted as searching (a resumer
-    /// did that).
-    Resumed { searching: bool },
-    /// Keep-alive retired the thread; it is accounted as gone.
-    Retired,
-}
-
-/// How a park with a keep-alive ended.
-enum Parked {
-    /// Woken (or the keep-alive cannot expire): searching again.
-    Woken,
-    /// The thread expired and is accounted as gone.
-    Expired,
-    /// The keep-alive ran out but the worker stays (`min_workers`).
-    Kept,
 }
 
 /// Busy-waits for the first rounds (exponentially longer), then yields.

@@ -1,0 +1,101 @@
+//! A worker's side of adaptive pinning (`scheduler/pinning.rs`): timing
+//! its waits for its core and moving off its home core and back.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use core_affinity::CoreId;
+
+use crate::scheduler::pinning::{self, AdaptivePolicy, PinAction, Wait};
+use crate::scheduler::registry::WorkerCounters;
+use crate::scheduler::worker::WorkerThread;
+use crate::sync::Ordering;
+
+/// A worker's adaptive pinning: its home core, where it may go instead,
+/// and the policy deciding between them (`pinning.rs`).
+pub(super) struct AdaptivePin {
+    pub(super) home: CoreId,
+    pub(super) widen_to: Vec<CoreId>,
+    pub(super) policy: RefCell<AdaptivePolicy>,
+}
+
+impl WorkerThread {
+    /// Whether this worker is pinned adaptively (its yields and wake-ups
+    /// are measured, at home and away).
+    #[inline]
+    pub(super) fn is_adaptive(&self) -> bool {
+        self.adaptive.is_some()
+    }
+
+    /// Adaptive pinning, after a waker released this worker: a slow
+    /// wake-up may move it (off its core, or back).
+    #[cold]
+    pub(super) fn after_wake(&self) {
+        let now = Instant::now();
+        if let Some(delay) = self.shared.sleep.wake_delay(self.index, now) {
+            self.observe_delay(Wait::Wake, delay, now);
+        }
+    }
+
+    /// A searching worker's yielding rounds, timed: a round (a scan of the
+    /// queues and a yield, microseconds on a core of its own) that takes
+    /// long means the worker was off its core meanwhile, in the yield or
+    /// preempted around it, so another thread keeps the core busy. Timed
+    /// from the start of one round to the start of the next, so the round
+    /// that ends by finding work counts too. (The yields run on the slow
+    /// path already; one clock read a round is small next to the system
+    /// call.) Returns when this round began.
+    #[cold]
+    pub(super) fn time_round(&self, previous_round_began: Option<Instant>) -> Instant {
+        let now = Instant::now();
+        if let Some(began) = previous_round_began {
+            self.observe_delay(Wait::Yield, now.saturating_duration_since(began), now);
+        }
+        now
+    }
+
+    /// Feeds one measurement to the adaptive policy and applies its answer.
+    fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let shared = &self.shared;
+        let room_elsewhere = || {
+            // Relaxed: hints. Cores without a worker of ours, or a worker
+            // of ours asleep, may be free; other processes' load we cannot
+            // see (the policy learns it by moving, see `pinning.rs`).
+            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len() || shared.sleep.sleeping() > 0
+        };
+        let action = adaptive.policy.borrow_mut().observe(kind, delay, now, room_elsewhere);
+        match action {
+            PinAction::Stay => {}
+            PinAction::Release => {
+                if pinning::widen_current(&adaptive.widen_to) {
+                    let counters = self.counters();
+                    // Relaxed: display figures.
+                    counters.pinned.store(false, Ordering::Relaxed);
+                    WorkerCounters::bump(&counters.pin_releases);
+                }
+            }
+            PinAction::Repin => self.repin(adaptive.home),
+        }
+    }
+
+    /// Back to the home core.
+    fn repin(&self, home: CoreId) {
+        if pinning::pin_current(home) {
+            // Relaxed: a display figure.
+            self.counters().pinned.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Adaptive pinning, before parking: a released worker tries its home
+    /// core again once its back-off has passed (the next wake-up tells).
+    #[cold]
+    pub(super) fn before_park(&self) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let mut policy = adaptive.policy.borrow_mut();
+        if policy.wants_clock_before_park() && policy.before_park(Instant::now()) == PinAction::Repin {
+            drop(policy);
+            self.repin(adaptive.home);
+        }
+    }
+}

@@ -44,7 +44,7 @@ const DEFAULT_MAX_CAPACITY: usize = 256;
 /// (about 600 bytes each, 39 MiB at this bound), and the idle counts are
 /// packed into 32-bit halves of one word. Far beyond what threads on one
 /// machine can use.
-pub(crate) const MAX_WORKERS: usize = 1 << 16;
+const MAX_WORKERS: usize = 1 << 16;
 
 /// How a pool places its worker threads on cores (see
 /// [`Builder::pinning`](crate::Builder::pinning)).

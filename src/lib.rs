@@ -47,6 +47,7 @@
 //! [crossbeam-deque]: https://docs.rs/crossbeam-deque
 
 #![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 

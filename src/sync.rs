@@ -1,10 +1,18 @@
 //! The synchronisation facade.
 //!
-//! Every atomic, lock, condition variable, thread and thread-local the
-//! scheduler uses is imported from here, never from `std` directly. Under
-//! `--cfg loom` the same names resolve to [loom]'s model-checked versions, so
-//! the protocol in `sleep.rs`, `latch.rs` and `registry.rs` is explored
-//! exhaustively by the models in `tests/loom.rs` without a line of it changing.
+//! Every atomic, lock, condition variable and thread the protocol uses is
+//! imported from here. Under `--cfg loom` the same names resolve to
+//! [loom]'s model-checked versions, so the protocol in `scheduler/sleep`,
+//! `scheduler/latch.rs` and `scheduler/registry` is explored by the models in
+//! `tests/loom.rs` without a line of it changing.
+//!
+//! A few things come from `std` directly on purpose, each where it is
+//! used, with a word on why: measurements and hints that are not part of the
+//! protocol (adaptive pinning's wake stamps and core counts), a pool's
+//! public handles (`StdArc` for closures and hooks the user hands in, which
+//! loom need not see), the process-wide core allocator, and the
+//! thread-locals that name the current worker and the stranded-work drains
+//! (loom's `thread_local!` for the first, which models reach).
 //!
 //! [loom]: https://docs.rs/loom
 

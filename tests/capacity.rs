@@ -682,3 +682,41 @@ fn free_capacity_never_goes_negative_after_a_shrink() {
     );
     pool.shutdown();
 }
+
+/// A pool with 1,024 slots of which only a few ever get a thread: thieves
+/// scan only the slots that had one (ARCHITECTURE.md, C5c), and must still
+/// find every task there. A task pushes 200 children onto its own deque and
+/// then blocks until they all ran: they can only run if the other workers
+/// (started on demand) steal them from that deque.
+#[test]
+fn thieves_find_work_in_every_started_deque_of_a_large_sparse_pool() {
+    let _s = serial();
+    let _w = Watchdog::new("thieves_find_work_in_every_started_deque_of_a_large_sparse_pool", 60);
+    let pool = named_builder("cap-sparse-", 4).max_capacity(1024).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (done, all_ran) = mpsc::channel();
+    let p = pool.clone();
+    let counter = ran.clone();
+    pool.submit(move || {
+        for _ in 0..200 {
+            let counter = counter.clone();
+            p.submit(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        // Blocks this worker: the children must be stolen.
+        let stolen = wait_until(Duration::from_secs(30), || counter.load(Ordering::SeqCst) == 200);
+        done.send(stolen).unwrap();
+    })
+    .unwrap();
+    assert_eq!(
+        all_ran.recv_timeout(Duration::from_secs(40)),
+        Ok(true),
+        "children left in a busy worker's deque"
+    );
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::SeqCst), 200);
+    assert!(pool.stats().stolen > 0);
+    pool.shutdown();
+}

@@ -117,6 +117,16 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         /// ```
         pinning(pinning: crate::Pinning)
     );
+    /// As [`Builder::pin_to_cores`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).pin_to_cores([0]).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pin_to_cores(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.builder = self.builder.pin_to_cores(cores);
+        self
+    }
     forward!(
         /// As [`Builder::prealloc`].
         ///

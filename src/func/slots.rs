@@ -23,11 +23,11 @@ const FIRST_CHUNK: usize = 64;
 /// Chunks at most: 64 * (2^26 - 1) slots, more than a `u32` index needs.
 const CHUNKS: usize = 26;
 
-/// Runs one argument: `(body, worker index or None outside a worker, arg)`.
+/// Runs one argument: `(body, arg)`, where `body` is what `ArgSlots::new` was given.
 pub(crate) type RunFn<A> = unsafe fn(*const (), A);
 
 /// One argument's place.
-pub(crate) struct Slot<A> {
+struct Slot<A> {
     /// The next free slot's index + 1 while this one is free.
     next: AtomicU32,
     index: u32,
@@ -248,6 +248,11 @@ impl<A> Drop for ArgSlots<A> {
 }
 
 /// The job function: take the argument out, free the slot, run it.
+///
+/// # Safety
+/// `data` is a slot handed out by `job_for` of an `ArgSlots<A>` that is
+/// still alive, holding an argument not yet taken (each job is consumed
+/// once: run or discarded).
 unsafe fn execute_slot<A: Send>(data: NonNull<()>) {
     // SAFETY: `data` is a slot made by `job_for` (see `JobRef::from_raw`'s
     // contract there) whose owner outlives the job.
@@ -263,6 +268,9 @@ unsafe fn execute_slot<A: Send>(data: NonNull<()>) {
 }
 
 /// The discard function: drop the argument, free the slot.
+///
+/// # Safety
+/// As for [`execute_slot`].
 unsafe fn discard_slot<A: Send>(data: NonNull<()>) {
     // SAFETY: as in `execute_slot`.
     let slot = unsafe { data.cast::<Slot<A>>().as_ref() };
@@ -289,6 +297,10 @@ mod tests {
         assert_eq!(locate(448), (3, 0));
     }
 
+    /// The test's run function.
+    ///
+    /// # Safety
+    /// `body` points to a live `AtomicU64`.
     unsafe fn add(body: *const (), arg: u64) {
         // SAFETY: the tests pass a pointer to a live AtomicU64.
         let total = unsafe { &*(body as *const std::sync::atomic::AtomicU64) };

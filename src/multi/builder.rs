@@ -30,7 +30,7 @@ type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
 pub enum LoadBalancing {
     /// Each submit takes the next sub-pool in turn (one shared counter, one
     /// relaxed RMW per submit). If that sub-pool refuses with
-    /// [`SubmitError::Full`], the task is offered once more, to the other
+    /// [`SubmitError::Full`](crate::SubmitError::Full), the task is offered once more, to the other
     /// sub-pool with the fewest tasks queued or running; `Closed` and
     /// `Timeout` are never retried. The default.
     #[default]

@@ -136,6 +136,11 @@ where
         }
     }
 
+    /// Runs the task and completes the handle.
+    ///
+    /// # Safety
+    /// `data` came from `into_job_ref` of this type and is consumed once
+    /// (run or discarded).
     unsafe fn execute(data: NonNull<()>) {
         // SAFETY: `data` came from `Box::into_raw` in `into_job_ref`, and a
         // job is executed or discarded exactly once.
@@ -148,12 +153,21 @@ where
         packet.run(task);
     }
 
+    /// Drops the task unrun; the handle gets an error.
+    ///
+    /// # Safety
+    /// As for `execute`.
     unsafe fn discard(data: NonNull<()>) {
         // SAFETY: as in `execute`.
         let job = unsafe { Box::from_raw(data.cast::<Self>().as_ptr()) };
         job.packet.complete(Err(Box::new(DROPPED_UNRUN)));
     }
 
+    /// Marks the handle's packet withdrawn, without consuming the job.
+    ///
+    /// # Safety
+    /// `data` came from `into_job_ref` of this type and has not been run or
+    /// discarded yet.
     unsafe fn withdraw(data: NonNull<()>) {
         // SAFETY: alive until executed or discarded (`notify_withdrawn`'s
         // contract); only the packet is touched, through a shared reference.

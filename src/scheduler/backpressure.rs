@@ -3,7 +3,7 @@
 //!
 //! Only pools built with `queue_limit` have one, so an unbounded pool pays
 //! nothing for it. A bounded pool pays one shared RMW per task on each side
-//! (reserve on submit, release when a worker starts the task).
+//! (reserve on submit, release when the task finishes or is handed back).
 
 use std::time::{Duration, Instant};
 

@@ -45,7 +45,7 @@ unsafe impl Send for JobRef {}
 
 impl JobRef {
     /// A job from raw parts (`FuncPool` invocations: the data is an argument
-    /// slot, see `arg_slots.rs`).
+    /// slot, see `func/slots.rs`).
     ///
     /// # Safety
     /// `execute` and `discard` must be sound to call once (either one) with
@@ -176,6 +176,11 @@ impl HeapJob {
         }
     }
 
+    /// Runs the boxed closure.
+    ///
+    /// # Safety
+    /// `data` came from `into_job_ref::<F>` and was neither run nor
+    /// discarded before (each `JobRef` is consumed once).
     unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
         // SAFETY: `data` came from `Box::into_raw(Box<F>)` in `into_job_ref`
         // and each JobRef is executed or discarded exactly once.
@@ -183,6 +188,10 @@ impl HeapJob {
         f();
     }
 
+    /// Drops the boxed closure unrun.
+    ///
+    /// # Safety
+    /// As for [`HeapJob::execute`].
     unsafe fn discard<F>(data: NonNull<()>) {
         // SAFETY: as in `execute`.
         drop(unsafe { Box::from_raw(data.cast::<F>().as_ptr()) });
@@ -251,6 +260,11 @@ where
         }
     }
 
+    /// Runs the job on the thread that took it and sets the latch.
+    ///
+    /// # Safety
+    /// `data` points to a `StackJob` of this type whose owner has not seen
+    /// its latch set (so the frame is alive), and the job runs once.
     unsafe fn execute(data: NonNull<()>) {
         // SAFETY: the owner keeps the job alive until the latch is set below.
         let this = unsafe { data.cast::<Self>().as_ref() };
@@ -268,6 +282,10 @@ where
         unsafe { Latch::set(&this.latch) };
     }
 
+    /// Never called: only `Task` and `Spawned` jobs are handed back.
+    ///
+    /// # Safety
+    /// None needed (it panics); `unsafe` only to fit the `JobRef` table.
     unsafe fn never_discarded(_data: NonNull<()>) {
         unreachable!("a stack job is never handed out of its pool, so never discarded");
     }

@@ -56,7 +56,7 @@ impl Drop for Draining {
 }
 
 /// People blocked in `wait_idle`.
-pub(crate) struct IdleWaiters {
+pub(super) struct IdleWaiters {
     waiters: AtomicUsize,
     lock: Mutex<()>,
     condvar: Condvar,
@@ -168,7 +168,7 @@ impl Shared {
     /// queued job itself, so `wait_idle`/`shutdown` end instead of waiting
     /// forever. Returns whether it found one.
     #[cold]
-    pub(crate) fn run_one_stranded(&self) -> bool {
+    fn run_one_stranded(&self) -> bool {
         let Some(job) = self.take_any_job() else {
             return false;
         };

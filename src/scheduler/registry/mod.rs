@@ -78,7 +78,7 @@ pub(crate) struct WorkerSlot {
 impl WorkerSlot {
     /// Makes the slot's deque if it has none yet (under the control lock,
     /// before the slot's first thread starts).
-    pub(crate) fn make_deque(&self) {
+    fn make_deque(&self) {
         if self.stealer.get().is_none() {
             let deque = Worker::new_lifo();
             let _ = self.stealer.set(deque.stealer());
@@ -176,7 +176,7 @@ impl Shared {
     pub(crate) fn target(&self) -> usize {
         // Relaxed: a worker that reads a stale capacity runs at most the task
         // it is taking; every protocol decision that matters re-reads it
-        // after a SeqCst fence (see `threads.rs`, `worker.rs`).
+        // after a SeqCst fence (see `registry/threads.rs`, `worker/`).
         self.target.load(Ordering::Relaxed)
     }
 
@@ -273,7 +273,7 @@ impl Shared {
         if this.sleep.notify_new_work(this.target()) && this.missing.load(Ordering::Relaxed) > 0 {
             // Relaxed is enough for `missing`: it is read after the SeqCst
             // fence in `notify_new_work`, which pairs with the fence a
-            // leaving worker issues after updating it (`threads.rs`).
+            // leaving worker issues after updating it (`registry/threads.rs`).
             Shared::start_missing_worker(this);
         }
     }

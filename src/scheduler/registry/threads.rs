@@ -84,7 +84,7 @@ impl Shared {
     }
 
     /// Starts a thread for slot `index` (which must have none live).
-    pub(crate) fn start_worker_locked(
+    fn start_worker_locked(
         this: &Arc<Self>,
         control: &mut MutexGuard<'_, Control>,
         index: usize,

@@ -5,7 +5,8 @@
 //! and parked, or about to park). Every submit reads it once; the slow path
 //! (actually waking somebody) scans the per-worker sleep states.
 //!
-//! The rules (the proof is in ARCHITECTURE.md, "The sleep protocol"):
+//! The rules (the proof and the invariants are in `README.md` beside this
+//! file; the packed word is `counters.rs`):
 //!
 //! 1. A submitter publishes work, then `fence(SeqCst)`, then reads the word.
 //!    It wakes one sleeper only if nobody is searching and somebody sleeps.
@@ -18,17 +19,20 @@
 //! 4. A woken worker starts out searching. A searcher that finds work stops
 //!    searching; if it was the last searcher it wakes one more sleeper (the
 //!    chain wake-up), so a burst fans out one worker at a time.
+//! 5. Resuming a suspended worker (`tune` growing, `close`) goes through the
+//!    same accounting as a wake: the resumer wins the CAS out of SUSPENDED
+//!    and counts the worker as searching.
 
-use crossbeam_utils::CachePadded;
+mod counters;
 
-use crate::scheduler::parker::Parker;
-use crate::sync::{fence, Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::time::{Duration, Instant};
 
-const ONE_SLEEPING: u64 = 1;
-const ONE_SEARCHING: u64 = 1 << 32;
-const SLEEPING_MASK: u64 = ONE_SEARCHING - 1;
+use counters::AtomicCounts;
+use crossbeam_utils::CachePadded;
+
+use crate::scheduler::parker::Parker;
+use crate::sync::{fence, Arc, AtomicU8, AtomicUsize, Ordering};
 
 /// Worker sleep states.
 const AWAKE: u8 = 0;
@@ -44,16 +48,8 @@ const SUSPENDED: u8 = 2;
 /// cycle test).
 const WAKING: u8 = 3;
 
-fn sleeping_in(word: u64) -> u64 {
-    word & SLEEPING_MASK
-}
-
-fn searching_in(word: u64) -> u64 {
-    word >> 32
-}
-
 /// One worker's sleep state and parking spot.
-pub(crate) struct SleepSlot {
+struct SleepSlot {
     state: CachePadded<AtomicU8>,
     parker: Arc<Parker>,
     /// When the last waker released this worker, in nanoseconds since
@@ -65,7 +61,7 @@ pub(crate) struct SleepSlot {
 
 /// The pool's idle accounting.
 pub(crate) struct Sleep {
-    counters: CachePadded<AtomicU64>,
+    counters: AtomicCounts,
     slots: Box<[SleepSlot]>,
     /// Workers parked as SUSPENDED (for stats).
     suspended: AtomicUsize,
@@ -84,7 +80,7 @@ impl Sleep {
             })
             .collect();
         Sleep {
-            counters: CachePadded::new(AtomicU64::new(0)),
+            counters: AtomicCounts::new(),
             slots,
             suspended: AtomicUsize::new(0),
             stamp_wakes,
@@ -115,7 +111,7 @@ impl Sleep {
     /// pinning asking whether the pool has an idle core to move to).
     pub(crate) fn sleeping(&self) -> usize {
         // Relaxed: a hint, not part of the protocol.
-        sleeping_in(self.counters.load(Ordering::Relaxed)) as usize
+        self.counters.load(Ordering::Relaxed).sleeping() as usize
     }
 
     /// Whether worker `index` is announced asleep (a snapshot, for stats).
@@ -161,7 +157,7 @@ impl Sleep {
         // SeqCst RMW + fence: the worker's next reads of the queues must not
         // be satisfied from before a submitter that read "nobody searching"
         // (rule 1's other side; see ARCHITECTURE.md).
-        self.counters.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+        self.counters.add_searching(Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
@@ -171,9 +167,9 @@ impl Sleep {
     /// sleeper could be woken (the caller may start a thread instead).
     pub(crate) fn end_searching(&self, found: bool) -> bool {
         // SeqCst: part of the single order the wake-up proof reasons about.
-        let previous = self.counters.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
-        debug_assert!(searching_in(previous) > 0, "end_searching without begin_searching");
-        found && searching_in(previous) == 1 && !(sleeping_in(previous) > 0 && self.notify_one())
+        let previous = self.counters.sub_searching(Ordering::SeqCst);
+        debug_assert!(previous.searching() > 0, "end_searching without begin_searching");
+        found && previous.searching() == 1 && !(previous.sleeping() > 0 && self.notify_one())
     }
 
     /// Rule 2, first half: searching → sleeping. The caller must re-scan all
@@ -182,12 +178,10 @@ impl Sleep {
     pub(crate) fn announce_sleep(&self, index: usize) {
         // Relaxed store: published to wakers by the SeqCst RMW right after.
         self.slots[index].state.store(SLEEPING, Ordering::Relaxed);
-        // searching - 1, sleeping + 1 in one step (wrapping arithmetic on the
-        // packed word is exact because searching >= 1 here).
-        self.counters
-            .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
+        // searching - 1, sleeping + 1 in one step (we are searching).
+        self.counters.searching_to_sleeping(Ordering::SeqCst);
         // The crossing-point fence: between announcing sleep and the final
-        // scan of the queues (DESIGN-NOTES §1).
+        // scan of the queues (rule 2; `README.md`, invariant 1).
         fence(Ordering::SeqCst);
     }
 
@@ -204,8 +198,7 @@ impl Sleep {
             .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.counters
-                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            self.counters.sleeping_to_searching(Ordering::SeqCst);
             true
         } else {
             self.settle(index);
@@ -311,7 +304,7 @@ impl Sleep {
             .is_ok()
         {
             self.suspended.fetch_sub(1, Ordering::SeqCst);
-            self.counters.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+            self.counters.add_searching(Ordering::SeqCst);
             self.finish_wake(index);
             true
         } else {
@@ -335,8 +328,7 @@ impl Sleep {
             .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            self.counters
-                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            self.counters.sleeping_to_searching(Ordering::SeqCst);
             self.finish_wake(index);
             true
         } else {
@@ -354,10 +346,10 @@ impl Sleep {
         // counts; pairs with the fence in `announce_sleep`.
         fence(Ordering::SeqCst);
         let word = self.counters.load(Ordering::Relaxed);
-        if searching_in(word) > 0 {
+        if word.searching() > 0 {
             return false;
         }
-        !(sleeping_in(word) > 0 && self.notify_one_cold(active))
+        !(word.sleeping() > 0 && self.notify_one_cold(active))
     }
 
     #[cold]
@@ -412,16 +404,17 @@ mod tests {
         sleep.begin_searching();
         sleep.begin_searching();
         let word = sleep.counters.load(Ordering::Relaxed);
-        assert_eq!((searching_in(word), sleeping_in(word)), (2, 0));
+        assert_eq!((word.searching(), word.sleeping()), (2, 0));
         sleep.announce_sleep(0);
         let word = sleep.counters.load(Ordering::Relaxed);
-        assert_eq!((searching_in(word), sleeping_in(word)), (1, 1));
+        assert_eq!((word.searching(), word.sleeping()), (1, 1));
         sleep.retract_sleep(0);
         let word = sleep.counters.load(Ordering::Relaxed);
-        assert_eq!((searching_in(word), sleeping_in(word)), (2, 0));
+        assert_eq!((word.searching(), word.sleeping()), (2, 0));
         sleep.end_searching(false);
         sleep.end_searching(false);
-        assert_eq!(sleep.counters.load(Ordering::Relaxed), 0);
+        let word = sleep.counters.load(Ordering::Relaxed);
+        assert_eq!((word.searching(), word.sleeping()), (0, 0));
     }
 
     #[test]
@@ -434,12 +427,12 @@ mod tests {
         assert_eq!(sleep.sleeping(), 3);
         assert!(sleep.notify_one());
         let word = sleep.counters.load(Ordering::Relaxed);
-        assert_eq!((searching_in(word), sleeping_in(word)), (1, 2));
+        assert_eq!((word.searching(), word.sleeping()), (1, 2));
         // The woken worker's retract finds its state already AWAKE and does
         // not count itself a second time.
         sleep.retract_sleep(0);
         let word = sleep.counters.load(Ordering::Relaxed);
-        assert_eq!((searching_in(word), sleeping_in(word)), (1, 2));
+        assert_eq!((word.searching(), word.sleeping()), (1, 2));
         sleep.notify_all();
         assert_eq!(sleep.sleeping(), 0);
         assert!(!sleep.notify_one());

@@ -184,8 +184,10 @@ impl WorkerThread {
         WorkerCounters::bump(&self.counters().panicked);
     }
 
-    /// Runs other work until `latch` is set: how `join`, `scope` and
-    /// `JoinHandle::join` wait inside the pool without blocking it.
+    /// Runs other work until `latch` is set: how `join` and `scope` wait
+    /// inside the pool without blocking it (`JoinHandle::join` helps the
+    /// same way until nothing is queued, then blocks on its packet: its
+    /// task runs elsewhere).
     pub(crate) fn wait_until(&self, latch: &Latch) {
         let mut idle_rounds = 0;
         while !latch.probe() {

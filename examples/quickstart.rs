@@ -1,4 +1,4 @@
-//! The seed-004 worker-pool pattern done right: submit closures, collect
+//! The classic worker-pool pattern done right: submit closures, collect
 //! their results, shut down.
 //!
 //! Run it with `cargo run --release --example quickstart`.
@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use stealpool::Pool;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Three workers, like the seed's three goroutines.
+    // Three workers, like the classic Go example's three goroutines.
     let pool = Pool::builder().capacity(3).build()?;
 
     // Submit ten tasks; each sends its result back on a channel.

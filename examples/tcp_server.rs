@@ -1,5 +1,5 @@
 //! A TCP ack server on a bounded, tunable pool: pool-manager's example
-//! server (seed 001) done with stealpool.
+//! server done with stealpool.
 //!
 //! The acceptor hands every connection to a [`Pool`] with a floor and a
 //! ceiling of workers (`min_workers`, `capacity`, `max_capacity`), idle

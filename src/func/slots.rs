@@ -157,11 +157,18 @@ impl<A: Send> ArgSlots<A> {
     /// Returns a slot (its value already moved out) to the free stack.
     #[inline]
     fn give_back(&self, slot: &Slot<A>) {
+        self.push_chain(slot, slot);
+    }
+
+    /// Pushes the chain `first ..= last` (already linked through `next`,
+    /// but for `last`'s) onto the free stack: the one Treiber push.
+    #[inline]
+    fn push_chain(&self, first: &Slot<A>, last: &Slot<A>) {
         let mut head = self.free.load(Ordering::Relaxed);
         loop {
             // Relaxed: published by the Release CAS below.
-            slot.next.store(head as u32, Ordering::Relaxed);
-            let tagged = ((head >> 32).wrapping_add(1) << 32) | u64::from(slot.index + 1);
+            last.next.store(head as u32, Ordering::Relaxed);
+            let tagged = ((head >> 32).wrapping_add(1) << 32) | u64::from(first.index + 1);
             // Release: the next taker sees `next` and that the value was
             // moved out (pairs with the Acquire in `take_slot`).
             match self
@@ -214,20 +221,8 @@ impl<A: Send> ArgSlots<A> {
         // SAFETY: just allocated with `len >= 64` slots.
         let (mine, rest_first, rest_last) = unsafe { (&*base, &*base.add(1), &*base.add(len - 1)) };
         // Push slots 1..len as one chain.
-        let mut head = self.free.load(Ordering::Relaxed);
-        loop {
-            // Relaxed: published by the Release CAS below.
-            rest_last.next.store(head as u32, Ordering::Relaxed);
-            let tagged = ((head >> 32).wrapping_add(1) << 32) | u64::from(rest_first.index + 1);
-            // Release: as in `give_back`.
-            match self
-                .free
-                .compare_exchange_weak(head, tagged, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => return mine,
-                Err(current) => head = current,
-            }
-        }
+        self.push_chain(rest_first, rest_last);
+        mine
     }
 }
 

@@ -2,7 +2,6 @@
 //! and why it was refused.
 
 use crate::error::SubmitError;
-use crate::scheduler::backpressure::{NoRoom, Wait};
 use crate::scheduler::job::JobRef;
 use crate::scheduler::registry::Shared;
 use crate::scheduler::worker::WorkerThread;
@@ -80,21 +79,10 @@ impl Admission<'_> {
                 backpressure.reserve_unbounded();
             }
             (Some(backpressure), Room::AsConfigured | Room::Until(_) | Room::Forever) => {
-                let wait = match room {
-                    Room::Until(deadline) => Wait::Until(deadline),
-                    Room::Forever => Wait::Forever,
-                    _ => Wait::AsConfigured,
-                };
                 if shared.is_closed() {
                     return Err(Refusal::Closed);
                 }
-                backpressure
-                    .reserve(wait, || shared.target(), || shared.is_closed())
-                    .map_err(|no_room| match no_room {
-                        NoRoom::Full => Refusal::Full,
-                        NoRoom::Timeout => Refusal::Timeout,
-                        NoRoom::Closed => Refusal::Closed,
-                    })?;
+                backpressure.reserve(room, || shared.target(), || shared.is_closed())?;
                 if !shared.accept_outside() {
                     backpressure.release(1);
                     return Err(Refusal::Closed);

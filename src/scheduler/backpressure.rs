@@ -9,29 +9,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::config::Config;
+use crate::scheduler::admission::{Refusal, Room};
 use crate::sync::{fence, lock, wait, wait_timeout, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
-
-/// Why no room was reserved.
-pub(crate) enum NoRoom {
-    /// Full, and the pool does not block (or too many already wait).
-    Full,
-    /// Full until the deadline.
-    Timeout,
-    /// The pool closed while we waited.
-    Closed,
-}
-
-/// How long a submitter may wait for room.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    /// As configured: not at all on a nonblocking pool, else until room.
-    AsConfigured,
-    /// Until the deadline (even on a nonblocking pool).
-    Until(Instant),
-    /// Until room, even on a nonblocking pool.
-    Forever,
-}
 
 /// A pool's queue limit and its waiting submitters.
 pub(crate) struct Backpressure {
@@ -50,12 +29,14 @@ pub(crate) struct Backpressure {
 }
 
 impl Backpressure {
-    pub(crate) fn new(limit: usize, config: &Config) -> Self {
+    /// A queue limit of `limit` waiting tasks; `nonblocking`: a full queue
+    /// refuses at once; `max_blocked`: at most this many submitters wait.
+    pub(crate) fn new(limit: usize, nonblocking: bool, max_blocked: Option<usize>) -> Self {
         Backpressure {
             limit,
             queued: CachePadded::new(AtomicUsize::new(0)),
-            nonblocking: config.nonblocking,
-            max_blocked: config.max_blocked_submitters,
+            nonblocking,
+            max_blocked,
             blocked: AtomicUsize::new(0),
             lock: Mutex::new(()),
             room: Condvar::new(),
@@ -101,17 +82,21 @@ impl Backpressure {
     /// else until there is room. `is_closed` is re-checked at every wake.
     pub(crate) fn reserve(
         &self,
-        wait: Wait,
+        room: Room,
         capacity: impl Fn() -> usize,
         is_closed: impl Fn() -> bool,
-    ) -> Result<(), NoRoom> {
+    ) -> Result<(), Refusal> {
         if self.try_reserve(capacity()) {
             return Ok(());
         }
-        let deadline = match wait {
-            Wait::AsConfigured if self.nonblocking => return Err(NoRoom::Full),
-            Wait::AsConfigured | Wait::Forever => None,
-            Wait::Until(deadline) => Some(deadline),
+        let deadline = match room {
+            Room::AsConfigured if self.nonblocking => return Err(Refusal::Full),
+            Room::AsConfigured | Room::Forever => None,
+            Room::Until(deadline) => Some(deadline),
+            Room::Unlimited => {
+                self.reserve_unbounded();
+                return Ok(());
+            }
         };
         self.reserve_cold(deadline, capacity, is_closed)
     }
@@ -122,7 +107,7 @@ impl Backpressure {
         deadline: Option<Instant>,
         capacity: impl Fn() -> usize,
         is_closed: impl Fn() -> bool,
-    ) -> Result<(), NoRoom> {
+    ) -> Result<(), Refusal> {
         let started = Instant::now();
         let mut guard = lock(&self.lock);
         // Count ourselves blocked before the last check, so a worker that
@@ -131,11 +116,11 @@ impl Backpressure {
         let blocked_before = self.blocked.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let outcome = if self.max_blocked.is_some_and(|max| blocked_before >= max) {
-            Err(NoRoom::Full)
+            Err(Refusal::Full)
         } else {
             loop {
                 if is_closed() {
-                    break Err(NoRoom::Closed);
+                    break Err(Refusal::Closed);
                 }
                 if self.try_reserve(capacity()) {
                     break Ok(());
@@ -145,7 +130,7 @@ impl Backpressure {
                     Some(deadline) => {
                         let now = Instant::now();
                         if now >= deadline {
-                            break Err(NoRoom::Timeout);
+                            break Err(Refusal::Timeout);
                         }
                         guard = wait_timeout(&self.room, guard, deadline - now);
                     }
@@ -154,7 +139,7 @@ impl Backpressure {
         };
         self.blocked.fetch_sub(1, Ordering::SeqCst);
         drop(guard);
-        if !matches!(outcome, Err(NoRoom::Full)) {
+        if !matches!(outcome, Err(Refusal::Full)) {
             self.wait_count.fetch_add(1, Ordering::Relaxed);
             let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.wait_nanos.fetch_add(waited, Ordering::Relaxed);

@@ -5,8 +5,10 @@
 //! names a file in it, only the items re-exported here. Inside, the files
 //! import each other freely but for one rule: the leaves (`parker`,
 //! `queue`, `latch`, `job`, `sleep`, `backpressure`, `pinning`) import no
-//! other file of the folder except `parker` (latches and sleep park on it)
-//! and `latch` (jobs carry one). The one loop is `registry` ↔ `worker`: a
+//! other file of the folder except `parker` (latches and sleep park on it),
+//! `latch` (jobs carry one) and `admission`'s vocabulary (`Room`,
+//! `Refusal`: what a submit asks for and why it was refused, which the
+//! queue limit speaks too). The one loop is `registry` ↔ `worker`: a
 //! submit may start a thread (`registry/threads.rs`) whose body is the
 //! worker loop, which calls back into the registry.
 

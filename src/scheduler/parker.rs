@@ -33,6 +33,17 @@ impl Parker {
     /// Blocks until a token is available, then consumes it. May return early
     /// (spuriously); callers re-check their condition in a loop.
     pub(crate) fn park(&self) {
+        self.park_for(None);
+    }
+
+    /// As [`Parker::park`], but returns after `timeout` at the latest.
+    pub(crate) fn park_timeout(&self, timeout: Duration) {
+        self.park_for(Some(timeout));
+    }
+
+    /// The one park body: consumes a token, waiting for one (at most
+    /// `timeout`, if given).
+    fn park_for(&self, timeout: Option<Duration>) {
         // Fast path: a token is already there. Acquire pairs with the Release
         // swap in `unpark`, so whatever the unparker wrote before is visible.
         if self
@@ -57,45 +68,26 @@ impl Parker {
             }
             Err(other) => unreachable!("parker in impossible state {other}"),
         }
-        loop {
-            guard = wait(&self.condvar, guard);
-            if self
-                .state
-                .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-            // Spurious condvar wake-up: still PARKED, wait again.
-        }
-    }
-
-    /// As [`Parker::park`], but returns after `timeout` at the latest.
-    pub(crate) fn park_timeout(&self, timeout: Duration) {
-        // Acquire: as in `park`.
-        if self
-            .state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return;
-        }
-        let guard = lock(&self.lock);
-        match self
-            .state
-            .compare_exchange(EMPTY, PARKED, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => {}
-            Err(NOTIFIED) => {
+        match timeout {
+            None => loop {
+                guard = wait(&self.condvar, guard);
+                if self
+                    .state
+                    .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                // Spurious condvar wake-up: still PARKED, wait again.
+            },
+            Some(timeout) => {
+                let guard = wait_timeout(&self.condvar, guard, timeout);
+                // Whether notified or timed out, leave EMPTY; Acquire as
+                // above.
                 self.state.swap(EMPTY, Ordering::Acquire);
-                return;
+                drop(guard);
             }
-            Err(other) => unreachable!("parker in impossible state {other}"),
         }
-        let guard = wait_timeout(&self.condvar, guard, timeout);
-        // Whether notified or timed out, leave EMPTY; Acquire as in `park`.
-        self.state.swap(EMPTY, Ordering::Acquire);
-        drop(guard);
     }
 
     /// Leaves a token and wakes the parked thread, if any.

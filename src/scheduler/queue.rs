@@ -60,25 +60,10 @@ mod model {
             lock(&self.queue).is_empty()
         }
         pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.queue).pop_front() {
-                Some(task) => Steal::Success(task),
-                None => Steal::Empty,
-            }
+            steal_one(&self.queue)
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            let mut queue = lock(&self.queue);
-            let first = match queue.pop_front() {
-                Some(task) => task,
-                None => return Steal::Empty,
-            };
-            // Move up to half of the rest, as crossbeam does (capped small for loom).
-            let extra = (queue.len() / 2).min(2);
-            let moved: Vec<T> = queue.drain(..extra).collect();
-            drop(queue);
-            for task in moved {
-                dest.push(task);
-            }
-            Steal::Success(first)
+            steal_batch(&self.queue, dest)
         }
     }
 
@@ -92,27 +77,38 @@ mod model {
             lock(&self.queue).push_back(task);
         }
         pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.queue).pop_front() {
-                Some(task) => Steal::Success(task),
-                None => Steal::Empty,
-            }
+            steal_one(&self.queue)
         }
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.queue).is_empty()
         }
         pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-            let mut queue = lock(&self.queue);
-            let first = match queue.pop_front() {
-                Some(task) => task,
-                None => return Steal::Empty,
-            };
-            let extra = (queue.len() / 2).min(2);
-            let moved: Vec<T> = queue.drain(..extra).collect();
-            drop(queue);
-            for task in moved {
-                dest.push(task);
-            }
-            Steal::Success(first)
+            steal_batch(&self.queue, dest)
         }
+    }
+
+    /// Takes the oldest task of a queue.
+    fn steal_one<T>(queue: &Mutex<VecDeque<T>>) -> Steal<T> {
+        match lock(queue).pop_front() {
+            Some(task) => Steal::Success(task),
+            None => Steal::Empty,
+        }
+    }
+
+    /// Takes the oldest task and moves up to half of the rest into `dest`,
+    /// as crossbeam does (capped small, so the models stay small).
+    fn steal_batch<T>(queue: &Mutex<VecDeque<T>>, dest: &Worker<T>) -> Steal<T> {
+        let mut queue = lock(queue);
+        let first = match queue.pop_front() {
+            Some(task) => task,
+            None => return Steal::Empty,
+        };
+        let extra = (queue.len() / 2).min(2);
+        let moved: Vec<T> = queue.drain(..extra).collect();
+        drop(queue);
+        for task in moved {
+            dest.push(task);
+        }
+        Steal::Success(first)
     }
 }

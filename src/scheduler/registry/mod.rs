@@ -162,7 +162,9 @@ impl Shared {
             idle: IdleWaiters::new(),
             control: Mutex::new(Control::new(workers)),
             exited: Condvar::new(),
-            backpressure: config.queue_limit.map(|limit| Backpressure::new(limit, &config)),
+            backpressure: config
+                .queue_limit
+                .map(|limit| Backpressure::new(limit, config.nonblocking, config.max_blocked_submitters)),
             withdrawn: AtomicU64::new(0),
             handed_back_run: AtomicU64::new(0),
             ran_by_waiters: AtomicU64::new(0),
@@ -316,13 +318,18 @@ impl Shared {
         self.withdrawn.fetch_add(tasks, Ordering::Release);
     }
 
+    /// The sum of one per-worker counter over every slot.
+    fn sum_over_slots(&self, counter: impl Fn(&WorkerCounters) -> &AtomicU64, ordering: Ordering) -> u64 {
+        self.slots
+            .iter()
+            .map(|slot| counter(&slot.counters).load(ordering))
+            .sum()
+    }
+
     /// Tasks submitted so far (accepted from outside + from inside).
     pub(crate) fn submitted(&self) -> u64 {
-        let inside: u64 = self
-            .slots
-            .iter()
-            .map(|s| s.counters.submitted.load(Ordering::Relaxed))
-            .sum();
+        // Relaxed: display figures.
+        let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Relaxed);
         (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
     }
 
@@ -344,11 +351,8 @@ impl Shared {
 
     /// Tasks completed (run, panicked or not) so far.
     pub(crate) fn completed(&self) -> u64 {
-        let by_workers: u64 = self
-            .slots
-            .iter()
-            .map(|s| s.counters.completed.load(Ordering::Relaxed))
-            .sum();
+        // Relaxed: display figures.
+        let by_workers = self.sum_over_slots(|c| &c.completed, Ordering::Relaxed);
         by_workers + self.ran_by_waiters.load(Ordering::Relaxed) + self.handed_back_run.load(Ordering::Relaxed)
     }
 
@@ -363,19 +367,11 @@ impl Shared {
     /// "Counting without a shared counter", has the proof.
     pub(crate) fn all_tasks_done(&self) -> bool {
         // Acquire pairs with `WorkerCounters::bump`'s Release.
-        let completed: u64 = self
-            .slots
-            .iter()
-            .map(|s| s.counters.completed.load(Ordering::Acquire))
-            .sum();
+        let completed = self.sum_over_slots(|c| &c.completed, Ordering::Acquire);
         // Acquire pairs with the Release in `withdraw`; read with the
         // completions, before the submissions, for the same reason.
         let withdrawn = self.withdrawn.load(Ordering::Acquire) + self.ran_by_waiters.load(Ordering::Acquire);
-        let inside: u64 = self
-            .slots
-            .iter()
-            .map(|s| s.counters.submitted.load(Ordering::Acquire))
-            .sum();
+        let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Acquire);
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
         completed + withdrawn == outside + inside

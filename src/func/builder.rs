@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::func::core::{FuncCore, FuncCoreOf};
-use crate::func::states::{CheckFn, WorkerStates};
+use crate::func::states::{CheckFn, StateCells};
 use crate::func::FuncPool;
 use crate::hooks::WorkerHooks;
 use crate::pool::builder::Builder;
@@ -286,7 +286,7 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         };
         // Validate the pool's settings first: the states need its size.
         let workers = self.builder.configured_max_capacity()?;
-        let states = WorkerStates::new(workers, Box::new(factory), check);
+        let states = StateCells::new(workers, Box::new(factory), check);
         let core = FuncCore::new(states, func);
         let hooks: StdArc<dyn WorkerHooks> = core.clone();
         let pool = self.builder.hooks(hooks).hidden().build()?;

@@ -6,7 +6,7 @@ use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::func::slots::ArgSlots;
-use crate::func::states::WorkerStates;
+use crate::func::states::StateCells;
 use crate::hooks::WorkerHooks;
 use crate::scheduler::WorkerThread;
 
@@ -22,7 +22,7 @@ pub(crate) trait FuncCoreOf<A>: Send + Sync {
 /// of its jobs.
 pub(crate) struct FuncCore<A, S, F> {
     slots: ArgSlots<A>,
-    states: WorkerStates<S>,
+    states: StateCells<S>,
     func: F,
 }
 
@@ -33,7 +33,7 @@ where
     F: Fn(&mut S, A) + Send + Sync + 'static,
 {
     /// A core whose slots run arguments through `func` with the states.
-    pub(crate) fn new(states: WorkerStates<S>, func: F) -> StdArc<Self> {
+    pub(crate) fn new(states: StateCells<S>, func: F) -> StdArc<Self> {
         StdArc::new_cyclic(|me| FuncCore {
             // The slots run arguments with `run_one`, given a pointer to this
             // very core: its address is fixed once inside the `Arc`.

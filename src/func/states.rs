@@ -25,7 +25,7 @@ struct StateCell<S> {
 }
 
 /// Every worker's state, the factory and the health check.
-pub(crate) struct WorkerStates<S> {
+pub(crate) struct StateCells<S> {
     cells: Box<[StateCell<S>]>,
     factory: Box<FactoryFn<S>>,
     check: Option<(Duration, Box<CheckFn<S>>)>,
@@ -36,9 +36,9 @@ pub(crate) struct WorkerStates<S> {
 // SAFETY: cell `i` is used only by the thread owning worker slot `i` (module
 // docs); states move between threads only in the sense that a slot's
 // successive threads each make their own, hence `S: Send`.
-unsafe impl<S: Send> Sync for WorkerStates<S> {}
+unsafe impl<S: Send> Sync for StateCells<S> {}
 // SAFETY: as above.
-unsafe impl<S: Send> Send for WorkerStates<S> {}
+unsafe impl<S: Send> Send for StateCells<S> {}
 
 /// Clears a cell's `in_use` flag however the borrow ends (a panicking call).
 struct Lent<'a>(&'a Cell<bool>);
@@ -49,9 +49,9 @@ impl Drop for Lent<'_> {
     }
 }
 
-impl<S: Send> WorkerStates<S> {
+impl<S: Send> StateCells<S> {
     pub(crate) fn new(workers: usize, factory: Box<FactoryFn<S>>, check: Option<(Duration, Box<CheckFn<S>>)>) -> Self {
-        WorkerStates {
+        StateCells {
             cells: (0..workers)
                 .map(|_| StateCell {
                     in_use: Cell::new(false),
@@ -110,7 +110,7 @@ impl<S: Send> WorkerStates<S> {
     /// a state that fails it is dropped and made again.
     ///
     /// # Safety
-    /// As for [`WorkerStates::with`].
+    /// As for [`StateCells::with`].
     pub(crate) unsafe fn check(&self, index: usize) {
         let Some((_, check)) = &self.check else { return };
         let cell = &self.cells[index];
@@ -139,7 +139,7 @@ impl<S: Send> WorkerStates<S> {
     /// Worker `index`'s thread exits: drop its state.
     ///
     /// # Safety
-    /// As for [`WorkerStates::with`].
+    /// As for [`StateCells::with`].
     pub(crate) unsafe fn drop_state(&self, index: usize) {
         let cell = &self.cells[index];
         // SAFETY: as in `with`; no borrow is live (the worker is leaving).

@@ -601,7 +601,7 @@ impl Pool {
     /// assert_eq!(pool.capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.shared.target()
+        self.shared.capacity()
     }
 
     /// A snapshot of the pool's figures.

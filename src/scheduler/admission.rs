@@ -82,7 +82,7 @@ impl Admission<'_> {
                 if shared.is_closed() {
                     return Err(Refusal::Closed);
                 }
-                backpressure.reserve(room, || shared.target(), || shared.is_closed())?;
+                backpressure.reserve(room, || shared.capacity(), || shared.is_closed())?;
                 if !shared.accept_outside() {
                     backpressure.release(1);
                     return Err(Refusal::Closed);

@@ -67,7 +67,7 @@ impl Latch {
 
     /// The owner announces it is about to park. Returns false if the latch
     /// is already set (then it must not park).
-    pub(crate) fn announce_sleep(&self) -> bool {
+    pub(crate) fn announce_block(&self) -> bool {
         // Acquire on failure: if it is SET we will read the job's result next.
         match self
             .state
@@ -109,7 +109,7 @@ impl Latch {
     /// Blocks the calling (owner, non-worker) thread until the latch is set.
     pub(crate) fn wait_blocking(&self) {
         while !self.probe() {
-            if self.announce_sleep() {
+            if self.announce_block() {
                 while !self.probe() {
                     thread::park();
                 }

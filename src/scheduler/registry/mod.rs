@@ -96,7 +96,7 @@ pub(crate) struct Shared {
     pub(crate) sleep: Sleep,
     lifecycle: CachePadded<AtomicU64>,
     /// The capacity: workers with a lower index may run tasks.
-    target: CachePadded<AtomicUsize>,
+    capacity: CachePadded<AtomicUsize>,
     /// Slots below the capacity without a live thread (changed only under
     /// the control lock; read lock-free by submitters deciding whether to
     /// start a thread).
@@ -154,7 +154,7 @@ impl Shared {
                 !cfg!(loom) && config.pinning == Pinning::Adaptive && crate::scheduler::pinning::CAN_WIDEN,
             ),
             lifecycle: CachePadded::new(AtomicU64::new(0)),
-            target: CachePadded::new(AtomicUsize::new(config.capacity)),
+            capacity: CachePadded::new(AtomicUsize::new(config.capacity)),
             missing: AtomicUsize::new(config.capacity),
             live_threads: AtomicUsize::new(0),
             started_high: AtomicUsize::new(if cfg!(loom) { workers } else { 0 }),
@@ -175,26 +175,26 @@ impl Shared {
 
     /// The capacity now.
     #[inline]
-    pub(crate) fn target(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         // Relaxed: a worker that reads a stale capacity runs at most the task
         // it is taking; every protocol decision that matters re-reads it
         // after a SeqCst fence (see `registry/threads.rs`, `worker/`).
-        self.target.load(Ordering::Relaxed)
+        self.capacity.load(Ordering::Relaxed)
     }
 
     /// The capacity, read as the load half of a Dekker pair (a worker's
-    /// busy flag against `set_target`; see `WorkerThread::run_task`).
+    /// busy flag against `set_capacity`; see `WorkerThread::run_task`).
     #[inline]
-    pub(crate) fn target_now(&self) -> usize {
-        // SeqCst: in the single total order with `set_target`'s swap.
-        self.target.load(Ordering::SeqCst)
+    pub(crate) fn capacity_now(&self) -> usize {
+        // SeqCst: in the single total order with `set_capacity`'s swap.
+        self.capacity.load(Ordering::SeqCst)
     }
 
     /// Sets the capacity (under the control lock). SeqCst: the tuner's store
     /// and its scan of worker states form a Dekker pair with the workers'
     /// announce-then-check (ARCHITECTURE.md, "Capacity").
-    pub(crate) fn set_target(&self, capacity: usize) -> usize {
-        let previous = self.target.swap(capacity, Ordering::SeqCst);
+    pub(crate) fn set_capacity(&self, capacity: usize) -> usize {
+        let previous = self.capacity.swap(capacity, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         previous
     }
@@ -234,8 +234,8 @@ impl Shared {
         self.sleep.notify_all();
         // So may a `wait_idle` (inside `shutdown`) with no worker left to
         // wake it. The SeqCst fence orders our decrement before reading
-        // `waiters`; it pairs with the fence in `wait_idle` (found by the
-        // loom model `shutdown_racing_submit`).
+        // `waiters`; it pairs with the fence in `wait_idle` (loom
+        // `shutdown_racing_submit`).
         fence(Ordering::SeqCst);
         self.notify_idle_waiters();
     }
@@ -272,7 +272,7 @@ impl Shared {
     /// thread if nobody is there to take it and the capacity allows one.
     #[inline]
     pub(crate) fn notify_new_work(this: &Arc<Self>) {
-        if this.sleep.notify_new_work(this.target()) && this.missing.load(Ordering::Relaxed) > 0 {
+        if this.sleep.notify_new_work(this.capacity()) && this.missing.load(Ordering::Relaxed) > 0 {
             // Relaxed is enough for `missing`: it is read after the SeqCst
             // fence in `notify_new_work`, which pairs with the fence a
             // leaving worker issues after updating it (`registry/threads.rs`).
@@ -503,7 +503,7 @@ impl Shared {
         // Handed back by `shutdown_now`: neither queued nor completed.
         let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
         let backpressure = shared.backpressure.as_ref();
-        let capacity = shared.target();
+        let capacity = shared.capacity();
         Stats {
             capacity,
             free_capacity: capacity.saturating_sub(busy_workers),

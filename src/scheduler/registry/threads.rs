@@ -113,7 +113,7 @@ impl Shared {
         // Relaxed: these counters change only under the control lock.
         slot.counters.live.store(true, Ordering::Relaxed);
         this.live_threads.fetch_add(1, Ordering::Relaxed);
-        if index < this.target() {
+        if index < this.capacity() {
             this.missing.fetch_sub(1, Ordering::Relaxed);
         }
         let shared = this.clone();
@@ -200,7 +200,7 @@ impl Shared {
     fn forget_thread_locked(&self, index: usize) {
         self.slots[index].counters.live.store(false, Ordering::Relaxed);
         self.live_threads.fetch_sub(1, Ordering::Relaxed);
-        if index < self.target() {
+        if index < self.capacity() {
             self.missing.fetch_add(1, Ordering::Relaxed);
         }
         self.exited.notify_all();
@@ -227,10 +227,10 @@ impl Shared {
     /// capacity that shrank while it slept count against the minimum.
     pub(crate) fn try_retire(&self, index: usize) -> bool {
         let control = lock(&self.control);
-        let target = self.target();
+        let capacity = self.capacity();
         // Relaxed: changed only under the lock we hold.
-        let live_below_capacity = target.saturating_sub(self.missing.load(Ordering::Relaxed));
-        if self.is_closed() || (index < target && live_below_capacity <= self.config.min_workers) {
+        let live_below_capacity = capacity.saturating_sub(self.missing.load(Ordering::Relaxed));
+        if self.is_closed() || (index < capacity && live_below_capacity <= self.config.min_workers) {
             return false;
         }
         self.forget_thread_locked(index);
@@ -248,7 +248,7 @@ impl Shared {
     /// work waits), or we see the grown capacity and stay.
     pub(crate) fn try_retire_suspended(&self, index: usize) -> bool {
         let control = lock(&self.control);
-        if self.is_closed() || index < self.target() {
+        if self.is_closed() || index < self.capacity() {
             return false;
         }
         self.forget_thread_locked(index);
@@ -268,7 +268,7 @@ impl Shared {
         if this.is_closed_and_drained() {
             return;
         }
-        let Some(index) = (0..this.target()).find(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed)) else {
+        let Some(index) = (0..this.capacity()).find(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed)) else {
             return;
         };
         match Shared::start_worker_locked(this, &mut control, index, true) {
@@ -300,7 +300,7 @@ impl Shared {
         control: &mut MutexGuard<'_, Control>,
         fallback_name: bool,
     ) -> Result<(), StartError> {
-        for index in 0..this.target() {
+        for index in 0..this.capacity() {
             if !this.slots[index].counters.live.load(Ordering::Relaxed) {
                 Shared::start_worker_locked(this, control, index, fallback_name)?;
             }
@@ -311,7 +311,7 @@ impl Shared {
     /// Changes the capacity (already validated). See ARCHITECTURE.md,
     /// "Capacity".
     pub(crate) fn tune_locked(this: &Arc<Self>, control: &mut MutexGuard<'_, Control>, capacity: usize) {
-        let previous = this.set_target(capacity);
+        let previous = this.set_capacity(capacity);
         // Recount the slots below the new capacity without a thread.
         let missing = (0..capacity)
             .filter(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed))
@@ -418,7 +418,7 @@ impl Shared {
             if shared.live_threads.load(Ordering::Relaxed) > 0 {
                 // Re-check CLOSED after every wake: a racing `reboot` may
                 // have reopened the pool and started new threads, which
-                // will not exit for us (found by tests/model.rs).
+                // will not exit for us.
                 control = wait(&shared.exited, control);
                 continue;
             }

@@ -44,8 +44,7 @@ const SUSPENDED: u8 = 2;
 /// counts on the worker's behalf; AWAKE (and an unpark) follows at once. The
 /// worker never acts as "counted searching" before that (see `settle`):
 /// otherwise its `end_searching` could run before the waker's increment and
-/// drive the count below zero (found by a debug assertion in the reboot
-/// cycle test).
+/// drive the count below zero (`README.md`, invariant 2).
 const WAKING: u8 = 3;
 
 /// One worker's sleep state and parking spot.

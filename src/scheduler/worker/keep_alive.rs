@@ -110,7 +110,7 @@ impl WorkerThread {
         loop {
             // After `announce_suspend`'s fence: pairs with the tuner's (and
             // the closer's) store-then-fence-then-scan.
-            if self.index < shared.target() || shared.is_closed() {
+            if self.index < shared.capacity() || shared.is_closed() {
                 // Cancelled ourselves: not searching. Lost the race to a
                 // resumer: it counted us as searching.
                 let searching = !shared.sleep.cancel_suspend(self.index);

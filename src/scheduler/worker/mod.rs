@@ -208,7 +208,7 @@ impl WorkerThread {
     #[cold]
     fn wait_until_cold(&self, latch: &Latch) {
         // Nothing to help with: the awaited job runs on another worker.
-        if latch.announce_sleep() {
+        if latch.announce_block() {
             let parker = self.shared.sleep.parker(self.index);
             while !latch.probe() {
                 parker.park();
@@ -231,7 +231,7 @@ impl WorkerThread {
         // same deadline.
         let mut idle_since: Option<Instant> = None;
         loop {
-            if self.index >= shared.target() {
+            if self.index >= shared.capacity() {
                 if searching {
                     self.leave_search_for_suspension();
                 }
@@ -244,9 +244,8 @@ impl WorkerThread {
                     }
                     // The last task may have run here: `wait_idle` waiters
                     // and the parked workers (which exit once the pool is
-                    // drained) re-check. `notify_all` fences first. (Found
-                    // by tests/model.rs: shutdown after a shrink hung on a
-                    // worker parked below the capacity.)
+                    // drained) re-check. `notify_all` fences first.
+                    // (ARCHITECTURE.md, C4b.)
                     shared.sleep.notify_all();
                     shared.notify_idle_waiters();
                     return false;
@@ -276,7 +275,7 @@ impl WorkerThread {
             }
             // Announce sleep, then the final checks (rule 2).
             shared.sleep.announce_sleep(self.index);
-            if self.index >= shared.target() {
+            if self.index >= shared.capacity() {
                 // Shrunk while we searched: back to the top to suspend.
                 shared.sleep.retract_sleep(self.index);
                 continue;
@@ -337,7 +336,7 @@ impl WorkerThread {
         let counters = self.counters();
         // SeqCst: the store half of the Dekker pair above.
         counters.busy.store(true, Ordering::SeqCst);
-        if self.index >= self.shared.target_now() {
+        if self.index >= self.shared.capacity_now() {
             self.give_back_task(job);
             return false;
         }
@@ -373,9 +372,8 @@ impl WorkerThread {
     /// Submitters that saw it searching woke nobody: if work is queued, it
     /// hands that on (wakes a sleeper below the capacity, or starts a
     /// thread). Store (the searching count) → fence → read (the queues),
-    /// against the submitter's push → fence → read (the count). (Found by
-    /// tests/model.rs: a task submitted right after `tune(1)` waited for the
-    /// next submit.)
+    /// against the submitter's push → fence → read (the count)
+    /// (ARCHITECTURE.md, C4b).
     #[cold]
     fn leave_search_for_suspension(&self) {
         let shared = &self.shared;
@@ -391,9 +389,7 @@ impl WorkerThread {
     /// deque) is published, then the fence, then the read of `missing`; the
     /// tuner stores `missing`, fences, then scans the queues. Either we see
     /// the new slots or the tuner sees our queued work and starts threads
-    /// (found by the loom model `tune_grow_then_submit_while_the_worker_takes_work`:
-    /// without the fence both sides could miss each other and two tasks
-    /// waiting on each other ran on one thread).
+    /// (ARCHITECTURE.md, C4b; loom `tune_grow_then_submit_while_the_worker_takes_work`).
     #[cold]
     fn missing_after_fence(&self) -> bool {
         fence(Ordering::SeqCst);

@@ -10,7 +10,7 @@ use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
 use crate::pool::Pool;
 use crate::scheduler::{Placement, Shared, StartError};
-use crate::sync::{lock, Arc};
+use crate::sync::Arc;
 
 /// Configures and starts a [`Pool`]. Every setter takes and returns the
 /// builder by value.
@@ -364,9 +364,7 @@ impl Builder {
         shared.set_placement(placement);
         let pool = Pool::from_shared(shared.clone());
         if prealloc {
-            let mut control = lock(&shared.control);
-            let started = Shared::start_all_locked(&shared, &mut control, false);
-            drop(control);
+            let started = Shared::start_all(&shared, false);
             if let Err(error) = started {
                 // Closes and joins whatever started.
                 pool.shutdown();

@@ -246,13 +246,9 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn join(self) -> ThreadResult<T> {
         if let Some(worker) = WorkerThread::current().filter(|worker| std::ptr::eq(&*worker.shared, self.pool)) {
-            while !self.is_finished() {
-                match worker.pop().or_else(|| worker.steal()) {
-                    Some(job) => worker.execute(job),
-                    // Nothing queued anywhere: the awaited task is running.
-                    None => break,
-                }
-            }
+            // Until nothing is queued anywhere: then the awaited task is
+            // running elsewhere, and the packet's condvar tells us when.
+            while !self.is_finished() && worker.help_once() {}
         } else {
             // Outside the pool, on a thread running stranded work ("caller
             // runs"), the task may be queued behind us.

@@ -20,7 +20,7 @@ use crate::scheduler::{
     help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
 };
 use crate::stats::{Stats, WorkerStats};
-use crate::sync::{lock, Arc, Ordering};
+use crate::sync::Arc;
 
 /// A work-stealing thread pool.
 ///
@@ -165,7 +165,7 @@ impl Pool {
 
     #[cold]
     fn refuse<F>(&self, refusal: Refusal, task: F) -> SubmitError<F> {
-        self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+        self.shared.count_rejected();
         refusal.with(task)
     }
 
@@ -555,8 +555,7 @@ impl Pool {
                 max,
             });
         }
-        let mut control = lock(&self.shared.control);
-        Shared::tune_locked(&self.shared, &mut control, capacity);
+        Shared::tune(&self.shared, capacity);
         Ok(())
     }
 
@@ -634,30 +633,18 @@ impl Pool {
             // A `FuncPool`'s inner pool is never handed out.
             return None;
         }
-        let handles = &worker.shared.handles;
-        let mut count = handles.load(Ordering::Relaxed);
-        loop {
-            if count == 0 {
-                return None;
-            }
-            // Relaxed: the count only decides who shuts down; the Arc keeps
-            // the memory alive independently.
-            match handles.compare_exchange_weak(count, count + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => {
-                    return Some(Pool {
-                        shared: worker.shared.clone(),
-                    })
-                }
-                Err(actual) => count = actual,
-            }
+        if !worker.shared.add_handle_if_open() {
+            return None;
         }
+        Some(Pool {
+            shared: worker.shared.clone(),
+        })
     }
 }
 
 impl Clone for Pool {
     fn clone(&self) -> Self {
-        // Relaxed: as in `current`; the clone comes from a live handle.
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        self.shared.add_handle();
         Pool {
             shared: self.shared.clone(),
         }
@@ -666,9 +653,7 @@ impl Clone for Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // AcqRel: the last dropper sees every other handle's uses before it
-        // shuts down.
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.shared.drop_handle() {
             self.shutdown();
         }
     }

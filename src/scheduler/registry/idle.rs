@@ -12,12 +12,10 @@
 //! stranded work of the pools it drains meanwhile, since nobody else may.
 
 use std::cell::RefCell;
-use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::queue::Steal;
-use crate::scheduler::registry::Shared;
+use crate::scheduler::registry::{steal_retrying, Shared};
 use crate::sync::{fence, lock, wait_timeout, Arc, AtomicUsize, Condvar, Mutex, Ordering};
 
 // Plain std thread-local (not the loom facade): no thread start fails under
@@ -173,38 +171,23 @@ impl Shared {
             return false;
         };
         let _draining = (!Draining::is_draining(self)).then(|| Draining::enter(self));
-        let counted = job.is_counted();
-        // SAFETY: a job from this pool's queues, alive until run (heap jobs
-        // own their data; no worker runs, so no stack job is queued).
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })) {
-            self.handle_panic(payload);
-        }
-        if counted {
-            if let Some(backpressure) = &self.backpressure {
-                backpressure.release(1);
-            }
+        // No worker runs, so no stack job is queued: every job here owns its
+        // data. A panic is not counted per worker (there is none).
+        self.run_job(
+            job,
+            || {},
             // Release: pairs with the Acquire in `all_tasks_done`.
-            self.ran_by_waiters.fetch_add(1, Ordering::Release);
-        }
+            || {
+                self.ran_by_waiters.fetch_add(1, Ordering::Release);
+            },
+        );
         true
     }
 
     /// One job from the injector or any deque, if there is one.
     fn take_any_job(&self) -> Option<crate::scheduler::job::JobRef> {
-        loop {
-            match self.injector.steal() {
-                Steal::Success(job) => return Some(job),
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
-        self.stealers().find_map(|stealer| loop {
-            match stealer.steal() {
-                Steal::Success(job) => break Some(job),
-                Steal::Retry => continue,
-                Steal::Empty => break None,
-            }
-        })
+        steal_retrying(|| self.injector.steal())
+            .or_else(|| self.stealers().find_map(|stealer| steal_retrying(|| stealer.steal())))
     }
 }
 

@@ -8,6 +8,7 @@ use idle::IdleWaiters;
 
 use crossbeam_utils::CachePadded;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -107,7 +108,7 @@ pub(crate) struct Shared {
     /// Live worker threads (changed only under the control lock).
     pub(crate) live_threads: AtomicUsize,
     /// Live `Pool` handles; the last one to go shuts the pool down.
-    pub(crate) handles: AtomicUsize,
+    handles: AtomicUsize,
     idle: IdleWaiters,
     /// Thread starts and exits, tune, reboot (see `threads.rs`).
     pub(crate) control: Mutex<Control>,
@@ -123,7 +124,7 @@ pub(crate) struct Shared {
     /// Tasks a waiter ran itself because no worker thread could start.
     pub(crate) ran_by_waiters: AtomicU64,
     /// Refused submits of any kind.
-    pub(crate) rejected: AtomicU64,
+    rejected: AtomicU64,
 }
 
 impl Shared {
@@ -312,6 +313,46 @@ impl Shared {
         !self.injector.is_empty() || self.stealers().any(|stealer| !stealer.is_empty())
     }
 
+    /// Counts a refused submit.
+    pub(crate) fn count_rejected(&self) {
+        // Relaxed: a display figure.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new `Pool` handle from a live one.
+    pub(crate) fn add_handle(&self) {
+        // Relaxed: the count only decides who shuts down; the Arc keeps the
+        // memory alive independently, and the clone comes from a live
+        // handle.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A new `Pool` handle, unless the last one is already gone (the pool
+    /// is shutting down): `Pool::current` from a worker.
+    pub(crate) fn add_handle_if_open(&self) -> bool {
+        let mut count = self.handles.load(Ordering::Relaxed);
+        loop {
+            if count == 0 {
+                return false;
+            }
+            // Relaxed: as in `add_handle`.
+            match self
+                .handles
+                .compare_exchange_weak(count, count + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => count = actual,
+            }
+        }
+    }
+
+    /// A `Pool` handle is dropped. Returns whether it was the last one.
+    pub(crate) fn drop_handle(&self) -> bool {
+        // AcqRel: the last dropper sees every other handle's uses before it
+        // shuts down.
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
     /// Counts tasks `shutdown_now` took out unrun: they will never complete.
     pub(crate) fn withdraw(&self, tasks: u64) {
         // Release: pairs with the Acquire in `all_tasks_done`.
@@ -384,6 +425,29 @@ impl Shared {
         self.is_closed() && self.all_tasks_done()
     }
 
+    /// Runs a job taken from this pool's queues, catching a panic of a
+    /// `submit`ted closure (other kinds catch their own): the one place a job
+    /// runs. `note_panic` counts a panic; `count_completed` counts a counted
+    /// job as done (after its place in a bounded queue is freed).
+    #[inline]
+    pub(crate) fn run_job(&self, job: JobRef, note_panic: impl FnOnce(), count_completed: impl FnOnce()) {
+        let counted = job.is_counted();
+        // SAFETY: jobs in this pool's queues are alive until run (heap jobs
+        // own their data; stack jobs' owners wait for their latch).
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
+        if let Err(payload) = outcome {
+            note_panic();
+            self.handle_panic(payload);
+        }
+        if counted {
+            if let Some(backpressure) = &self.backpressure {
+                // The task leaves the pool: room for a blocked submitter.
+                backpressure.release(1);
+            }
+            count_completed();
+        }
+    }
+
     /// Hands a task's panic to the panic handler (or prints it).
     #[cold]
     pub(crate) fn handle_panic(&self, payload: Payload) {
@@ -391,12 +455,12 @@ impl Shared {
     }
 }
 
-/// Takes every job `steal` yields until it reports the queue empty.
-fn drain(mut steal: impl FnMut() -> Steal<JobRef>, sink: &mut impl FnMut(JobRef)) {
+/// One job from `steal`, retrying while it asks to (`None`: empty).
+pub(crate) fn steal_retrying(mut steal: impl FnMut() -> Steal<JobRef>) -> Option<JobRef> {
     loop {
         match steal() {
-            Steal::Success(job) => sink(job),
-            Steal::Empty => return,
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
             Steal::Retry => {}
         }
     }
@@ -416,9 +480,13 @@ impl Shared {
             JobKind::Task | JobKind::Spawned => unrun.push(job),
             JobKind::Bound | JobKind::Stack => keep.push(job),
         };
-        drain(|| shared.injector.steal(), &mut sort);
+        while let Some(job) = steal_retrying(|| shared.injector.steal()) {
+            sort(job);
+        }
         for stealer in shared.stealers() {
-            drain(|| stealer.steal(), &mut sort);
+            while let Some(job) = steal_retrying(|| stealer.steal()) {
+                sort(job);
+            }
         }
         // Withdrawn tasks count as done, and their places in the queue free.
         shared.withdraw(unrun.len() as u64);

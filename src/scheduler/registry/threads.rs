@@ -308,6 +308,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Starts threads for every slot below the capacity that has none (a
+    /// pre-allocating build).
+    pub(crate) fn start_all(this: &Arc<Self>, fallback_name: bool) -> Result<(), StartError> {
+        let mut control = lock(&this.control);
+        Shared::start_all_locked(this, &mut control, fallback_name)
+    }
+
+    /// Changes the capacity (already validated), under the control lock.
+    pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
+        let mut control = lock(&this.control);
+        Shared::tune_locked(this, &mut control, capacity);
+    }
+
     /// Changes the capacity (already validated). See ARCHITECTURE.md,
     /// "Capacity".
     pub(crate) fn tune_locked(this: &Arc<Self>, control: &mut MutexGuard<'_, Control>, capacity: usize) {

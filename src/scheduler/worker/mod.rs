@@ -161,27 +161,30 @@ impl WorkerThread {
     /// kinds catch their own) and counting it.
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
-        let counted = job.is_counted();
-        // SAFETY: jobs in this pool's queues are alive until run (heap jobs
-        // own their data; stack jobs' owners wait for their latch).
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
-        if let Err(payload) = outcome {
-            self.note_panic();
-            self.shared.handle_panic(payload);
-        }
-        if counted {
-            if let Some(backpressure) = &self.shared.backpressure {
-                // The task leaves the pool: room for a blocked submitter.
-                backpressure.release(1);
-            }
-            WorkerCounters::bump(&self.counters().completed);
-        }
+        self.shared.run_job(
+            job,
+            || self.note_panic(),
+            || WorkerCounters::bump(&self.counters().completed),
+        );
     }
 
     /// Counts a panic of a task on this worker.
     #[cold]
     pub(crate) fn note_panic(&self) {
         WorkerCounters::bump(&self.counters().panicked);
+    }
+
+    /// Runs one queued task (own deque first, then stolen) while waiting
+    /// for something else. Returns whether there was one.
+    #[inline]
+    pub(crate) fn help_once(&self) -> bool {
+        match self.pop().or_else(|| self.steal()) {
+            Some(job) => {
+                self.execute(job);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Runs other work until `latch` is set: how `join` and `scope` wait
@@ -191,8 +194,7 @@ impl WorkerThread {
     pub(crate) fn wait_until(&self, latch: &Latch) {
         let mut idle_rounds = 0;
         while !latch.probe() {
-            if let Some(job) = self.pop().or_else(|| self.steal()) {
-                self.execute(job);
+            if self.help_once() {
                 idle_rounds = 0;
                 continue;
             }

@@ -21,11 +21,13 @@ pub(super) struct Counts(u64);
 
 impl Counts {
     /// Workers searching for work.
+    #[inline]
     pub(super) fn searching(self) -> u64 {
         self.0 >> 32
     }
 
     /// Workers announced asleep.
+    #[inline]
     pub(super) fn sleeping(self) -> u64 {
         self.0 & SLEEPING_MASK
     }
@@ -36,30 +38,36 @@ impl Counts {
 pub(super) struct AtomicCounts(CachePadded<AtomicU64>);
 
 impl AtomicCounts {
+    #[inline]
     pub(super) fn new() -> Self {
         AtomicCounts(CachePadded::new(AtomicU64::new(0)))
     }
 
+    #[inline]
     pub(super) fn load(&self, ordering: Ordering) -> Counts {
         Counts(self.0.load(ordering))
     }
 
     /// One more searcher (a worker begins to search, or is resumed).
+    #[inline]
     pub(super) fn add_searching(&self, ordering: Ordering) -> Counts {
         Counts(self.0.fetch_add(ONE_SEARCHING, ordering))
     }
 
     /// One searcher fewer. Returns the counts before.
+    #[inline]
     pub(super) fn sub_searching(&self, ordering: Ordering) -> Counts {
         Counts(self.0.fetch_sub(ONE_SEARCHING, ordering))
     }
 
     /// A searcher announces sleep (searching - 1, sleeping + 1).
+    #[inline]
     pub(super) fn searching_to_sleeping(&self, ordering: Ordering) -> Counts {
         Counts(self.0.fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), ordering))
     }
 
     /// A sleeper is woken or retracts (sleeping - 1, searching + 1).
+    #[inline]
     pub(super) fn sleeping_to_searching(&self, ordering: Ordering) -> Counts {
         Counts(self.0.fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), ordering))
     }

@@ -2,11 +2,11 @@
 //! checked, and what a running pool keeps (`Config`).
 
 use std::any::Any;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
+use crate::sync::StdArc;
 
 pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync;
 pub(crate) type PanicHandlerFn = dyn Fn(Box<dyn Any + Send>) + Send + Sync;

@@ -6,13 +6,13 @@
 //! `scheduler/latch.rs` and `scheduler/registry` is explored by the models in
 //! `tests/loom.rs` without a line of it changing.
 //!
-//! A few things come from `std` directly on purpose, each where it is
-//! used, with a word on why: measurements and hints that are not part of the
-//! protocol (adaptive pinning's wake stamps and core counts), a pool's
-//! public handles (`StdArc` for closures and hooks the user hands in, which
-//! loom need not see), the process-wide core allocator, and the
-//! thread-locals that name the current worker and the stranded-work drains
-//! (loom's `thread_local!` for the first, which models reach).
+//! `StdArc` and `OnceLock` are `std`'s under loom too (below, with why). A
+//! few more things come from `std` directly, each where it is used with a
+//! word on why: measurements that are not part of the protocol (adaptive
+//! pinning's wake stamps), the process-wide core allocator, and the
+//! thread-locals naming the current worker (loom's `thread_local!` under
+//! loom, which the models reach) and the stranded-work drains (never
+//! touched under loom: no thread start fails there).
 //!
 //! [loom]: https://docs.rs/loom
 
@@ -47,6 +47,16 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// `std`'s `Arc`, also under loom: for what the user hands in (closures,
+/// hooks, panic handlers) and for handles whose reference counts are not
+/// part of the protocol, so the models need not track them.
+pub(crate) use std::sync::Arc as StdArc;
+
+/// A cell set once (a slot's stealer, made with its first thread). Not
+/// modelled: under loom every deque exists from the start, so it is set
+/// before any model thread runs.
+pub(crate) use std::sync::OnceLock;
 
 /// Locks a mutex, ignoring poisoning: the pool never panics while holding one
 /// of its own locks, and user code never runs under them.

@@ -8,9 +8,9 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc as StdArc;
 
 use crate::config::PanicHandlerFn;
+use crate::sync::StdArc;
 
 /// A panic payload.
 pub(crate) type Payload = Box<dyn Any + Send>;

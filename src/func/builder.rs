@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::error::BuildError;
@@ -13,6 +12,7 @@ use crate::func::states::{CheckFn, StateCells};
 use crate::func::FuncPool;
 use crate::hooks::WorkerHooks;
 use crate::pool::builder::Builder;
+use crate::sync::StdArc;
 
 /// Configures and starts a [`FuncPool`]. Every setting of [`Builder`] is here
 /// under the same name; [`FuncPoolBuilder::health_check`] and

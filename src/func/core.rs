@@ -2,13 +2,13 @@
 //! per-worker states, reached by the jobs and by the worker hooks.
 
 use std::ptr;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::func::slots::ArgSlots;
 use crate::func::states::StateCells;
 use crate::hooks::WorkerHooks;
 use crate::scheduler::WorkerThread;
+use crate::sync::StdArc;
 
 /// What a `FuncPool<A>` needs from its core without knowing the state and
 /// function types.

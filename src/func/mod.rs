@@ -12,7 +12,6 @@ mod slots;
 mod states;
 
 use std::fmt;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::error::{RebootError, ShutdownTimeout, SubmitError, TuneError};
@@ -20,6 +19,7 @@ use crate::func::builder::FuncPoolBuilder;
 use crate::func::core::FuncCoreOf;
 use crate::pool::Pool;
 use crate::stats::{Stats, WorkerStats};
+use crate::sync::StdArc;
 
 /// A pool that runs one function on many arguments: the queues carry the
 /// arguments (in pre-allocated slots), so [`FuncPool::invoke`] makes no heap

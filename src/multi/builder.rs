@@ -1,14 +1,13 @@
 //! `MultiPoolBuilder` and `LoadBalancing`: how a `MultiPool` is set up.
 
 use std::fmt;
-use std::sync::Arc as StdArc;
 
 use crossbeam_utils::CachePadded;
 
 use crate::error::BuildError;
 use crate::multi::MultiPool;
 use crate::pool::builder::Builder;
-use crate::sync::{Arc, AtomicUsize};
+use crate::sync::{Arc, AtomicUsize, StdArc};
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
 

@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc as StdArc;
 use std::time::Duration;
 
 use crate::config::{Config, Pinning, Settings};
@@ -10,7 +9,7 @@ use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
 use crate::pool::Pool;
 use crate::scheduler::{Placement, Shared, StartError};
-use crate::sync::Arc;
+use crate::sync::{Arc, StdArc};
 
 /// Configures and starts a [`Pool`]. Every setter takes and returns the
 /// builder by value.

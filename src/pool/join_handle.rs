@@ -5,13 +5,12 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 use std::thread::Result as ThreadResult;
 
 use crate::config::PanicHandlerFn;
 use crate::scheduler::{help_while_draining, JobRef, Shared, WithdrawHeader, WorkerThread};
-use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::sync::{lock, wait, Arc, Condvar, Mutex, StdArc};
 use crate::unwind::deliver_panic;
 
 /// Where a spawned task leaves its result.

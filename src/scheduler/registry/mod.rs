@@ -9,7 +9,6 @@ use idle::IdleWaiters;
 use crossbeam_utils::CachePadded;
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::{Config, Pinning};
@@ -19,7 +18,7 @@ use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
 use crate::scheduler::registry::threads::Control;
 use crate::scheduler::sleep::Sleep;
 use crate::stats::{Stats, WorkerState, WorkerStats};
-use crate::sync::{fence, lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering};
 use crate::unwind::{deliver_panic, Payload};
 
 /// The lifecycle word: bit 0 is CLOSED, the rest counts tasks accepted from

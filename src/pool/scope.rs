@@ -129,7 +129,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // acquires everyone's and the latch passes them on to the owner.
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: the latch is alive: the owner waits for it before the
-            // scope's frame ends, and we touch nothing after setting it.
+            // scope's frame ends, and we touch nothing after setting it. The
+            // last spawn ends on a thread running the pool's jobs (or inside
+            // the scope, on a closed pool), which keeps the pool alive.
             unsafe { Latch::set(&self.latch) };
         }
     }

@@ -278,7 +278,9 @@ where
         // SAFETY: as above; the latch's Release publishes this write.
         unsafe { *this.result.get() = result };
         // SAFETY: after this the owner may free `this`; `set` touches nothing
-        // of it once the state is published.
+        // of it once the state is published. A stack job runs on a thread
+        // running this pool's jobs (a worker, or a thread draining stranded
+        // work), which keeps the owner's pool alive through `set`.
         unsafe { Latch::set(&this.latch) };
     }
 

@@ -97,7 +97,7 @@ impl WorkerThread {
 
     /// A latch this worker can wait on while helping with other work.
     pub(crate) fn new_latch(&self) -> Latch {
-        Latch::new(LatchOwner::Worker(self.shared.sleep.parker(self.index).clone()))
+        Latch::new(LatchOwner::worker(self.shared.sleep.parker(self.index)))
     }
 
     fn next_random(&self) -> usize {

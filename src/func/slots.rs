@@ -15,7 +15,7 @@ use std::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
 
-use crate::scheduler::{JobKind, JobRef};
+use crate::scheduler::{ptr_of, JobData, JobKind, JobOps, JobRef};
 use crate::sync::{lock, AtomicPtr, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// Slots in the first chunk; chunk `k` has `FIRST_CHUNK << k`.
@@ -102,14 +102,7 @@ impl<A: Send> ArgSlots<A> {
         // SAFETY: `execute_slot`/`discard_slot` take the value out once and
         // give the slot back; the slot outlives the job (see above); `A:
         // Send`.
-        unsafe {
-            JobRef::from_raw(
-                NonNull::from(slot).cast(),
-                execute_slot::<A>,
-                discard_slot::<A>,
-                JobKind::Task,
-            )
-        }
+        unsafe { JobRef::from_raw(NonNull::from(slot).cast(), &SlotOps::<A>::OPS, JobKind::Task) }
     }
 
     /// Takes the argument back out of a job made by [`ArgSlots::job_for`]
@@ -119,7 +112,8 @@ impl<A: Send> ArgSlots<A> {
     /// `job` must come from `self.job_for` and not have run or been
     /// discarded; it must not be used afterwards.
     pub(crate) unsafe fn take_back(&self, job: JobRef) -> A {
-        let slot = job.data().cast::<Slot<A>>();
+        // SAFETY: a `FuncPool` job, made by `job_for` with `from_raw`.
+        let slot = unsafe { job.data() }.cast::<Slot<A>>();
         // SAFETY: forwarded from the caller: the slot holds an argument.
         let slot = unsafe { slot.as_ref() };
         debug_assert!(ptr::eq(slot.owner, self));
@@ -242,16 +236,26 @@ impl<A> Drop for ArgSlots<A> {
     }
 }
 
+/// The job table of a slot holding an `A`.
+struct SlotOps<A>(std::marker::PhantomData<A>);
+
+impl<A: Send> SlotOps<A> {
+    const OPS: JobOps = JobOps {
+        execute: execute_slot::<A>,
+        discard: discard_slot::<A>,
+    };
+}
+
 /// The job function: take the argument out, free the slot, run it.
 ///
 /// # Safety
 /// `data` is a slot handed out by `job_for` of an `ArgSlots<A>` that is
 /// still alive, holding an argument not yet taken (each job is consumed
 /// once: run or discarded).
-unsafe fn execute_slot<A: Send>(data: NonNull<()>) {
-    // SAFETY: `data` is a slot made by `job_for` (see `JobRef::from_raw`'s
+unsafe fn execute_slot<A: Send>(data: JobData) {
+    // SAFETY: `data` holds a slot made by `job_for` (see `JobRef::from_raw`'s
     // contract there) whose owner outlives the job.
-    let slot = unsafe { data.cast::<Slot<A>>().as_ref() };
+    let slot = unsafe { ptr_of(&data).cast::<Slot<A>>().as_ref() };
     // SAFETY: the owner outlives its slots' jobs.
     let owner = unsafe { &*slot.owner };
     // SAFETY: written by `job_for`, read exactly once (this job runs once).
@@ -266,9 +270,9 @@ unsafe fn execute_slot<A: Send>(data: NonNull<()>) {
 ///
 /// # Safety
 /// As for [`execute_slot`].
-unsafe fn discard_slot<A: Send>(data: NonNull<()>) {
+unsafe fn discard_slot<A: Send>(data: JobData) {
     // SAFETY: as in `execute_slot`.
-    let slot = unsafe { data.cast::<Slot<A>>().as_ref() };
+    let slot = unsafe { ptr_of(&data).cast::<Slot<A>>().as_ref() };
     // SAFETY: as in `execute_slot`.
     let owner = unsafe { &*slot.owner };
     // SAFETY: as in `execute_slot`.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::Result as ThreadResult;
 
 use crate::config::PanicHandlerFn;
-use crate::scheduler::{help_while_draining, JobRef, Shared, WithdrawHeader, WorkerThread};
+use crate::scheduler::{help_while_draining, ptr_of, JobData, JobOps, JobRef, Shared, WithdrawHeader, WorkerThread};
 use crate::sync::{lock, wait, Arc, Condvar, Mutex, StdArc};
 use crate::unwind::deliver_panic;
 
@@ -126,13 +126,7 @@ where
         // SAFETY: `Box::into_raw` is never null; the data is `Send` (all
         // fields are), starts with the header (`#[repr(C)]`), and the three
         // functions below each expect exactly this type.
-        unsafe {
-            JobRef::spawned(
-                NonNull::new_unchecked(Box::into_raw(job)).cast(),
-                Self::execute,
-                Self::discard,
-            )
-        }
+        unsafe { JobRef::spawned(NonNull::new_unchecked(Box::into_raw(job)).cast(), &Self::OPS) }
     }
 
     /// Runs the task and completes the handle.
@@ -140,10 +134,15 @@ where
     /// # Safety
     /// `data` came from `into_job_ref` of this type and is consumed once
     /// (run or discarded).
-    unsafe fn execute(data: NonNull<()>) {
-        // SAFETY: `data` came from `Box::into_raw` in `into_job_ref`, and a
-        // job is executed or discarded exactly once.
-        let job = unsafe { Box::from_raw(data.cast::<Self>().as_ptr()) };
+    const OPS: JobOps = JobOps {
+        execute: Self::execute,
+        discard: Self::discard,
+    };
+
+    unsafe fn execute(data: JobData) {
+        // SAFETY: `data` holds the pointer from `Box::into_raw` in
+        // `into_job_ref`, and a job is executed or discarded exactly once.
+        let job = unsafe { Box::from_raw(ptr_of(&data).cast::<Self>().as_ptr()) };
         let SpawnJob {
             packet, task, guard, ..
         } = *job;
@@ -156,9 +155,9 @@ where
     ///
     /// # Safety
     /// As for `execute`.
-    unsafe fn discard(data: NonNull<()>) {
+    unsafe fn discard(data: JobData) {
         // SAFETY: as in `execute`.
-        let job = unsafe { Box::from_raw(data.cast::<Self>().as_ptr()) };
+        let job = unsafe { Box::from_raw(ptr_of(&data).cast::<Self>().as_ptr()) };
         job.packet.complete(Err(Box::new(DROPPED_UNRUN)));
     }
 

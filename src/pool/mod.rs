@@ -87,8 +87,9 @@ impl Pool {
     /// injector and one read of the idle word, waking a worker only if none
     /// is awake to find the task. From inside one of the pool's tasks it
     /// pushes onto that worker's own deque and never blocks, so tasks that
-    /// submit tasks cannot deadlock the pool. The closure is boxed once: the
-    /// task's only allocation.
+    /// submit tasks cannot deadlock the pool. A closure that captures at most
+    /// two words (a reference, an `Arc`, a couple of integers) is stored in
+    /// the queued job itself, with no allocation; a larger one is boxed once.
     ///
     /// A panic in `task` is caught: the worker keeps running, the panic
     /// handler gets the payload and [`Stats::panicked`] counts it.

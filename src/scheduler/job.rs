@@ -1,15 +1,18 @@
 //! Type-erased jobs: what the queues hold.
 //!
-//! A [`JobRef`] is two words and a flag: a pointer to the job's data and the
-//! function that runs it. Closures submitted with `submit` live in one `Box`
-//! ([`HeapJob`]): that box is the only heap allocation a submitted task costs.
-//! The second half of a `join` lives on the joining thread's stack
-//! ([`StackJob`]) and costs no allocation at all.
+//! A [`JobRef`] is 32 bytes: two words of data, a pointer to the table of
+//! functions that run or drop it ([`JobOps`]), and its kind. The data is a
+//! pointer to the job (a boxed closure, the second half of a `join` on its
+//! owner's stack, a `FuncPool` argument slot, a spawned task) or, for a
+//! submitted closure of up to two words (what it captures: a reference, an
+//! `Arc`, a couple of integers), the closure itself: such a task costs no
+//! heap allocation at all. Larger closures live in one `Box` ([`HeapJob`]).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 
 use crate::scheduler::latch::Latch;
 use crate::unwind::drop_payload;
@@ -30,11 +33,41 @@ pub(crate) enum JobKind {
     Stack,
 }
 
-/// A queued unit of work, erased to a pointer and a function.
+/// A job's two words of data: a pointer to the job, or a small closure
+/// itself. Copied bytewise with the `JobRef` (every Rust value may be moved
+/// that way), and read back only with the type it was written with.
+pub(crate) type JobData = MaybeUninit<[*mut (); 2]>;
+
+/// The functions that run or drop a job's data (one static table per job
+/// type, so a `JobRef` carries one pointer for both).
+pub(crate) struct JobOps {
+    pub(crate) execute: unsafe fn(JobData),
+    pub(crate) discard: unsafe fn(JobData),
+}
+
+/// Data holding a pointer (for jobs that live elsewhere).
+#[inline]
+pub(crate) fn data_from_ptr(pointer: NonNull<()>) -> JobData {
+    let mut data = JobData::uninit();
+    // SAFETY: the storage is two pointers wide and pointer-aligned.
+    unsafe { ptr::write(data.as_mut_ptr().cast::<*mut ()>(), pointer.as_ptr()) };
+    data
+}
+
+/// The pointer in data made by [`data_from_ptr`].
+///
+/// # Safety
+/// `data` was made by `data_from_ptr`.
+#[inline]
+pub(crate) unsafe fn ptr_of(data: &JobData) -> NonNull<()> {
+    // SAFETY: written as a non-null pointer by `data_from_ptr` (caller).
+    unsafe { NonNull::new_unchecked(ptr::read(data.as_ptr().cast::<*mut ()>())) }
+}
+
+/// A queued unit of work, erased to its data and a table of functions.
 pub(crate) struct JobRef {
-    data: NonNull<()>,
-    execute: unsafe fn(NonNull<()>),
-    discard: unsafe fn(NonNull<()>),
+    data: JobData,
+    ops: &'static JobOps,
     kind: JobKind,
 }
 
@@ -44,30 +77,29 @@ pub(crate) struct JobRef {
 unsafe impl Send for JobRef {}
 
 impl JobRef {
-    /// A job from raw parts (`FuncPool` invocations: the data is an argument
-    /// slot, see `func/slots.rs`).
+    /// A job from a pointer and its table (`FuncPool` invocations: the data
+    /// is an argument slot, see `func/slots.rs`).
     ///
     /// # Safety
-    /// `execute` and `discard` must be sound to call once (either one) with
-    /// `data`, from any thread, until then `data` must stay valid, and what
-    /// `data` points to must be `Send`.
-    pub(crate) unsafe fn from_raw(
-        data: NonNull<()>,
-        execute: unsafe fn(NonNull<()>),
-        discard: unsafe fn(NonNull<()>),
-        kind: JobKind,
-    ) -> JobRef {
+    /// `ops.execute` and `ops.discard` must be sound to call once (either
+    /// one) with data holding `data` (see [`ptr_of`]), from any thread;
+    /// until then `data` must stay valid, and what it points to must be
+    /// `Send`.
+    pub(crate) unsafe fn from_raw(data: NonNull<()>, ops: &'static JobOps, kind: JobKind) -> JobRef {
         JobRef {
-            data,
-            execute,
-            discard,
+            data: data_from_ptr(data),
+            ops,
             kind,
         }
     }
 
     /// The data pointer (`FuncPool` takes a handed-back argument out of it).
-    pub(crate) fn data(&self) -> NonNull<()> {
-        self.data
+    ///
+    /// # Safety
+    /// The job was made by [`JobRef::from_raw`].
+    pub(crate) unsafe fn data(&self) -> NonNull<()> {
+        // SAFETY: `from_raw` stored a pointer (caller).
+        unsafe { ptr_of(&self.data) }
     }
 
     /// Runs the job, consuming it.
@@ -77,8 +109,9 @@ impl JobRef {
     /// a stack job's owner waits on its latch before its frame ends).
     #[inline]
     pub(crate) unsafe fn execute(self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.execute)(self.data) }
+        // SAFETY: forwarded from the caller; the table matches the data
+        // (each constructor pairs them).
+        unsafe { (self.ops.execute)(self.data) }
     }
 
     /// Drops the job without running it. Only `Task` jobs are ever
@@ -87,8 +120,8 @@ impl JobRef {
     /// # Safety
     /// As for [`JobRef::execute`].
     pub(crate) unsafe fn discard(self) {
-        // SAFETY: forwarded from the caller.
-        unsafe { (self.discard)(self.data) }
+        // SAFETY: as in `execute`.
+        unsafe { (self.ops.discard)(self.data) }
     }
 
     /// `shutdown_now` took this job out of the queues to hand it back: a
@@ -100,11 +133,14 @@ impl JobRef {
     pub(crate) unsafe fn notify_withdrawn(&self) {
         if self.kind == JobKind::Spawned {
             // SAFETY: `Spawned` jobs are made only by `JobRef::spawned`,
-            // whose data starts with a `WithdrawHeader` (`#[repr(C)]` in
-            // the caller's type), alive until the job runs or is discarded.
-            let header = unsafe { self.data.cast::<WithdrawHeader>().as_ref() };
+            // which stores a pointer to data that starts with a
+            // `WithdrawHeader` (`#[repr(C)]` in the caller's type), alive
+            // until the job runs or is discarded.
+            let data = unsafe { ptr_of(&self.data) };
+            // SAFETY: as above.
+            let header = unsafe { data.cast::<WithdrawHeader>().as_ref() };
             // SAFETY: the header's function expects this very data.
-            unsafe { (header.withdraw)(self.data) }
+            unsafe { (header.withdraw)(data) }
         }
     }
 
@@ -115,15 +151,10 @@ impl JobRef {
     /// As for [`JobRef::from_raw`], and the header's `withdraw` must be
     /// sound to call (any number of times) with `data` until the job runs
     /// or is discarded.
-    pub(crate) unsafe fn spawned(
-        data: NonNull<()>,
-        execute: unsafe fn(NonNull<()>),
-        discard: unsafe fn(NonNull<()>),
-    ) -> JobRef {
+    pub(crate) unsafe fn spawned(data: NonNull<()>, ops: &'static JobOps) -> JobRef {
         JobRef {
-            data,
-            execute,
-            discard,
+            data: data_from_ptr(data),
+            ops,
             kind: JobKind::Spawned,
         }
     }
@@ -142,10 +173,17 @@ impl JobRef {
         self.kind
     }
 
-    /// The identity of the job, for `join` to recognise its own half.
+    /// The identity of a stack job (the second half of a `join`), for its
+    /// owner to recognise it; null for every other kind (whose data may not
+    /// be a pointer at all).
     #[inline]
     pub(crate) fn id(&self) -> *const () {
-        self.data.as_ptr()
+        if self.kind == JobKind::Stack {
+            // SAFETY: stack jobs store a pointer (`StackJob::as_job_ref`).
+            unsafe { ptr_of(&self.data) }.as_ptr()
+        } else {
+            ptr::null()
+        }
     }
 }
 
@@ -156,45 +194,90 @@ pub(crate) struct WithdrawHeader {
     pub(crate) withdraw: unsafe fn(NonNull<()>),
 }
 
-/// A boxed closure: the form every `submit` and scope spawn takes.
-pub(crate) struct HeapJob;
+/// A closure job: inline in the `JobRef` when it fits in two words, else in
+/// one `Box`. The form every `submit` and scope spawn takes.
+pub(crate) struct HeapJob<F>(F);
 
-impl HeapJob {
-    /// Boxes `f` (the task's one allocation) and erases it into a [`JobRef`].
+impl<F: FnOnce() + Send> HeapJob<F> {
+    /// Whether `F` fits in a job's data (size and alignment).
+    const INLINE: bool =
+        mem::size_of::<F>() <= mem::size_of::<JobData>() && mem::align_of::<F>() <= mem::align_of::<JobData>();
+    const INLINE_OPS: JobOps = JobOps {
+        execute: Self::execute_inline,
+        discard: Self::discard_inline,
+    };
+    const BOXED_OPS: JobOps = JobOps {
+        execute: Self::execute_boxed,
+        discard: Self::discard_boxed,
+    };
+
+    /// Erases `f` into a [`JobRef`]: stored inline if it fits, else boxed
+    /// (then the task's one allocation).
     ///
     /// The closure may borrow (`'scope`): the caller promises it runs or is
     /// discarded before those borrows end (a `Scope` waits for all its jobs).
-    pub(crate) fn into_job_ref<F: FnOnce() + Send>(f: F, kind: JobKind) -> JobRef {
+    #[inline]
+    pub(crate) fn into_job_ref(f: F, kind: JobKind) -> JobRef {
         debug_assert!(matches!(kind, JobKind::Task | JobKind::Bound));
-        let data = Box::into_raw(Box::new(f));
-        JobRef {
-            // SAFETY: Box::into_raw never returns null.
-            data: unsafe { NonNull::new_unchecked(data) }.cast(),
-            execute: Self::execute::<F>,
-            discard: Self::discard::<F>,
-            kind,
+        if Self::INLINE {
+            let mut data = JobData::uninit();
+            // SAFETY: `F` fits in the storage, size and alignment (`INLINE`).
+            unsafe { ptr::write(data.as_mut_ptr().cast::<F>(), f) };
+            JobRef {
+                data,
+                ops: &Self::INLINE_OPS,
+                kind,
+            }
+        } else {
+            let boxed = Box::into_raw(Box::new(f));
+            JobRef {
+                // SAFETY: Box::into_raw never returns null.
+                data: data_from_ptr(unsafe { NonNull::new_unchecked(boxed) }.cast()),
+                ops: &Self::BOXED_OPS,
+                kind,
+            }
         }
+    }
+
+    /// Runs the closure stored in the data.
+    ///
+    /// # Safety
+    /// `data` was made by `into_job_ref::<F>` with `INLINE` true, and is
+    /// consumed once (run or discarded).
+    unsafe fn execute_inline(data: JobData) {
+        // SAFETY: written as an `F` by `into_job_ref`, read once (caller).
+        let f = unsafe { ptr::read(data.as_ptr().cast::<F>()) };
+        f();
+    }
+
+    /// Drops the closure stored in the data unrun.
+    ///
+    /// # Safety
+    /// As for [`HeapJob::execute_inline`].
+    unsafe fn discard_inline(data: JobData) {
+        // SAFETY: as in `execute_inline`.
+        drop(unsafe { ptr::read(data.as_ptr().cast::<F>()) });
     }
 
     /// Runs the boxed closure.
     ///
     /// # Safety
-    /// `data` came from `into_job_ref::<F>` and was neither run nor
-    /// discarded before (each `JobRef` is consumed once).
-    unsafe fn execute<F: FnOnce()>(data: NonNull<()>) {
-        // SAFETY: `data` came from `Box::into_raw(Box<F>)` in `into_job_ref`
+    /// `data` was made by `into_job_ref::<F>` with `INLINE` false, and is
+    /// consumed once (run or discarded).
+    unsafe fn execute_boxed(data: JobData) {
+        // SAFETY: `data` holds `Box::into_raw(Box<F>)` from `into_job_ref`,
         // and each JobRef is executed or discarded exactly once.
-        let f = unsafe { Box::from_raw(data.cast::<F>().as_ptr()) };
+        let f = unsafe { Box::from_raw(ptr_of(&data).cast::<F>().as_ptr()) };
         f();
     }
 
     /// Drops the boxed closure unrun.
     ///
     /// # Safety
-    /// As for [`HeapJob::execute`].
-    unsafe fn discard<F>(data: NonNull<()>) {
-        // SAFETY: as in `execute`.
-        drop(unsafe { Box::from_raw(data.cast::<F>().as_ptr()) });
+    /// As for [`HeapJob::execute_boxed`].
+    unsafe fn discard_boxed(data: JobData) {
+        // SAFETY: as in `execute_boxed`.
+        drop(unsafe { Box::from_raw(ptr_of(&data).cast::<F>().as_ptr()) });
     }
 }
 
@@ -252,22 +335,26 @@ where
     /// taken back with [`StackJob::run_inline`].
     pub(crate) unsafe fn as_job_ref(&self, counted: bool) -> JobRef {
         JobRef {
-            // SAFETY: a reference is never null.
-            data: NonNull::from(self).cast(),
-            execute: Self::execute,
-            discard: Self::never_discarded,
+            data: data_from_ptr(NonNull::from(self).cast()),
+            ops: &Self::OPS,
             kind: if counted { JobKind::Bound } else { JobKind::Stack },
         }
     }
 
+    const OPS: JobOps = JobOps {
+        execute: Self::execute,
+        discard: Self::never_discarded,
+    };
+
     /// Runs the job on the thread that took it and sets the latch.
     ///
     /// # Safety
-    /// `data` points to a `StackJob` of this type whose owner has not seen
+    /// `data` holds a pointer to a `StackJob` of this type whose owner has not seen
     /// its latch set (so the frame is alive), and the job runs once.
-    unsafe fn execute(data: NonNull<()>) {
-        // SAFETY: the owner keeps the job alive until the latch is set below.
-        let this = unsafe { data.cast::<Self>().as_ref() };
+    unsafe fn execute(data: JobData) {
+        // SAFETY: `as_job_ref` stored a pointer to the job, which its owner
+        // keeps alive until the latch is set below.
+        let this = unsafe { ptr_of(&data).cast::<Self>().as_ref() };
         // SAFETY: exactly one thread runs the job; the owner reads `func` and
         // `result` only after the latch (Acquire) or after popping it back.
         let func = unsafe { (*this.func.get()).take() }.expect("stack job run twice");
@@ -288,7 +375,7 @@ where
     ///
     /// # Safety
     /// None needed (it panics); `unsafe` only to fit the `JobRef` table.
-    unsafe fn never_discarded(_data: NonNull<()>) {
+    unsafe fn never_discarded(_data: JobData) {
         unreachable!("a stack job is never handed out of its pool, so never discarded");
     }
 
@@ -301,5 +388,79 @@ where
     /// The job's result, once the latch is set.
     pub(crate) fn into_result(self) -> JobResult<R> {
         self.result.into_inner()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_job_is_four_words() {
+        assert_eq!(mem::size_of::<JobRef>(), 4 * mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn two_word_closures_are_stored_inline_larger_ones_boxed() {
+        fn inline<F: FnOnce() + Send>(_: &F) -> bool {
+            HeapJob::<F>::INLINE
+        }
+        let counter = Arc::new(AtomicUsize::new(0));
+        let (a, b) = (counter.clone(), counter.clone());
+        let two_words = move || {
+            a.fetch_add(1, Ordering::Relaxed);
+            let _ = b;
+        };
+        assert!(inline(&two_words));
+        let (c, d, e) = (1u64, 2u64, 3u64);
+        let three_words = move || {
+            std::hint::black_box(c + d + e);
+        };
+        assert!(!inline(&three_words));
+        // Two words in size, but aligned to 16: boxed.
+        let wide = 0u128;
+        let aligned = move || {
+            std::hint::black_box(wide);
+        };
+        assert_eq!(mem::size_of_val(&aligned), 16);
+        assert_eq!(inline(&aligned), mem::align_of::<u128>() <= mem::align_of::<JobData>());
+    }
+
+    #[test]
+    fn inline_and_boxed_jobs_run_or_drop_their_captures_once() {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Inline (an Arc and a reference-sized Arc: two words).
+        let (c, r) = (counter.clone(), runs.clone());
+        let job = HeapJob::into_job_ref(
+            move || {
+                let _c = c;
+                r.fetch_add(1, Ordering::Relaxed);
+            },
+            JobKind::Task,
+        );
+        assert_eq!(Arc::strong_count(&counter), 2);
+        // SAFETY: a fresh heap job, run once.
+        unsafe { job.execute() };
+        assert_eq!((runs.load(Ordering::Relaxed), Arc::strong_count(&counter)), (1, 1));
+        let c = counter.clone();
+        let job = HeapJob::into_job_ref(move || drop(c), JobKind::Task);
+        // SAFETY: a fresh heap job, discarded once.
+        unsafe { job.discard() };
+        assert_eq!(Arc::strong_count(&counter), 1);
+        // Boxed (three words).
+        let (c, r, n) = (counter.clone(), runs.clone(), 7u64);
+        let job = HeapJob::into_job_ref(
+            move || {
+                let _c = c;
+                r.fetch_add(n as usize, Ordering::Relaxed);
+            },
+            JobKind::Task,
+        );
+        // SAFETY: as above.
+        unsafe { job.execute() };
+        assert_eq!((runs.load(Ordering::Relaxed), Arc::strong_count(&counter)), (8, 1));
     }
 }

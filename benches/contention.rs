@@ -24,9 +24,9 @@
 //!
 //! The table shows, per scenario and contender, the median over rounds and
 //! the ratio to `Off` (unpinned) and to rayon. The neighbour is
-//! `taskset -c CORE sh -c 'while :; do :; done'`, a child of this process
-//! (killed after its scenario); without `taskset` the busy scenarios are
-//! skipped. No timings are asserted: this prints figures.
+//! a shell loop pinned with `taskset -c CORE` (a bounded counting loop of a
+//! few minutes), a child of this process killed after its scenario; without
+//! `taskset` the busy scenarios are skipped. No timings are asserted: this prints figures.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,8 +151,16 @@ struct Neighbour(Child);
 
 impl Neighbour {
     fn on_core(core: usize) -> Option<Neighbour> {
+        // A bounded loop (minutes in dash), in case this process dies
+        // without running destructors; one process, so `kill` stops it.
         Command::new("taskset")
-            .args(["-c", &core.to_string(), "sh", "-c", "while :; do :; done"])
+            .args([
+                "-c",
+                &core.to_string(),
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 300000000 ]; do i=$((i+1)); done",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .ok()

@@ -154,9 +154,12 @@ fn pin_to_cores_pins_exactly_and_off_leaves_placement_to_the_os() {
     off.shutdown();
 }
 
-/// Another process spinning on one core, as a busy neighbour would,
-/// pinned with `taskset`. Falls back to a spinning thread of this process
-/// where `taskset` is missing. Killed on drop.
+/// A shell loop that keeps a core busy for about a minute.
+const SPIN: &str = "i=0; while [ $i -lt 60000000 ]; do i=$((i+1)); done";
+
+/// Another process spinning on one core, as a busy neighbour would, pinned
+/// with `taskset`. Falls back to a spinning thread of this process where
+/// `taskset` is missing. Killed on drop.
 enum BusyNeighbour {
     Process(std::process::Child),
     Thread(Arc<AtomicBool>, Option<thread::JoinHandle<()>>),
@@ -164,8 +167,11 @@ enum BusyNeighbour {
 
 impl BusyNeighbour {
     fn on_core(core: usize) -> BusyNeighbour {
+        // A bounded loop (about a minute in dash), so a test process killed
+        // by its watchdog (no destructors run then) leaves no spinner behind
+        // for long; one process, so killing it stops the spin.
         let child = std::process::Command::new("taskset")
-            .args(["-c", &core.to_string(), "sh", "-c", "while :; do :; done"])
+            .args(["-c", &core.to_string(), "sh", "-c", SPIN])
             .stdin(std::process::Stdio::null())
             .spawn();
         match child {

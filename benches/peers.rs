@@ -48,6 +48,11 @@
 //!   Throughput is `Elements(1_000_000)`: the reported time is per million
 //!   tasks, so **milliseconds per iteration read as nanoseconds per task**.
 //!
+//! * **`two_submitters`**: the same million tiny closures, submitted from
+//!   two outside threads at once (half each), then a spin-yield on the
+//!   counter for every peer: what contends when several threads feed one
+//!   pool (the injector's tail, the accept counter).
+//!
 //! * **`spawn_tree`**: tasks spawning tasks from inside the pool. A binary tree
 //!   with 16 levels (65,535 tasks); every node bumps a counter, then spawns
 //!   its two children. The root is itself a spawned task.
@@ -505,6 +510,65 @@ fn bench_join_fib(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
+// two outside submitters
+// ---------------------------------------------------------------------------
+
+/// Submits `SUBMIT_TASKS` tiny tasks from two outside threads at once (half
+/// each) with `submit`, then waits until all ran.
+fn from_two_threads(counter: &'static AtomicUsize, submit: impl Fn() + Sync) {
+    counter.store(0, Ordering::Relaxed);
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..SUBMIT_TASKS / 2 {
+                    submit();
+                }
+            });
+        }
+    });
+    wait_counter(counter, SUBMIT_TASKS);
+}
+
+fn bench_two_submitters(c: &mut Criterion) {
+    let n = threads();
+    let counter: &'static AtomicUsize = &SUBMIT_COUNTER;
+    let mut group = c.benchmark_group("two_submitters");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(SUBMIT_TASKS as u64));
+    {
+        let pool = build_stealpool(n);
+        group.bench_function("stealpool", |b| {
+            b.iter(|| from_two_threads(counter, || sp_submit(&pool, move || tiny(counter))))
+        });
+    }
+    {
+        let pool = build_rayon(n);
+        group.bench_function("rayon", |b| {
+            b.iter(|| from_two_threads(counter, || pool.spawn(move || tiny(counter))))
+        });
+    }
+    {
+        let rt = build_tokio(n);
+        group.bench_function("tokio", |b| {
+            b.iter(|| from_two_threads(counter, || drop(rt.spawn(async move { tiny(counter) }))))
+        });
+    }
+    {
+        let pool = build_threadpool(n);
+        group.bench_function("threadpool", |b| {
+            b.iter(|| from_two_threads(counter, || pool.execute(move || tiny(counter))))
+        });
+    }
+    {
+        let pool = build_rusty_pool(n);
+        group.bench_function("rusty_pool", |b| {
+            b.iter(|| from_two_threads(counter, || pool.execute(move || tiny(counter))))
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
 // (d) latency
 // ---------------------------------------------------------------------------
 
@@ -571,5 +635,12 @@ fn bench_latency(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(peers, bench_submit_1m, bench_spawn_tree, bench_join_fib, bench_latency);
+criterion_group!(
+    peers,
+    bench_submit_1m,
+    bench_two_submitters,
+    bench_spawn_tree,
+    bench_join_fib,
+    bench_latency
+);
 criterion_main!(peers);

@@ -10,7 +10,7 @@
 //! every slot is in use) takes a mutex and allocates one chunk.
 
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
+use std::mem::{self, MaybeUninit};
 use std::ptr::{self, NonNull};
 
 use crossbeam_utils::CachePadded;
@@ -95,6 +95,9 @@ impl<A: Send> ArgSlots<A> {
     /// Must be called on slots that live as long as the job may run (the
     /// owner keeps them in an `Arc` the pool's hooks hold).
     pub(crate) fn job_for(&self, arg: A) -> JobRef {
+        if InlineArg::<A>::FITS {
+            return InlineArg::job(self, arg);
+        }
         let slot = self.take_slot();
         // SAFETY: the slot came off the free stack: nobody else touches its
         // value until the job made here is run or discarded.
@@ -112,6 +115,12 @@ impl<A: Send> ArgSlots<A> {
     /// `job` must come from `self.job_for` and not have run or been
     /// discarded; it must not be used afterwards.
     pub(crate) unsafe fn take_back(&self, job: JobRef) -> A {
+        if job.has_ops(&InlineArg::<A>::OPS) {
+            // SAFETY: made by `InlineArg::job` (its table), not run (caller).
+            let this = unsafe { InlineArg::<A>::take(job.into_data()) };
+            debug_assert!(ptr::eq(this.owner, self));
+            return this.arg;
+        }
         // SAFETY: a `FuncPool` job, made by `job_for` with `from_raw`.
         let slot = unsafe { job.data() }.cast::<Slot<A>>();
         // SAFETY: forwarded from the caller: the slot holds an argument.
@@ -236,6 +245,66 @@ impl<A> Drop for ArgSlots<A> {
     }
 }
 
+/// An argument small enough to travel in the job itself, beside a pointer
+/// to its slots' owner (which knows the function): no slot, no shared free
+/// stack, no allocation. A `u64` or a reference fits.
+#[repr(C)]
+struct InlineArg<A> {
+    owner: *const ArgSlots<A>,
+    arg: A,
+}
+
+impl<A: Send> InlineArg<A> {
+    /// Whether it fits in a job's data (size and alignment).
+    const FITS: bool =
+        mem::size_of::<Self>() <= mem::size_of::<JobData>() && mem::align_of::<Self>() <= mem::align_of::<JobData>();
+    const OPS: JobOps = JobOps {
+        execute: Self::execute,
+        discard: Self::discard,
+    };
+
+    fn job(owner: &ArgSlots<A>, arg: A) -> JobRef {
+        let mut data = JobData::uninit();
+        // SAFETY: `Self` fits in the storage, size and alignment (`FITS`).
+        unsafe { ptr::write(data.as_mut_ptr().cast::<Self>(), InlineArg { owner, arg }) };
+        // SAFETY: `execute`/`discard` read the value written here once; the
+        // owner outlives the job (as for slots); `A: Send`.
+        unsafe { JobRef::from_parts(data, &Self::OPS, JobKind::Task) }
+    }
+
+    /// Moves the value out of the data.
+    ///
+    /// # Safety
+    /// `data` was made by [`InlineArg::job`] and is consumed once.
+    unsafe fn take(data: JobData) -> Self {
+        // SAFETY: written as a `Self` by `job` (caller).
+        unsafe { ptr::read(data.as_ptr().cast::<Self>()) }
+    }
+
+    /// Runs the argument.
+    ///
+    /// # Safety
+    /// As for [`InlineArg::take`]; the owner is alive.
+    unsafe fn execute(data: JobData) {
+        // SAFETY: forwarded from the caller.
+        let this = unsafe { Self::take(data) };
+        // SAFETY: the owner outlives its jobs.
+        let owner = unsafe { &*this.owner };
+        // SAFETY: `run` and `body` were given together to `ArgSlots::new` by
+        // the owner, which keeps `body` alive as long as the slots.
+        unsafe { (owner.run)(owner.body, this.arg) }
+    }
+
+    /// Drops the argument unrun.
+    ///
+    /// # Safety
+    /// As for [`InlineArg::take`].
+    unsafe fn discard(data: JobData) {
+        // SAFETY: forwarded from the caller.
+        drop(unsafe { Self::take(data) }.arg);
+    }
+}
+
 /// The job table of a slot holding an `A`.
 struct SlotOps<A>(std::marker::PhantomData<A>);
 
@@ -296,23 +365,38 @@ mod tests {
         assert_eq!(locate(448), (3, 0));
     }
 
-    /// The test's run function.
+    /// An argument too wide to travel in the job: it takes a slot.
+    type Wide = [u64; 2];
+
+    // A `u64` travels in the job, a `Wide` does not.
+    const _: () = assert!(!InlineArg::<Wide>::FITS && InlineArg::<u64>::FITS);
+
+    /// The test's run function (adds the first half).
     ///
     /// # Safety
     /// `body` points to a live `AtomicU64`.
-    unsafe fn add(body: *const (), arg: u64) {
+    unsafe fn add(body: *const (), arg: Wide) {
         // SAFETY: the tests pass a pointer to a live AtomicU64.
         let total = unsafe { &*(body as *const std::sync::atomic::AtomicU64) };
-        total.fetch_add(arg, std::sync::atomic::Ordering::Relaxed);
+        total.fetch_add(arg[0], std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// As `add`, for a `u64`, which travels in the job itself.
+    ///
+    /// # Safety
+    /// As for `add`.
+    unsafe fn add_small(body: *const (), arg: u64) {
+        // SAFETY: as in `add`.
+        unsafe { add(body, [arg, 0]) }
     }
 
     #[test]
-    fn slots_are_reused_and_every_argument_runs_or_comes_back_once() {
+    fn small_arguments_travel_in_the_job_and_come_back_once() {
         let total = std::sync::atomic::AtomicU64::new(0);
-        let slots = ArgSlots::<u64>::new(add, &total as *const _ as *const ());
-        // 200 at once: three chunks (64 + 128 + 256).
-        let jobs: Vec<JobRef> = (1..=200).map(|i| slots.job_for(i)).collect();
-        assert_eq!(*lock(&slots.grown), 3);
+        let slots = ArgSlots::<u64>::new(add_small, &total as *const _ as *const ());
+        let jobs: Vec<JobRef> = (1..=100).map(|i| slots.job_for(i)).collect();
+        // No slot was taken, so no chunk was ever allocated.
+        assert_eq!(*lock(&slots.grown), 0);
         let mut back = 0;
         for (i, job) in jobs.into_iter().enumerate() {
             if i % 2 == 0 {
@@ -324,9 +408,33 @@ mod tests {
             }
         }
         let ran = total.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            (ran, back),
+            ((1..=100).step_by(2).sum::<u64>(), (2..=100).step_by(2).sum::<u64>())
+        );
+    }
+
+    #[test]
+    fn slots_are_reused_and_every_argument_runs_or_comes_back_once() {
+        let total = std::sync::atomic::AtomicU64::new(0);
+        let slots = ArgSlots::<Wide>::new(add, &total as *const _ as *const ());
+        // 200 at once: three chunks (64 + 128 + 256).
+        let jobs: Vec<JobRef> = (1..=200).map(|i| slots.job_for([i, 0])).collect();
+        assert_eq!(*lock(&slots.grown), 3);
+        let mut back = 0;
+        for (i, job) in jobs.into_iter().enumerate() {
+            if i % 2 == 0 {
+                // SAFETY: each job runs once.
+                unsafe { job.execute() };
+            } else {
+                // SAFETY: made by `slots.job_for`, not run.
+                back += unsafe { slots.take_back(job) }[0];
+            }
+        }
+        let ran = total.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(ran + back, (1..=200).sum::<u64>());
         // All slots are free again: another 448 fit without growing.
-        let jobs: Vec<JobRef> = (0..448).map(|i| slots.job_for(i)).collect();
+        let jobs: Vec<JobRef> = (0..448).map(|i| slots.job_for([i, 0])).collect();
         assert_eq!(*lock(&slots.grown), 3);
         for job in jobs {
             // SAFETY: each job is discarded once.
@@ -337,13 +445,15 @@ mod tests {
     #[test]
     fn concurrent_takers_and_givers_never_share_a_slot() {
         let total = std::sync::atomic::AtomicU64::new(0);
-        let slots = ArgSlots::<u64>::new(add, &total as *const _ as *const ());
+        let slots = ArgSlots::<Wide>::new(add, &total as *const _ as *const ());
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let slots = &slots;
                 s.spawn(move || {
                     for round in 0..2_000u64 {
-                        let jobs: Vec<JobRef> = (0..8).map(|i| slots.job_for(t * 1_000_000 + round * 8 + i)).collect();
+                        let jobs: Vec<JobRef> = (0..8)
+                            .map(|i| slots.job_for([t * 1_000_000 + round * 8 + i, 0]))
+                            .collect();
                         for job in jobs {
                             // SAFETY: each job runs once.
                             unsafe { job.execute() };

@@ -93,6 +93,32 @@ impl JobRef {
         }
     }
 
+    /// A job from its data and its table (`FuncPool` invocations whose
+    /// argument fits beside a pointer in the data).
+    ///
+    /// # Safety
+    /// `ops.execute` and `ops.discard` must be sound to call once (either
+    /// one) with `data`, from any thread, and what `data` holds must be
+    /// `Send`.
+    pub(crate) unsafe fn from_parts(data: JobData, ops: &'static JobOps, kind: JobKind) -> JobRef {
+        JobRef { data, ops, kind }
+    }
+
+    /// Whether this job was made with the table `ops` (so its data has the
+    /// layout that table expects).
+    #[inline]
+    pub(crate) fn has_ops(&self, ops: &'static JobOps) -> bool {
+        ptr::eq(self.ops, ops)
+    }
+
+    /// The job's data, neither run nor dropped.
+    ///
+    /// # Safety
+    /// The caller takes over what the data holds (runs or drops it once).
+    pub(crate) unsafe fn into_data(self) -> JobData {
+        self.data
+    }
+
     /// The data pointer (`FuncPool` takes a handed-back argument out of it).
     ///
     /// # Safety

@@ -261,6 +261,7 @@ impl<A: Send> InlineArg<A> {
     const OPS: JobOps = JobOps {
         execute: Self::execute,
         discard: Self::discard,
+        withdraw: None,
     };
 
     fn job(owner: &ArgSlots<A>, arg: A) -> JobRef {
@@ -312,6 +313,7 @@ impl<A: Send> SlotOps<A> {
     const OPS: JobOps = JobOps {
         execute: execute_slot::<A>,
         discard: discard_slot::<A>,
+        withdraw: None,
     };
 }
 

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::Result as ThreadResult;
 
 use crate::config::PanicHandlerFn;
-use crate::scheduler::{help_while_draining, ptr_of, JobData, JobOps, JobRef, Shared, WithdrawHeader, WorkerThread};
+use crate::scheduler::{help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread};
 use crate::sync::{lock, wait, Arc, Condvar, Mutex, StdArc};
 use crate::unwind::deliver_panic;
 
@@ -97,11 +97,7 @@ const DROPPED_UNRUN: &str = "stealpool: the task was dropped unrun after shutdow
 /// A spawned task in its one allocation: the closure, its handle's packet,
 /// and a value that lives as long as the task (`MultiPool`'s load counter,
 /// or `()`).
-#[repr(C)]
 pub(crate) struct SpawnJob<T, F, G> {
-    /// First, at offset 0: `shutdown_now` reaches it through the erased
-    /// pointer (see `JobKind::Spawned`).
-    header: WithdrawHeader,
     packet: Arc<Packet<T>>,
     task: F,
     guard: G,
@@ -115,18 +111,17 @@ where
 {
     /// Boxes the task (its one allocation) and erases it into a job.
     pub(crate) fn into_job_ref(packet: Arc<Packet<T>>, task: F, guard: G) -> JobRef {
-        let job = Box::new(SpawnJob {
-            header: WithdrawHeader {
-                withdraw: Self::withdraw,
-            },
-            packet,
-            task,
-            guard,
-        });
+        let job = Box::new(SpawnJob { packet, task, guard });
         // SAFETY: `Box::into_raw` is never null; the data is `Send` (all
-        // fields are), starts with the header (`#[repr(C)]`), and the three
-        // functions below each expect exactly this type.
-        unsafe { JobRef::spawned(NonNull::new_unchecked(Box::into_raw(job)).cast(), &Self::OPS) }
+        // fields are), and the three functions of `OPS` each expect exactly
+        // this type behind the pointer.
+        unsafe {
+            JobRef::from_raw(
+                NonNull::new_unchecked(Box::into_raw(job)).cast(),
+                &Self::OPS,
+                JobKind::Task,
+            )
+        }
     }
 
     /// Runs the task and completes the handle.
@@ -137,6 +132,7 @@ where
     const OPS: JobOps = JobOps {
         execute: Self::execute,
         discard: Self::discard,
+        withdraw: Some(Self::withdraw),
     };
 
     unsafe fn execute(data: JobData) {
@@ -166,10 +162,10 @@ where
     /// # Safety
     /// `data` came from `into_job_ref` of this type and has not been run or
     /// discarded yet.
-    unsafe fn withdraw(data: NonNull<()>) {
+    unsafe fn withdraw(data: &JobData) {
         // SAFETY: alive until executed or discarded (`notify_withdrawn`'s
         // contract); only the packet is touched, through a shared reference.
-        let job = unsafe { data.cast::<Self>().as_ref() };
+        let job = unsafe { ptr_of(data).cast::<Self>().as_ref() };
         job.packet.mark_withdrawn();
     }
 }

@@ -20,12 +20,9 @@ use crate::unwind::drop_payload;
 /// What kind of job a [`JobRef`] is.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum JobKind {
-    /// A counted task (`submit`) that `shutdown_now` may hand back.
+    /// A counted task (`submit`, `spawn`, `invoke`) that `shutdown_now` may
+    /// hand back.
     Task,
-    /// A counted task with a `JoinHandle` (`spawn`), handed back like
-    /// `Task`; its data starts with a [`WithdrawHeader`], through which
-    /// `shutdown_now` resolves the handle when it takes the task out.
-    Spawned,
     /// A counted job that must run in the pool: a scope spawn or an outside
     /// `join` (someone waits for it; it is never handed back).
     Bound,
@@ -43,6 +40,10 @@ pub(crate) type JobData = MaybeUninit<[*mut (); 2]>;
 pub(crate) struct JobOps {
     pub(crate) execute: unsafe fn(JobData),
     pub(crate) discard: unsafe fn(JobData),
+    /// Called (without consuming the job) when `shutdown_now` takes it out
+    /// to hand it back: a spawned task's handle learns it (see
+    /// [`JobRef::notify_withdrawn`]). `None` for every other job.
+    pub(crate) withdraw: Option<unsafe fn(&JobData)>,
 }
 
 /// Data holding a pointer (for jobs that live elsewhere).
@@ -151,37 +152,15 @@ impl JobRef {
     }
 
     /// `shutdown_now` took this job out of the queues to hand it back: a
-    /// spawned task's `JoinHandle` resolves now (with an error), so nobody
-    /// waits for a task that may never run. Other kinds need nothing.
+    /// spawned task's `JoinHandle` learns it now, so nobody waits for a
+    /// task that may never run. Other jobs need nothing.
     ///
     /// # Safety
     /// As for [`JobRef::execute`]; the job is not consumed.
     pub(crate) unsafe fn notify_withdrawn(&self) {
-        if self.kind == JobKind::Spawned {
-            // SAFETY: `Spawned` jobs are made only by `JobRef::spawned`,
-            // which stores a pointer to data that starts with a
-            // `WithdrawHeader` (`#[repr(C)]` in the caller's type), alive
-            // until the job runs or is discarded.
-            let data = unsafe { ptr_of(&self.data) };
-            // SAFETY: as above.
-            let header = unsafe { data.cast::<WithdrawHeader>().as_ref() };
-            // SAFETY: the header's function expects this very data.
-            unsafe { (header.withdraw)(data) }
-        }
-    }
-
-    /// A boxed spawned task: `data` came from `Box::into_raw` of a
-    /// `#[repr(C)]` type whose first field is a [`WithdrawHeader`].
-    ///
-    /// # Safety
-    /// As for [`JobRef::from_raw`], and the header's `withdraw` must be
-    /// sound to call (any number of times) with `data` until the job runs
-    /// or is discarded.
-    pub(crate) unsafe fn spawned(data: NonNull<()>, ops: &'static JobOps) -> JobRef {
-        JobRef {
-            data: data_from_ptr(data),
-            ops,
-            kind: JobKind::Spawned,
+        if let Some(withdraw) = self.ops.withdraw {
+            // SAFETY: the table matches the data; not consumed (caller).
+            unsafe { withdraw(&self.data) }
         }
     }
 
@@ -213,13 +192,6 @@ impl JobRef {
     }
 }
 
-/// The first field of a spawned task's data: what `shutdown_now` calls
-/// when it takes the task out (see [`JobRef::notify_withdrawn`]).
-#[repr(C)]
-pub(crate) struct WithdrawHeader {
-    pub(crate) withdraw: unsafe fn(NonNull<()>),
-}
-
 /// A closure job: inline in the `JobRef` when it fits in two words, else in
 /// one `Box`. The form every `submit` and scope spawn takes.
 pub(crate) struct HeapJob<F>(F);
@@ -231,10 +203,12 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     const INLINE_OPS: JobOps = JobOps {
         execute: Self::execute_inline,
         discard: Self::discard_inline,
+        withdraw: None,
     };
     const BOXED_OPS: JobOps = JobOps {
         execute: Self::execute_boxed,
         discard: Self::discard_boxed,
+        withdraw: None,
     };
 
     /// Erases `f` into a [`JobRef`]: stored inline if it fits, else boxed
@@ -370,6 +344,7 @@ where
     const OPS: JobOps = JobOps {
         execute: Self::execute,
         discard: Self::never_discarded,
+        withdraw: None,
     };
 
     /// Runs the job on the thread that took it and sets the latch.
@@ -397,7 +372,7 @@ where
         unsafe { Latch::set(&this.latch) };
     }
 
-    /// Never called: only `Task` and `Spawned` jobs are handed back.
+    /// Never called: only `Task` jobs are handed back.
     ///
     /// # Safety
     /// None needed (it panics); `unsafe` only to fit the `JobRef` table.

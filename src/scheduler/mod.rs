@@ -24,7 +24,7 @@ pub(crate) mod sleep;
 pub(crate) mod worker;
 
 pub(crate) use admission::{Admission, Refusal, Room};
-pub(crate) use job::{ptr_of, HeapJob, JobData, JobKind, JobOps, JobRef, StackJob, WithdrawHeader};
+pub(crate) use job::{ptr_of, HeapJob, JobData, JobKind, JobOps, JobRef, StackJob};
 pub(crate) use latch::Latch;
 pub(crate) use pinning::Placement;
 pub(crate) use registry::idle::help_while_draining;

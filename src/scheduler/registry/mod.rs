@@ -476,7 +476,7 @@ impl Shared {
         let mut unrun = Vec::new();
         let mut keep = Vec::new();
         let mut sort = |job: JobRef| match job.kind() {
-            JobKind::Task | JobKind::Spawned => unrun.push(job),
+            JobKind::Task => unrun.push(job),
             JobKind::Bound | JobKind::Stack => keep.push(job),
         };
         while let Some(job) = steal_retrying(|| shared.injector.steal()) {

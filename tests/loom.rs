@@ -160,6 +160,29 @@ fn join_from_outside() {
     });
 }
 
+/// `join` inside the pool, whose second half is pushed without the sleep
+/// protocol's fence, while the other worker goes to sleep: the wake-up may
+/// be missed (the model explores stale reads of the sleep word), but both
+/// halves still run and the task ends: the owner pops its second half back
+/// or waits for the thief, and `wait_idle` returns.
+#[test]
+fn join_inside_racing_a_worker_going_to_sleep() {
+    model(|| {
+        let pool = pool(2);
+        let sum = Arc::new(AtomicUsize::new(0));
+        let total = sum.clone();
+        let inner_pool = pool.clone();
+        pool.submit(move || {
+            let (a, b) = inner_pool.join(|| 1, || 2);
+            total.fetch_add(a + b, Ordering::Relaxed);
+        })
+        .unwrap_or_else(|_| panic!("open pool refused a task"));
+        pool.wait_idle();
+        assert_eq!(sum.load(Ordering::Relaxed), 3);
+        pool.shutdown();
+    });
+}
+
 /// A scope spawn and the owner's latch: the owner wakes when the spawn ends.
 #[test]
 fn scope_waits_for_its_spawn() {

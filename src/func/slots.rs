@@ -105,7 +105,7 @@ impl<A: Send> ArgSlots<A> {
         // SAFETY: `execute_slot`/`discard_slot` take the value out once and
         // give the slot back; the slot outlives the job (see above); `A:
         // Send`.
-        unsafe { JobRef::from_raw(NonNull::from(slot).cast(), &SlotOps::<A>::OPS, JobKind::Task) }
+        unsafe { JobRef::from_raw(NonNull::from(slot).cast(), &SlotOps::<A>::OPS) }
     }
 
     /// Takes the argument back out of a job made by [`ArgSlots::job_for`]
@@ -259,6 +259,7 @@ impl<A: Send> InlineArg<A> {
     const FITS: bool =
         mem::size_of::<Self>() <= mem::size_of::<JobData>() && mem::align_of::<Self>() <= mem::align_of::<JobData>();
     const OPS: JobOps = JobOps {
+        kind: JobKind::Task,
         execute: Self::execute,
         discard: Self::discard,
         withdraw: None,
@@ -270,7 +271,7 @@ impl<A: Send> InlineArg<A> {
         unsafe { ptr::write(data.as_mut_ptr().cast::<Self>(), InlineArg { owner, arg }) };
         // SAFETY: `execute`/`discard` read the value written here once; the
         // owner outlives the job (as for slots); `A: Send`.
-        unsafe { JobRef::from_parts(data, &Self::OPS, JobKind::Task) }
+        unsafe { JobRef::from_parts(data, &Self::OPS) }
     }
 
     /// Moves the value out of the data.
@@ -311,6 +312,7 @@ struct SlotOps<A>(std::marker::PhantomData<A>);
 
 impl<A: Send> SlotOps<A> {
     const OPS: JobOps = JobOps {
+        kind: JobKind::Task,
         execute: execute_slot::<A>,
         discard: discard_slot::<A>,
         withdraw: None,

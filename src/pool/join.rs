@@ -18,8 +18,10 @@ where
     // SAFETY: `job_b` stays in this frame until its latch is set or it is
     // popped back unrun; every path below does one or the other.
     let job_b_ref = unsafe { job_b.as_job_ref(false) };
-    let job_b_id = job_b_ref.id();
-    worker.push(job_b_ref);
+    // The fence-free push: every path below either pops `b` back or waits
+    // for it while running queued work, so a missed wake-up only costs
+    // parallelism (the sleep protocol's join exemption).
+    worker.push_join_half(job_b_ref);
 
     let result_a = match panic::catch_unwind(AssertUnwindSafe(a)) {
         Ok(value) => value,
@@ -37,7 +39,7 @@ where
 
     while !job_b.latch.probe() {
         match worker.pop() {
-            Some(job) if job.id() == job_b_id => {
+            Some(job) if job.is_stack_job(&job_b) => {
                 // Nobody stole `b`: run it here, with no synchronisation.
                 return (result_a, job_b.run_inline());
             }

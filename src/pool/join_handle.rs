@@ -115,13 +115,7 @@ where
         // SAFETY: `Box::into_raw` is never null; the data is `Send` (all
         // fields are), and the three functions of `OPS` each expect exactly
         // this type behind the pointer.
-        unsafe {
-            JobRef::from_raw(
-                NonNull::new_unchecked(Box::into_raw(job)).cast(),
-                &Self::OPS,
-                JobKind::Task,
-            )
-        }
+        unsafe { JobRef::from_raw(NonNull::new_unchecked(Box::into_raw(job)).cast(), &Self::OPS) }
     }
 
     /// Runs the task and completes the handle.
@@ -130,6 +124,7 @@ where
     /// `data` came from `into_job_ref` of this type and is consumed once
     /// (run or discarded).
     const OPS: JobOps = JobOps {
+        kind: JobKind::Task,
         execute: Self::execute,
         discard: Self::discard,
         withdraw: Some(Self::withdraw),

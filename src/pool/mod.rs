@@ -292,6 +292,13 @@ impl Pool {
     /// caller blocks. A panic in either closure is re-raised after both
     /// finished. On a shut down pool both run on the calling thread.
     ///
+    /// "Potentially" is meant: `a` must not wait for something only `b`
+    /// does (a channel, a barrier). When no other worker is free to take
+    /// `b` — a one-worker pool, or every other worker busy or just falling
+    /// asleep — `b` runs after `a` on the same thread, as in rayon. Tasks
+    /// that must run at the same time belong in [`Pool::scope`] spawns or
+    /// separate submits.
+    ///
     /// ```
     /// fn fib(pool: &stealpool::Pool, n: u64) -> u64 {
     ///     if n < 10 {

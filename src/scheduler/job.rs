@@ -1,7 +1,8 @@
 //! Type-erased jobs: what the queues hold.
 //!
-//! A [`JobRef`] is 32 bytes: two words of data, a pointer to the table of
-//! functions that run or drop it ([`JobOps`]), and its kind. The data is a
+//! A [`JobRef`] is three words (24 bytes on 64-bit targets): two words of
+//! data and a pointer to the static table of functions that run or drop it
+//! ([`JobOps`]), which also says the job's kind. The data is a
 //! pointer to the job (a boxed closure, the second half of a `join` on its
 //! owner's stack, a `FuncPool` argument slot, a spawned task) or, for a
 //! submitted closure of up to two words (what it captures: a reference, an
@@ -35,9 +36,10 @@ pub(crate) enum JobKind {
 /// that way), and read back only with the type it was written with.
 pub(crate) type JobData = MaybeUninit<[*mut (); 2]>;
 
-/// The functions that run or drop a job's data (one static table per job
-/// type, so a `JobRef` carries one pointer for both).
+/// The functions that run or drop a job's data, and its kind (one static
+/// table per job type and kind, so a `JobRef` carries one pointer for all).
 pub(crate) struct JobOps {
+    pub(crate) kind: JobKind,
     pub(crate) execute: unsafe fn(JobData),
     pub(crate) discard: unsafe fn(JobData),
     /// Called (without consuming the job) when `shutdown_now` takes it out
@@ -69,7 +71,6 @@ pub(crate) unsafe fn ptr_of(data: &JobData) -> NonNull<()> {
 pub(crate) struct JobRef {
     data: JobData,
     ops: &'static JobOps,
-    kind: JobKind,
 }
 
 // SAFETY: a JobRef is only ever built from jobs whose closures are `Send`
@@ -86,11 +87,10 @@ impl JobRef {
     /// one) with data holding `data` (see [`ptr_of`]), from any thread;
     /// until then `data` must stay valid, and what it points to must be
     /// `Send`.
-    pub(crate) unsafe fn from_raw(data: NonNull<()>, ops: &'static JobOps, kind: JobKind) -> JobRef {
+    pub(crate) unsafe fn from_raw(data: NonNull<()>, ops: &'static JobOps) -> JobRef {
         JobRef {
             data: data_from_ptr(data),
             ops,
-            kind,
         }
     }
 
@@ -101,8 +101,8 @@ impl JobRef {
     /// `ops.execute` and `ops.discard` must be sound to call once (either
     /// one) with `data`, from any thread, and what `data` holds must be
     /// `Send`.
-    pub(crate) unsafe fn from_parts(data: JobData, ops: &'static JobOps, kind: JobKind) -> JobRef {
-        JobRef { data, ops, kind }
+    pub(crate) unsafe fn from_parts(data: JobData, ops: &'static JobOps) -> JobRef {
+        JobRef { data, ops }
     }
 
     /// Whether this job was made with the table `ops` (so its data has the
@@ -169,26 +169,30 @@ impl JobRef {
     /// called `join`).
     #[inline]
     pub(crate) fn is_counted(&self) -> bool {
-        self.kind != JobKind::Stack
+        self.ops.kind != JobKind::Stack
     }
 
     /// The job's kind.
     #[inline]
     pub(crate) fn kind(&self) -> JobKind {
-        self.kind
+        self.ops.kind
     }
 
-    /// The identity of a stack job (the second half of a `join`), for its
-    /// owner to recognise it; null for every other kind (whose data may not
-    /// be a pointer at all).
+    /// Whether this is the stack job `job` erased by
+    /// [`StackJob::as_job_ref`] (its owner recognising it when it pops it
+    /// back): the same table, then the same address.
     #[inline]
-    pub(crate) fn id(&self) -> *const () {
-        if self.kind == JobKind::Stack {
-            // SAFETY: stack jobs store a pointer (`StackJob::as_job_ref`).
-            unsafe { ptr_of(&self.data) }.as_ptr()
-        } else {
-            ptr::null()
-        }
+    pub(crate) fn is_stack_job<F, R>(&self, job: &StackJob<F, R>) -> bool
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        // The table first: only a job made with a stack table holds a
+        // pointer in its first word (an inline closure's bytes may be
+        // uninitialised there).
+        (ptr::eq(self.ops, &StackJob::<F, R>::STACK_OPS) || ptr::eq(self.ops, &StackJob::<F, R>::BOUND_OPS))
+            // SAFETY: a stack table's jobs store a pointer (`as_job_ref`).
+            && ptr::eq(unsafe { ptr_of(&self.data) }.as_ptr().cast_const(), (job as *const StackJob<F, R>).cast())
     }
 }
 
@@ -200,16 +204,28 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     /// Whether `F` fits in a job's data (size and alignment).
     const INLINE: bool =
         mem::size_of::<F>() <= mem::size_of::<JobData>() && mem::align_of::<F>() <= mem::align_of::<JobData>();
-    const INLINE_OPS: JobOps = JobOps {
-        execute: Self::execute_inline,
-        discard: Self::discard_inline,
-        withdraw: None,
-    };
-    const BOXED_OPS: JobOps = JobOps {
-        execute: Self::execute_boxed,
-        discard: Self::discard_boxed,
-        withdraw: None,
-    };
+    const INLINE_TASK_OPS: JobOps = Self::inline_ops(JobKind::Task);
+    const INLINE_BOUND_OPS: JobOps = Self::inline_ops(JobKind::Bound);
+    const BOXED_TASK_OPS: JobOps = Self::boxed_ops(JobKind::Task);
+    const BOXED_BOUND_OPS: JobOps = Self::boxed_ops(JobKind::Bound);
+
+    const fn inline_ops(kind: JobKind) -> JobOps {
+        JobOps {
+            kind,
+            execute: Self::execute_inline,
+            discard: Self::discard_inline,
+            withdraw: None,
+        }
+    }
+
+    const fn boxed_ops(kind: JobKind) -> JobOps {
+        JobOps {
+            kind,
+            execute: Self::execute_boxed,
+            discard: Self::discard_boxed,
+            withdraw: None,
+        }
+    }
 
     /// Erases `f` into a [`JobRef`]: stored inline if it fits, else boxed
     /// (then the task's one allocation).
@@ -225,16 +241,22 @@ impl<F: FnOnce() + Send> HeapJob<F> {
             unsafe { ptr::write(data.as_mut_ptr().cast::<F>(), f) };
             JobRef {
                 data,
-                ops: &Self::INLINE_OPS,
-                kind,
+                ops: if kind == JobKind::Task {
+                    &Self::INLINE_TASK_OPS
+                } else {
+                    &Self::INLINE_BOUND_OPS
+                },
             }
         } else {
             let boxed = Box::into_raw(Box::new(f));
             JobRef {
                 // SAFETY: Box::into_raw never returns null.
                 data: data_from_ptr(unsafe { NonNull::new_unchecked(boxed) }.cast()),
-                ops: &Self::BOXED_OPS,
-                kind,
+                ops: if kind == JobKind::Task {
+                    &Self::BOXED_TASK_OPS
+                } else {
+                    &Self::BOXED_BOUND_OPS
+                },
             }
         }
     }
@@ -336,16 +358,21 @@ where
     pub(crate) unsafe fn as_job_ref(&self, counted: bool) -> JobRef {
         JobRef {
             data: data_from_ptr(NonNull::from(self).cast()),
-            ops: &Self::OPS,
-            kind: if counted { JobKind::Bound } else { JobKind::Stack },
+            ops: if counted { &Self::BOUND_OPS } else { &Self::STACK_OPS },
         }
     }
 
-    const OPS: JobOps = JobOps {
-        execute: Self::execute,
-        discard: Self::never_discarded,
-        withdraw: None,
-    };
+    const STACK_OPS: JobOps = Self::ops(JobKind::Stack);
+    const BOUND_OPS: JobOps = Self::ops(JobKind::Bound);
+
+    const fn ops(kind: JobKind) -> JobOps {
+        JobOps {
+            kind,
+            execute: Self::execute,
+            discard: Self::never_discarded,
+            withdraw: None,
+        }
+    }
 
     /// Runs the job on the thread that took it and sets the latch.
     ///
@@ -399,8 +426,11 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn a_job_is_four_words() {
-        assert_eq!(mem::size_of::<JobRef>(), 4 * mem::size_of::<usize>());
+    fn a_job_is_three_words_and_an_empty_slot_costs_nothing_more() {
+        assert_eq!(mem::size_of::<JobRef>(), 3 * mem::size_of::<usize>());
+        // The table reference is the niche: a popped `Option<JobRef>` is no
+        // larger than the job.
+        assert_eq!(mem::size_of::<Option<JobRef>>(), 3 * mem::size_of::<usize>());
     }
 
     #[test]

@@ -280,6 +280,17 @@ impl Shared {
         }
     }
 
+    /// After pushing the second half of a `join` onto a worker's own deque:
+    /// as [`Shared::notify_new_work`], without the fence (the owner runs
+    /// the job itself if nobody takes it; see `Sleep::notify_new_join_work`).
+    #[inline]
+    pub(crate) fn notify_new_join_work(this: &Arc<Self>) {
+        // Relaxed `missing`: a hint, as the sleep word is here.
+        if this.sleep.notify_new_join_work(this.capacity()) && this.missing.load(Ordering::Relaxed) > 0 {
+            Shared::start_missing_worker(this);
+        }
+    }
+
     /// The stealers of every slot that ever had a thread.
     #[inline]
     pub(crate) fn stealers(&self) -> impl Iterator<Item = &Stealer<JobRef>> {

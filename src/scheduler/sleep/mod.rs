@@ -351,6 +351,24 @@ impl Sleep {
         !(word.sleeping() > 0 && self.notify_one_cold(active))
     }
 
+    /// Rule 1's one exception, for the second half of a `join` pushed onto
+    /// its owner's deque: the same decision without the fence. A sleeper
+    /// this read misses (its announcement and our push crossing) costs
+    /// parallelism, never liveness: the owner pops the job back itself, or
+    /// waits for it by running queued work (`README.md`, "The join
+    /// exemption"). The next push by the owner reads the word again and
+    /// wakes that sleeper. Returns as [`Sleep::notify_new_work`].
+    #[inline]
+    pub(crate) fn notify_new_join_work(&self, active: usize) -> bool {
+        // Relaxed, no fence: a hint (see above); the fenced path decides
+        // whenever a lost wake-up could strand work.
+        let word = self.counters.load(Ordering::Relaxed);
+        if word.searching() > 0 {
+            return false;
+        }
+        !(word.sleeping() > 0 && self.notify_one_cold(active))
+    }
+
     #[cold]
     #[inline(never)]
     fn notify_one_cold(&self, active: usize) -> bool {

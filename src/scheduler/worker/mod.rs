@@ -80,6 +80,17 @@ impl WorkerThread {
         Shared::notify_new_work(&self.shared);
     }
 
+    /// Pushes the second half of a `join` onto this worker's own deque. The
+    /// caller must pop it back or wait for it by helping
+    /// ([`WorkerThread::wait_until`]): the wake-up here is a hint without
+    /// the sleep protocol's fence, so only a job its owner is sure to reach
+    /// may be pushed this way.
+    #[inline]
+    pub(crate) fn push_join_half(&self, job: JobRef) {
+        self.deque.push(job);
+        Shared::notify_new_join_work(&self.shared);
+    }
+
     /// Pushes a counted task submitted from inside one of this pool's tasks.
     /// Never blocks, even over the queue limit.
     #[inline]

@@ -34,6 +34,11 @@
 //!     (same 16-byte payload, same one shared atomic per job). (Before
 //!     closures of two words were stored inline, both submits boxed each
 //!     closure; `invoke` was then 1.4–1.5× faster.)
+//!   - `submit_boxed`: as `submit_static` with a third captured word (a
+//!     `black_box`ed zero added to the argument): the closure no longer fits
+//!     in the queued job and is boxed, one allocation per task — what every
+//!     `submit` of a closure bigger than two words pays, and what `invoke`
+//!     saves.
 //!   - `invoke_state`: `FuncPool<u64>` built with `build_with_state`, whose
 //!     per-worker state is a plain `u64` accumulator: no shared atomic per
 //!     job. The states flush into a shared total when their threads exit;
@@ -186,6 +191,19 @@ fn bench_invoke_vs_submit(c: &mut Criterion) {
                 for n in 0..JOBS {
                     let n = black_box(n);
                     submit(&pool, move || add(counter, n));
+                }
+                pool.wait_idle();
+                assert_eq!(counter.load(Ordering::Relaxed), JOBS_SUM);
+            })
+        });
+        group.bench_function("submit_boxed", |b| {
+            b.iter(|| {
+                counter.store(0, Ordering::Relaxed);
+                for n in 0..JOBS {
+                    let n = black_box(n);
+                    // A third captured word: too big to store inline.
+                    let zero = black_box(0u64);
+                    submit(&pool, move || add(counter, n + zero));
                 }
                 pool.wait_idle();
                 assert_eq!(counter.load(Ordering::Relaxed), JOBS_SUM);

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::func::core::{FuncCore, FuncCoreOf};
+use crate::func::stateless::StatelessCore;
 use crate::func::states::{CheckFn, StateCells};
 use crate::func::FuncPool;
 use crate::hooks::WorkerHooks;
@@ -246,7 +247,13 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         if self.check.is_some() {
             return Err(BuildError::HealthCheckWithoutState);
         }
-        self.build_with_state(|| (), move |_: &mut (), arg: A| func(arg))
+        // No state to find per call: the stateless core calls `func`
+        // directly.
+        let core = StatelessCore::new(func);
+        let hooks: StdArc<dyn WorkerHooks> = core.clone();
+        let pool = self.builder.hooks(hooks).hidden().build()?;
+        let core: StdArc<dyn FuncCoreOf<A>> = core;
+        Ok(FuncPool::from_parts(pool, core))
     }
 
     /// Builds a pool whose workers each keep a state: made by `factory` on

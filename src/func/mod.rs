@@ -9,6 +9,7 @@
 pub(crate) mod builder;
 mod core;
 mod slots;
+mod stateless;
 mod states;
 
 use std::fmt;

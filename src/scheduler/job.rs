@@ -7,7 +7,9 @@
 //! owner's stack, a `FuncPool` argument slot, a spawned task) or, for a
 //! submitted closure of up to two words (what it captures: a reference, an
 //! `Arc`, a couple of integers), the closure itself: such a task costs no
-//! heap allocation at all. Larger closures live in one `Box` ([`HeapJob`]).
+//! heap allocation at all. Larger closures of up to 64 bytes live in a block
+//! of the running thread's job cache (`job_cache.rs`: no allocator call once
+//! warm), still larger ones in one `Box` ([`HeapJob`]).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -15,6 +17,7 @@ use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
+use crate::scheduler::job_cache;
 use crate::scheduler::latch::Latch;
 use crate::unwind::drop_payload;
 
@@ -248,10 +251,11 @@ impl<F: FnOnce() + Send> HeapJob<F> {
                 },
             }
         } else {
-            let boxed = Box::into_raw(Box::new(f));
+            // A job block of this thread's cache when `F` fits one (no
+            // allocator call once warm), else a `Box`.
+            let stored = job_cache::put(f);
             JobRef {
-                // SAFETY: Box::into_raw never returns null.
-                data: data_from_ptr(unsafe { NonNull::new_unchecked(boxed) }.cast()),
+                data: data_from_ptr(stored.cast()),
                 ops: if kind == JobKind::Task {
                     &Self::BOXED_TASK_OPS
                 } else {
@@ -287,9 +291,11 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     /// `data` was made by `into_job_ref::<F>` with `INLINE` false, and is
     /// consumed once (run or discarded).
     unsafe fn execute_boxed(data: JobData) {
-        // SAFETY: `data` holds `Box::into_raw(Box<F>)` from `into_job_ref`,
-        // and each JobRef is executed or discarded exactly once.
-        let f = unsafe { Box::from_raw(ptr_of(&data).cast::<F>().as_ptr()) };
+        // SAFETY: `data` holds what `job_cache::put::<F>` returned in
+        // `into_job_ref`, and each JobRef is executed or discarded exactly
+        // once. The block is free again before `f` runs: its own spawns
+        // reuse it.
+        let f = unsafe { job_cache::take(ptr_of(&data).cast::<F>()) };
         f();
     }
 
@@ -299,7 +305,7 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     /// As for [`HeapJob::execute_boxed`].
     unsafe fn discard_boxed(data: JobData) {
         // SAFETY: as in `execute_boxed`.
-        drop(unsafe { Box::from_raw(ptr_of(&data).cast::<F>().as_ptr()) });
+        drop(unsafe { job_cache::take(ptr_of(&data).cast::<F>()) });
     }
 }
 

@@ -5,7 +5,8 @@
 //! names a file in it, only the items re-exported here. Inside, the files
 //! import each other freely but for one rule: the leaves (`parker`,
 //! `queue`, `latch`, `job`, `sleep`, `backpressure`, `pinning`) import no
-//! other file of the folder except `parker` (latches and sleep park on it),
+//! other file of the folder except `job_cache` (jobs take their blocks
+//! from it), `parker` (latches and sleep park on it),
 //! `latch` (jobs carry one) and `admission`'s vocabulary (`Room`,
 //! `Refusal`: what a submit asks for and why it was refused, which the
 //! queue limit speaks too). The one loop is `registry` ↔ `worker`: a
@@ -15,6 +16,7 @@
 pub(crate) mod admission;
 pub(crate) mod backpressure;
 pub(crate) mod job;
+pub(crate) mod job_cache;
 pub(crate) mod latch;
 pub(crate) mod parker;
 pub(crate) mod pinning;

@@ -158,8 +158,11 @@
 //!   workers the links ping-pong between them. A library whose inside
 //!   spawn only the spawning worker can run (tokio's LIFO slot is not
 //!   stolen) shows about the 500 µs bound. p50 and p99 of the last 2,000
-//!   hand-offs (the first 200 are warm-up); the bench thread waits on a
-//!   condvar meanwhile, leaving the cores to the pool.
+//!   hand-offs (the first 200 are warm-up), and `hot_wake_not_taken`: the
+//!   percentage of them that no other worker had started when the 500 µs
+//!   were up (a busy machine whose other processes hold the cores shows up
+//!   here). The bench thread waits on a condvar meanwhile, leaving the
+//!   cores to the pool.
 //!
 //! * **`mem_per_task`** (rounds mode only): heap bytes per queued task. One
 //!   task per worker blocks its worker on a condvar; once all are blocked,

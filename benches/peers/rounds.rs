@@ -455,9 +455,10 @@ fn spawner_workloads<S: Spawner>(s: &S, workers: usize, wanted: &dyn Fn(&str) ->
         report("latency_idle_p99", "µs", p99);
     }
     if wanted("hot_wake") {
-        let (p50, p99) = hot_wake(s);
+        let (p50, p99, gave_up) = hot_wake(s);
         report("hot_wake_p50", "µs", p50);
         report("hot_wake_p99", "µs", p99);
+        report("hot_wake_not_taken", "%", gave_up);
     }
     if wanted("mem_per_task") {
         let (current, peak) = mem_per_task(s, workers);
@@ -554,6 +555,8 @@ struct Chain {
     latency_ns: Vec<AtomicU64>,
     /// How many links have started.
     started: AtomicUsize,
+    /// Measured hand-offs whose spawner stopped waiting at [`HOT_WAIT`].
+    gave_up: AtomicUsize,
     done: Gate,
 }
 
@@ -565,10 +568,14 @@ struct Chain {
 /// ago (spinning, searching or just parked): with two workers the links
 /// ping-pong between them. Latency of a hand-off = the next link's first
 /// `Instant::now()` minus the one taken just before the `spawn` call.
-fn hot_wake<S: Spawner>(s: &S) -> (f64, f64) {
+///
+/// Returns p50 and p99 in µs, and the percentage of measured hand-offs that
+/// no other worker started within [`HOT_WAIT`].
+fn hot_wake<S: Spawner>(s: &S) -> (f64, f64, f64) {
     let chain = Arc::new(Chain {
         latency_ns: (0..HOT_WARMUP + HOT_LINKS).map(|_| AtomicU64::new(0)).collect(),
         started: AtomicUsize::new(0),
+        gave_up: AtomicUsize::new(0),
         done: Gate::new(),
     });
     let (next, c) = (s.clone(), chain.clone());
@@ -579,7 +586,9 @@ fn hot_wake<S: Spawner>(s: &S) -> (f64, f64) {
         .iter()
         .map(|l| l.load(Ordering::Relaxed))
         .collect();
-    percentiles(samples)
+    let (p50, p99) = percentiles(samples);
+    let gave_up = chain.gave_up.load(Ordering::Relaxed) as f64 * 100.0 / HOT_LINKS as f64;
+    (p50, p99, gave_up)
 }
 
 fn hot_link<S: Spawner>(s: S, chain: Arc<Chain>, k: usize, submitted: Instant) {
@@ -596,7 +605,12 @@ fn hot_link<S: Spawner>(s: S, chain: Arc<Chain>, k: usize, submitted: Instant) {
     let (next, c) = (s.clone(), chain.clone());
     let at = Instant::now();
     s.spawn(move || hot_link(next, c, k + 1, at));
-    spin_until(|| chain.started.load(Ordering::Relaxed) > k + 1, at + HOT_WAIT);
+    let handed_off = || chain.started.load(Ordering::Relaxed) > k + 1;
+    spin_until(handed_off, at + HOT_WAIT);
+    if k + 1 >= HOT_WARMUP && !handed_off() {
+        // Relaxed: a statistic read after `done` is opened.
+        chain.gave_up.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Busy-waits until `done()` or the deadline.

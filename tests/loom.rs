@@ -183,6 +183,28 @@ fn join_inside_racing_a_worker_going_to_sleep() {
     });
 }
 
+/// Nested joins inside the pool keep their second halves private until a
+/// thief could take one, then publish the oldest: whichever worker runs
+/// which half, every half runs once and the results come back.
+#[test]
+fn nested_joins_publish_their_oldest_half_to_an_idle_worker() {
+    model_bounded(1, || {
+        let pool = pool(2);
+        let sum = Arc::new(AtomicUsize::new(0));
+        let total = sum.clone();
+        let inner_pool = pool.clone();
+        pool.submit(move || {
+            let p = &inner_pool;
+            let ((a, b), c) = p.join(|| p.join(|| 1, || 2), || 4);
+            total.fetch_add(a + b + c, Ordering::Relaxed);
+        })
+        .unwrap_or_else(|_| panic!("open pool refused a task"));
+        pool.wait_idle();
+        assert_eq!(sum.load(Ordering::Relaxed), 7);
+        pool.shutdown();
+    });
+}
+
 /// A scope spawn and the owner's latch: the owner wakes when the spawn ends.
 #[test]
 fn scope_waits_for_its_spawn() {

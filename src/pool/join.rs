@@ -2,11 +2,14 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::scheduler::{StackJob, WorkerThread};
-use crate::unwind::first_panic_of;
+use crate::scheduler::{JoinFrame, StackJob, WorkerThread};
+use crate::unwind::{drop_payload, first_panic_of};
 
-/// `join` on a worker: offer `b` to thieves, run `a`, then take `b` back if
-/// nobody stole it, or help with other work until the thief finishes it.
+/// `join` on a worker: keep `b` private in a frame of this worker's
+/// pending joins, publishing it (or an older private half) only when a
+/// thief could take it; run `a`; then run `b` inline if it stayed private,
+/// or take it back from the deque, or help with other work until the thief
+/// that took it finishes it.
 pub(crate) fn join_in_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
@@ -16,31 +19,47 @@ where
 {
     let job_b = StackJob::new(b, worker.new_latch());
     // SAFETY: `job_b` stays in this frame until its latch is set or it is
-    // popped back unrun; every path below does one or the other.
-    let job_b_ref = unsafe { job_b.as_job_ref(false) };
-    // The fence-free push: every path below either pops `b` back or waits
-    // for it while running queued work, so a missed wake-up only costs
-    // parallelism (the sleep protocol's join exemption).
-    worker.push_join_half(job_b_ref);
+    // taken back unrun (inline, or popped back); every path below does one
+    // or the other.
+    let frame = JoinFrame::new(unsafe { job_b.as_job_ref(false) });
+    // SAFETY: `frame` lives in this stack frame and is unlinked on every
+    // path below before it ends (`a`'s panic is caught first); anything
+    // linked while `a` runs is nested inside it and unlinked before `a`
+    // returns.
+    unsafe { worker.link_join(&frame) };
+    // The fence-free push when it publishes: every path below either takes
+    // `b` back or waits for it while running queued work, so a missed
+    // wake-up only costs parallelism (the sleep protocol's join exemption).
+    worker.offer_join_work();
 
     let result_a = match panic::catch_unwind(AssertUnwindSafe(a)) {
         Ok(value) => value,
         Err(payload) => {
-            // `b` may be stolen and borrow from this frame: let it finish
-            // (or run it here) before unwinding. Only `a`'s panic is
-            // re-raised; `b`'s payload (if it panicked too) is dropped
-            // here, where a panicking `Drop` is contained, not during the
-            // unwind, where it would abort.
-            worker.wait_until(&job_b.latch);
-            job_b.into_result().discard();
+            // `b` still runs (it may be stolen and borrow from this frame:
+            // let it finish, or run it here) before unwinding. Only `a`'s
+            // panic is re-raised; `b`'s payload (if it panicked too) is
+            // dropped here, where a panicking `Drop` is contained, not
+            // during the unwind, where it would abort.
+            if worker.unlink_join(&frame).is_some() {
+                if let Err(payload_b) = panic::catch_unwind(AssertUnwindSafe(|| job_b.run_inline())) {
+                    drop_payload(payload_b);
+                }
+            } else {
+                worker.wait_until(&job_b.latch);
+                job_b.into_result().discard();
+            }
             panic::resume_unwind(payload);
         }
     };
 
+    if worker.unlink_join(&frame).is_some() {
+        // Nobody was offered `b`: run it here, with no synchronisation.
+        return (result_a, job_b.run_inline());
+    }
     while !job_b.latch.probe() {
         match worker.pop() {
             Some(job) if job.is_stack_job(&job_b) => {
-                // Nobody stole `b`: run it here, with no synchronisation.
+                // Published but nobody stole it: run it here.
                 return (result_a, job_b.run_inline());
             }
             // Tasks `a` submitted sit above `b` in the LIFO deque.

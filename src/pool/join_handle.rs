@@ -237,6 +237,9 @@ impl<T> JoinHandle<T> {
         if let Some(worker) = WorkerThread::current().filter(|worker| std::ptr::eq(&*worker.shared, self.pool)) {
             // Until nothing is queued anywhere: then the awaited task is
             // running elsewhere, and the packet's condvar tells us when.
+            // Halves of enclosing joins nobody was offered yet go where
+            // others can take them first: this thread may block below.
+            worker.publish_all_join_work();
             while !self.is_finished() && worker.help_once() {}
         } else {
             // Outside the pool, on a thread running stranded work ("caller

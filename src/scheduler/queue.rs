@@ -48,6 +48,9 @@ mod model {
         pub(crate) fn pop(&self) -> Option<T> {
             lock(&self.queue).pop_back()
         }
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.queue).is_empty()
+        }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer {
                 queue: self.queue.clone(),

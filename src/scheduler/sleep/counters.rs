@@ -20,6 +20,9 @@ const SLEEPING_MASK: u64 = ONE_SEARCHING - 1;
 pub(super) struct Counts(u64);
 
 impl Counts {
+    /// Nobody searching, nobody sleeping.
+    pub(super) const NONE: Counts = Counts(0);
+
     /// Workers searching for work.
     #[inline]
     pub(super) fn searching(self) -> u64 {

@@ -28,7 +28,7 @@ mod counters;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::time::{Duration, Instant};
 
-use counters::AtomicCounts;
+use counters::{AtomicCounts, Counts};
 use crossbeam_utils::CachePadded;
 
 use crate::scheduler::parker::Parker;
@@ -111,6 +111,15 @@ impl Sleep {
     pub(crate) fn sleeping(&self) -> usize {
         // Relaxed: a hint, not part of the protocol.
         self.counters.load(Ordering::Relaxed).sleeping() as usize
+    }
+
+    /// Whether any worker is searching or sleeping (a hint: a pending
+    /// `join` publishes its work when somebody could take it).
+    #[inline]
+    pub(crate) fn has_idle_workers(&self) -> bool {
+        // Relaxed: a hint; a wrong answer costs a push or some parallelism,
+        // never liveness (the joiner runs its own private halves).
+        self.counters.load(Ordering::Relaxed) != Counts::NONE
     }
 
     /// Whether worker `index` is announced asleep (a snapshot, for stats).

@@ -2,6 +2,7 @@
 //! (`keep_alive.rs`: its idle life; `adaptive.rs`: adaptive pinning).
 
 mod adaptive;
+mod join_frames;
 mod keep_alive;
 
 use std::cell::{Cell, RefCell};
@@ -10,6 +11,8 @@ use std::ptr;
 use std::time::Instant;
 
 use adaptive::AdaptivePin;
+pub(crate) use join_frames::JoinFrame;
+use join_frames::JoinFrames;
 use keep_alive::{Parked, Suspension};
 
 use crate::scheduler::job::JobRef;
@@ -47,6 +50,8 @@ pub(crate) struct WorkerThread {
     rng: Cell<u64>,
     /// Adaptive pinning's state, for a worker pinned adaptively.
     adaptive: Option<AdaptivePin>,
+    /// Pending `join`s whose second halves are not published yet.
+    join_frames: JoinFrames,
 }
 
 impl WorkerThread {
@@ -89,6 +94,54 @@ impl WorkerThread {
     pub(crate) fn push_join_half(&self, job: JobRef) {
         self.deque.push(job);
         Shared::notify_new_join_work(&self.shared);
+    }
+
+    /// Links a `join`'s frame; its second half stays private until
+    /// [`WorkerThread::offer_join_work`] publishes it.
+    ///
+    /// # Safety
+    /// As for `JoinFrames::link`: the frame stays put until unlinked with
+    /// [`WorkerThread::unlink_join`], newest first.
+    #[inline]
+    pub(crate) unsafe fn link_join(&self, frame: &JoinFrame) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.join_frames.link(frame) }
+    }
+
+    /// Unlinks the newest `join` frame: its job if still private (run it
+    /// inline), `None` if published.
+    #[inline]
+    pub(crate) fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef> {
+        self.join_frames.unlink(frame)
+    }
+
+    /// Publishes the oldest private `join` half if a thief could use it:
+    /// this worker's deque is empty (a thief looking here would find
+    /// nothing), or some worker of the pool is idle (`join_frames.rs`).
+    #[inline]
+    pub(crate) fn offer_join_work(&self) {
+        if self.deque.is_empty() || self.shared.sleep.has_idle_workers() {
+            if let Some(job) = self.join_frames.publish_oldest() {
+                self.push_join_half(job);
+            }
+        }
+    }
+
+    /// Publishes every private `join` half: before this worker waits for
+    /// something (a scope, a handle, a stolen half) or blocks, since nobody
+    /// else could run them meanwhile, and the wait may be long.
+    #[inline]
+    pub(crate) fn publish_all_join_work(&self) {
+        if self.join_frames.has_private() {
+            self.publish_all_join_work_cold();
+        }
+    }
+
+    #[cold]
+    fn publish_all_join_work_cold(&self) {
+        while let Some(job) = self.join_frames.publish_oldest() {
+            self.push_join_half(job);
+        }
     }
 
     /// Pushes a counted task submitted from inside one of this pool's tasks.
@@ -203,6 +256,9 @@ impl WorkerThread {
     /// same way until nothing is queued, then blocks on its packet: its
     /// task runs elsewhere).
     pub(crate) fn wait_until(&self, latch: &Latch) {
+        // Halves of enclosing joins that nobody was offered yet: offer
+        // them now (this worker runs them itself if nobody else does).
+        self.publish_all_join_work();
         let mut idle_rounds = 0;
         while !latch.probe() {
             if self.help_once() {
@@ -491,6 +547,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         adaptive,
+        join_frames: JoinFrames::new(),
     };
     CURRENT.with(|current| current.set(&worker));
     // A panic here would be a bug in the pool (tasks' panics are caught

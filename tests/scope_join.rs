@@ -328,6 +328,41 @@ fn join_reraises_right_panic() {
 }
 
 #[test]
+fn a_panicking_left_half_inside_the_pool_still_runs_a_private_right_half() {
+    let _w = Watchdog::new(
+        "a_panicking_left_half_inside_the_pool_still_runs_a_private_right_half",
+        60,
+    );
+    // One worker: the outer join publishes its right half (the deque is
+    // empty), the inner one keeps its right half private (the deque holds
+    // the outer half, nobody is idle). The inner left half panics: the
+    // private right half must still run, before the panic leaves the join.
+    let pool = pool(1);
+    let (tx, rx) = mpsc::channel();
+    pool.submit(move || {
+        let p = Pool::current().expect("inside a worker");
+        let right_ran = AtomicBool::new(false);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            p.join(
+                || {
+                    p.join(
+                        || -> u8 { panic!("inner left") },
+                        || right_ran.store(true, Ordering::SeqCst),
+                    )
+                },
+                || 7u8,
+            )
+        }));
+        let message = caught.err().and_then(|payload| panic_message(&*payload));
+        tx.send((message, right_ran.load(Ordering::SeqCst))).expect("send");
+    })
+    .unwrap_or_else(|_| panic!("open pool refused a task"));
+    let (message, right_ran) = rx.recv_timeout(Duration::from_secs(30)).expect("the task ran");
+    assert_eq!(message.as_deref(), Some("inner left"));
+    assert!(right_ran, "the right half of a panicking join never ran");
+}
+
+#[test]
 fn join_both_panic_reraises_one_of_them() {
     let _w = Watchdog::new("join_both_panic_reraises_one_of_them", 60);
     let pool = pool(2);

@@ -171,8 +171,13 @@
 //!   (`peers/alloc.rs`) counts bytes. `mem_per_task` is the bytes still
 //!   allocated when the last one is queued divided by 1,000,000;
 //!   `mem_per_task_peak` is the highest count seen meanwhile divided by the
-//!   same (a queue that grows by copying peaks above what it keeps). Then
-//!   the workers are released and every task runs.
+//!   same (a queue that grows by copying peaks above what it keeps). Both
+//!   count the bytes asked for (`Layout::size`); `mem_per_task_malloc`
+//!   counts what malloc set aside for the same blocks
+//!   (`malloc_usable_size`, Linux; glibc rounds an 8- or 16-byte box up to
+//!   24 bytes and adds an 8-byte header not counted here), and
+//!   `mem_allocs_per_task` the blocks still allocated per task. Then the
+//!   workers are released and every task runs.
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;

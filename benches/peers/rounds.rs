@@ -186,6 +186,7 @@ fn print_table(libs: &[String], results: &Results, rounds: usize) {
             .filter(|(lib, _)| !matches!(**lib, "stealpool" | "sequential"))
             .min_by(|a, b| a.1.total_cmp(b.1));
         let ratio = |peer: Option<f64>| match (sp, peer) {
+            (Some(s), Some(p)) if p > 0.0 && s / p < 0.1 => format!("{:.4}×", s / p),
             (Some(s), Some(p)) if p > 0.0 => format!("{:.2}×", s / p),
             _ => "–".to_string(),
         };
@@ -461,9 +462,12 @@ fn spawner_workloads<S: Spawner>(s: &S, workers: usize, wanted: &dyn Fn(&str) ->
         report("hot_wake_not_taken", "%", gave_up);
     }
     if wanted("mem_per_task") {
-        let (current, peak) = mem_per_task(s, workers);
-        report("mem_per_task", "B/task", current);
-        report("mem_per_task_peak", "B/task", peak);
+        let counts = mem_per_task(s, workers);
+        let per_task = |count: isize| count as f64 / MEM_TASKS as f64;
+        report("mem_per_task", "B/task", per_task(counts.bytes));
+        report("mem_per_task_peak", "B/task", per_task(counts.peak));
+        report("mem_per_task_malloc", "B/task", per_task(counts.usable));
+        report("mem_allocs_per_task", "blocks/task", per_task(counts.blocks));
     }
 }
 
@@ -626,10 +630,10 @@ static MEM_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Memory per queued task: block every worker on a gate, then queue
 /// [`MEM_TASKS`] closures capturing 8 bytes (a `&'static AtomicUsize`) from
-/// this thread and count heap bytes meanwhile. Returns (bytes still held
-/// once all are queued, peak bytes while queueing), each divided by the
-/// task count. Then the gate opens and every task runs.
-fn mem_per_task<S: Spawner>(s: &S, workers: usize) -> (f64, f64) {
+/// this thread and count heap allocations meanwhile (see `alloc.rs`).
+/// Returns the counts once all are queued; then the gate opens and every
+/// task runs.
+fn mem_per_task<S: Spawner>(s: &S, workers: usize) -> alloc::Counts {
     let gate = Arc::new(Gate::new());
     let blocked = Arc::new(AtomicUsize::new(0));
     for _ in 0..workers {
@@ -655,8 +659,8 @@ fn mem_per_task<S: Spawner>(s: &S, workers: usize) -> (f64, f64) {
     for _ in 0..MEM_TASKS {
         s.spawn(move || tiny(counter));
     }
-    let (current, peak) = alloc::stop();
+    let counts = alloc::stop();
     gate.open();
     wait_counter(counter, MEM_TASKS);
-    (current as f64 / MEM_TASKS as f64, peak as f64 / MEM_TASKS as f64)
+    counts
 }

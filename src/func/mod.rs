@@ -8,6 +8,7 @@
 
 pub(crate) mod builder;
 mod core;
+mod invoke_async;
 mod slots;
 mod states;
 
@@ -229,6 +230,7 @@ impl<A: Send + 'static> FuncPool<A> {
     /// assert!(unrun.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "the returned arguments were accepted and never run"]
     pub fn shutdown_now(&self) -> Vec<A> {
         let slots = self.core.slots();
         self.pool

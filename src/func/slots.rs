@@ -262,6 +262,7 @@ impl<A: Send> InlineArg<A> {
         execute: Self::execute,
         discard: Self::discard,
         withdraw: None,
+        start: None,
     };
 
     fn job(owner: &ArgSlots<A>, arg: A) -> JobRef {
@@ -314,6 +315,7 @@ impl<A: Send> SlotOps<A> {
         execute: execute_slot::<A>,
         discard: discard_slot::<A>,
         withdraw: None,
+        start: None,
     };
 }
 

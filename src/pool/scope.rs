@@ -1,13 +1,13 @@
 //! `Scope`: spawned closures that may borrow from the caller's stack.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::pool::scoped_handle::{ScopedJoinHandle, ScopedPacket};
 use crate::scheduler::{help_while_draining, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
-use crate::unwind::drop_payload;
+use crate::unwind::{drop_payload, Payload};
 
 /// A scope to spawn borrowing closures on the pool, from
 /// [`Pool::scope`](crate::Pool::scope). Like [`std::thread::Scope`]:
@@ -33,8 +33,8 @@ pub struct Scope<'scope, 'env: 'scope> {
     shared: &'scope Arc<Shared>,
     /// Spawned closures not yet finished, plus one for the body.
     pending: AtomicUsize,
-    /// The first panic of a spawned closure.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The first panic of a spawned closure that nobody joined.
+    panic: Mutex<Option<Payload>>,
     /// Set when `pending` reaches zero.
     latch: Latch,
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -72,9 +72,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         }
     }
 
-    /// Spawns `task` on the pool. It may borrow anything that outlives the
-    /// scope, and it may spawn more (capture `s` itself). [`Pool::scope`]
-    /// returns only after every spawned closure finished.
+    /// Spawns `task` on the pool and returns a handle to its result, like
+    /// [`std::thread::Scope::spawn`]. It may borrow anything that outlives
+    /// the scope, and it may spawn more (capture `s` itself).
+    /// [`Pool::scope`] returns only after every spawned closure finished,
+    /// joined or not; it re-raises the first panic that no
+    /// [`ScopedJoinHandle::join`] returned.
     ///
     /// If the pool is shut down, `task` runs inline on the calling thread:
     /// scoped work is never refused.
@@ -88,22 +91,28 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     for (i, square) in squares.iter_mut().enumerate() {
     ///         s.spawn(move || *square = (i * i) as u64);
     ///     }
+    ///     let sum = s.spawn(|| (0..8u64).map(|i| i * i).sum::<u64>());
+    ///     assert_eq!(sum.join().unwrap(), 140);
     /// });
     /// assert_eq!(squares[7], 49);
     /// ```
-    pub fn spawn<F>(&'scope self, task: F)
+    pub fn spawn<F, T>(&'scope self, task: F) -> ScopedJoinHandle<'scope, T>
     where
-        F: FnOnce() + Send + 'scope,
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
     {
+        let packet = Arc::new(ScopedPacket::new());
+        let handle = ScopedJoinHandle::new(packet.clone(), self.shared, &self.panic);
         // Relaxed: the job that decrements this cannot start before the push
         // below, which publishes the increment.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
-        let job = move || scope.run(task);
+        let job = move || scope.run(move || packet.run(task));
         match Admission::admit(self.shared, Room::Unlimited) {
             Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Err(_) => job(),
         }
+        handle
     }
 
     fn run_spawned<F: FnOnce()>(&self, task: F) {

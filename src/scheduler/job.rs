@@ -42,8 +42,15 @@ pub(crate) struct JobOps {
     pub(crate) discard: unsafe fn(JobData),
     /// Called (without consuming the job) when `shutdown_now` takes it out
     /// to hand it back: a spawned task's handle learns it (see
-    /// [`JobRef::notify_withdrawn`]). `None` for every other job.
-    pub(crate) withdraw: Option<unsafe fn(&JobData)>,
+    /// [`JobRef::notify_withdrawn`]); returns false for a task cancelled
+    /// through its handle (not handed back, but dropped). `None` for every
+    /// other job.
+    pub(crate) withdraw: Option<unsafe fn(&JobData) -> bool>,
+    /// Called (without consuming the job) right before it runs: claims the
+    /// start against a racing cancellation and returns false if the task
+    /// was cancelled (see [`JobRef::try_start`]). `None` for jobs that
+    /// cannot be cancelled.
+    pub(crate) start: Option<unsafe fn(&JobData) -> bool>,
 }
 
 /// Data holding a pointer (for jobs that live elsewhere).
@@ -153,14 +160,31 @@ impl JobRef {
 
     /// `shutdown_now` took this job out of the queues to hand it back: a
     /// spawned task's `JoinHandle` learns it now, so nobody waits for a
-    /// task that may never run. Other jobs need nothing.
+    /// task that may never run. Other jobs need nothing. Returns false if
+    /// the task was cancelled: it is discarded instead of handed back.
     ///
     /// # Safety
     /// As for [`JobRef::execute`]; the job is not consumed.
-    pub(crate) unsafe fn notify_withdrawn(&self) {
-        if let Some(withdraw) = self.ops.withdraw {
+    pub(crate) unsafe fn notify_withdrawn(&self) -> bool {
+        match self.ops.withdraw {
             // SAFETY: the table matches the data; not consumed (caller).
-            unsafe { withdraw(&self.data) }
+            Some(withdraw) => unsafe { withdraw(&self.data) },
+            None => true,
+        }
+    }
+
+    /// Claims the job's start: false if it was cancelled through its
+    /// handle, and then it must be discarded, not run. Jobs that cannot be
+    /// cancelled always start.
+    ///
+    /// # Safety
+    /// As for [`JobRef::execute`]; the job is not consumed.
+    #[inline]
+    pub(crate) unsafe fn try_start(&self) -> bool {
+        match self.ops.start {
+            // SAFETY: the table matches the data; not consumed (caller).
+            Some(start) => unsafe { start(&self.data) },
+            None => true,
         }
     }
 
@@ -204,11 +228,13 @@ impl<F: FnOnce() + Send> HeapJob<F> {
         execute: Self::execute_inline,
         discard: Self::discard_inline,
         withdraw: None,
+        start: None,
     };
     const BOXED_OPS: JobOps = JobOps {
         execute: Self::execute_boxed,
         discard: Self::discard_boxed,
         withdraw: None,
+        start: None,
     };
 
     /// Erases `f` into a [`JobRef`]: stored inline if it fits, else boxed
@@ -345,6 +371,7 @@ where
         execute: Self::execute,
         discard: Self::never_discarded,
         withdraw: None,
+        start: None,
     };
 
     /// Runs the job on the thread that took it and sets the latch.

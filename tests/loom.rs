@@ -706,7 +706,10 @@ fn cancel_racing_shutdown_now() {
             })
         };
         let unrun = pool.shutdown_now();
-        assert!(canceller.join().unwrap(), "nothing could start the task before the cancel");
+        assert!(
+            canceller.join().unwrap(),
+            "nothing could start the task before the cancel"
+        );
         for task in unrun {
             task.run();
         }
@@ -715,7 +718,11 @@ fn cancel_racing_shutdown_now() {
         assert!(handle.is_finished());
         // The spawn is withdrawn (handed back, then not run) or cancelled
         // (dropped by the drain or the worker): exactly one of them.
-        assert_eq!((stats.completed, stats.withdrawn + stats.cancelled), (1, 1), "{stats:?}");
+        assert_eq!(
+            (stats.completed, stats.withdrawn + stats.cancelled),
+            (1, 1),
+            "{stats:?}"
+        );
         assert_eq!(stats.completed + stats.withdrawn + stats.cancelled, stats.submitted);
     });
 }
@@ -757,5 +764,25 @@ fn shutdown_background_then_drop() {
         drop(pool);
         // Read after loom joined every thread: see `last_handle_dropped_inside_a_task`.
         let _ = ran;
+    });
+}
+
+/// A scoped handle joined while its spawn may be running, and another
+/// dropped while its spawn may be running: the state word's RMWs decide who
+/// owns each result (the join waits under the lock only after announcing
+/// WAITING, and the spawn notifies under it), so the join returns the
+/// value, nothing is lost or read twice, and the scope ends.
+#[test]
+fn scoped_handle_join_and_drop_race_the_spawn() {
+    model(|| {
+        let pool = pool(1);
+        let value = pool.scope(|s| {
+            let joined = s.spawn(|| 3);
+            let dropped = s.spawn(|| 4);
+            drop(dropped);
+            joined.join().unwrap()
+        });
+        assert_eq!(value, 3);
+        pool.shutdown();
     });
 }

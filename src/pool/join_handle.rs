@@ -41,6 +41,10 @@ struct PacketState<T> {
     handle_alive: bool,
     /// Handed back unrun by `shutdown_now` (it may still be run by hand).
     withdrawn: bool,
+    /// The handle waits on `finished` (set under the mutex before it
+    /// waits): only then is the condvar notified, which saves a syscall per
+    /// task whose handle is joined after it finished, or never.
+    waiting: bool,
 }
 
 impl<T> Packet<T> {
@@ -52,6 +56,7 @@ impl<T> Packet<T> {
                 waker: None,
                 handle_alive: true,
                 withdrawn: false,
+                waiting: false,
             }),
             finished: Condvar::new(),
             start: AtomicU8::new(QUEUED),
@@ -118,8 +123,11 @@ impl<T> Packet<T> {
         };
         state.finished = true;
         let waker = state.waker.take();
+        let waiting = state.waiting;
         drop(state);
-        self.finished.notify_all();
+        if waiting {
+            self.finished.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -136,8 +144,13 @@ impl<T> Packet<T> {
     /// `shutdown_now` handed the task back: a task of a pool blocked on the
     /// handle cancels it now (see `JoinHandle::join`); wake it.
     fn mark_withdrawn(&self) {
-        lock(&self.state).withdrawn = true;
-        self.finished.notify_all();
+        let mut state = lock(&self.state);
+        state.withdrawn = true;
+        let waiting = state.waiting;
+        drop(state);
+        if waiting {
+            self.finished.notify_all();
+        }
         if let Some(member) = &self.member {
             member.tell();
         }
@@ -397,12 +410,16 @@ impl<T> JoinHandle<T> {
                 continue;
             }
             match deadline {
-                None => state = wait(&self.packet.finished, state),
+                None => {
+                    state.waiting = true;
+                    state = wait(&self.packet.finished, state);
+                }
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return false;
                     }
+                    state.waiting = true;
                     state = wait_timeout(&self.packet.finished, state, deadline - now);
                 }
             }

@@ -4,9 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::pool::scoped_handle::{ScopedJoinHandle, ScopedPacket};
+use crate::pool::scoped_handle::{HasPacket, ScopedJoinHandle, ScopedTask};
 use crate::scheduler::{help_while_draining, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
-use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering, StdArc};
 use crate::unwind::{drop_payload, Payload};
 
 /// A scope to spawn borrowing closures on the pool, from
@@ -101,13 +101,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        let packet = Arc::new(ScopedPacket::new());
-        let handle = ScopedJoinHandle::new(packet.clone(), self.shared, &self.panic);
+        // One allocation, shared by the job and the handle; the job itself
+        // (two words: the scope and this pointer) is stored inline.
+        let spawned = StdArc::new(ScopedTask::new(task));
+        let seen: StdArc<dyn HasPacket<T> + 'scope> = spawned.clone();
+        let handle = ScopedJoinHandle::new(seen, self.shared, &self.panic);
         // Relaxed: the job that decrements this cannot start before the push
         // below, which publishes the increment.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
-        let job = move || scope.run(move || packet.run(task));
+        let job = move || scope.run(move || spawned.run());
         match Admission::admit(self.shared, Room::Unlimited) {
             Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Err(_) => job(),

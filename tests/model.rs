@@ -5,9 +5,9 @@
 //! later or dropped at once), tasks that submit tasks from inside the pool
 //! (nested), tasks that panic, `tune` (in and out of range), `wait_idle`,
 //! `stats`, `shutdown`, `shutdown_timeout`, `shutdown_now` (each handed-back
-//! `Task` run or dropped), `shutdown_background`, `reboot` and cancelling
-//! the kept handles, on pools with random capacities, ceilings, keep-alives
-//! and queue limits.
+//! `Task` run or dropped), `shutdown_background`, `reboot`, cancelling the
+//! kept handles, and spawning with an immediate cancel (racing the start),
+//! on pools with random capacities, ceilings, keep-alives and queue limits.
 //!
 //! Every task has a unique id; a per-id record counts where its closure ran
 //! (in the pool, on the caller after a refusal, on the caller after
@@ -119,6 +119,9 @@ enum Op {
     /// Cancels every handle this thread kept so far (they stay kept, to be
     /// joined later).
     CancelHandles,
+    /// Spawns and cancels at once (racing the task's start); the handle is
+    /// kept, to be joined later.
+    SpawnCancel(Node),
     Tune(usize),
     WaitIdle,
     Stats,
@@ -180,6 +183,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         3 => (node_strategy(), any::<bool>()).prop_map(|(task, keep)| Op::Spawn { task, keep }),
         1 => Just(Op::JoinHandles),
         1 => Just(Op::CancelHandles),
+        2 => node_strategy().prop_map(Op::SpawnCancel),
         3 => (0usize..=7).prop_map(Op::Tune),
         2 => Just(Op::WaitIdle),
         1 => Just(Op::Stats),
@@ -664,6 +668,10 @@ impl Runner<'_> {
             Op::Spawn { task, keep } => self.spawn(task, keep)?,
             Op::JoinHandles => self.join_kept(),
             Op::CancelHandles => self.cancel_kept(),
+            Op::SpawnCancel(task) => {
+                self.spawn(task, true)?;
+                self.cancel_kept();
+            }
             Op::Tune(capacity) => self.tune(capacity)?,
             Op::WaitIdle => {
                 self.pool().wait_idle();

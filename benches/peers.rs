@@ -501,7 +501,9 @@ fn bench_spawn_tree(c: &mut Criterion) {
         group.bench_function("stealpool_scope", |b| {
             b.iter(|| {
                 TREE_COUNTER.store(0, Ordering::Relaxed);
-                pool.scope(|s| s.spawn(move || sp_scope_node(s, TREE_DEPTH)));
+                pool.scope(|s| {
+                    s.spawn(move || sp_scope_node(s, TREE_DEPTH));
+                });
                 check_tree();
             })
         });

@@ -15,7 +15,7 @@ use std::time::Duration;
 /// being submitted or finished (a quiescent pool: idle, blocked on its
 /// tasks, or shut down):
 ///
-/// `submitted == completed + withdrawn + queued + busy_workers`
+/// `submitted == completed + withdrawn + cancelled + queued + busy_workers`
 ///
 /// # Examples
 ///
@@ -51,6 +51,15 @@ pub struct Stats {
     /// Tasks [`Pool::shutdown_now`](crate::Pool::shutdown_now) handed back
     /// unrun and not run since.
     pub withdrawn: u64,
+    /// Tasks cancelled through their handle
+    /// ([`JoinHandle::cancel`](crate::JoinHandle::cancel), dropping a
+    /// [`TaskSet`](crate::TaskSet)) before they started, and since dropped
+    /// unrun by the pool. A cancelled task stays in the queue, counted in
+    /// `queued`, until a worker reaches it and drops it without running it
+    /// (or `shutdown_now` finds it); only then is it counted here. Never
+    /// counted in `completed`. A task cancelled after `shutdown_now` handed
+    /// it back stays counted in `withdrawn`.
+    pub cancelled: u64,
     /// Tasks that panicked.
     pub panicked: u64,
     /// Times a worker took work from another worker's deque.

@@ -238,10 +238,12 @@ fn thread_name_with_nul_without_prealloc_runs_the_first_task() {
 
 /// A running task spawns a child (queued behind it on a 1-worker pool) and
 /// joins it after `shutdown_now` took the child out. `shutdown_now` must
-/// return with the child, the parent's `join` must return an error naming
-/// `shutdown_now`, and the handed-back child still runs (and counts) when the
-/// caller runs it. Repeated: the parent waits for the pool to close and the
-/// child to be withdrawn, so every round takes the same path.
+/// return with the child, and the parent's `join` must return at once with
+/// the child cancelled (waiting would deadlock: `shutdown_now` waits for the
+/// parent). A cancelled task never runs, so running the handed-back child
+/// afterwards does nothing (and it stays counted as withdrawn). Repeated: the
+/// parent waits for the pool to close and the child to be withdrawn, so
+/// every round takes the same path.
 #[test]
 fn shutdown_now_while_a_task_joins_its_queued_child() {
     let _s = serial();
@@ -266,7 +268,13 @@ fn shutdown_now_while_a_task_joins_its_queued_child() {
             // child out (queued falls to 0 then); bounded, in case it never
             // does.
             wait_until(SOON, || p.is_closed() && p.stats().queued == 0);
-            let _ = out_tx.send(child.join().map_err(|payload| message(&*payload)));
+            let _ = out_tx.send(child.join().map_err(|error| {
+                if error.is_cancelled() {
+                    "cancelled".to_owned()
+                } else {
+                    message(&*error.into_panic())
+                }
+            }));
         })
         .expect("submit the parent");
         ready_rx.recv_timeout(SOON).expect("the parent task did not start");
@@ -282,9 +290,9 @@ fn shutdown_now_while_a_task_joins_its_queued_child() {
             Ok(value) => {
                 panic!("round {round}: the child was handed back unrun, yet the parent's join returned Ok({value})")
             }
-            Err(text) => assert!(
-                text.contains("shutdown_now"),
-                "round {round}: the parent's join error should name shutdown_now, got {text:?}"
+            Err(text) => assert_eq!(
+                text, "cancelled",
+                "round {round}: the parent's join should return the child cancelled"
             ),
         }
         assert!(
@@ -292,7 +300,8 @@ fn shutdown_now_while_a_task_joins_its_queued_child() {
             "round {round}: the child ran in the pool"
         );
         let completed = pool.stats().completed;
-        // The caller runs the handed-back child: no panic, and it counts.
+        // The caller runs the handed-back child: no panic, and since its
+        // handle cancelled it, it does not run.
         for task in unrun {
             let run = panic::catch_unwind(AssertUnwindSafe(|| task.run()));
             assert!(
@@ -302,14 +311,14 @@ fn shutdown_now_while_a_task_joins_its_queued_child() {
             );
         }
         assert!(
-            child_ran.load(Ordering::SeqCst),
-            "round {round}: Task::run did not run the child"
+            !child_ran.load(Ordering::SeqCst),
+            "round {round}: Task::run ran a child whose join already returned it cancelled"
         );
+        let stats = pool.stats();
         assert_eq!(
-            pool.stats().completed,
-            completed + 1,
-            "round {round}: the child run by the caller was not counted as completed: {:?}",
-            pool.stats()
+            (stats.completed, stats.withdrawn),
+            (completed, 1),
+            "round {round}: the cancelled child must stay withdrawn, not completed: {stats:?}"
         );
     }
     assert_threads_gone("adv-snj-", "after the rounds");
@@ -465,7 +474,7 @@ fn no_thread_can_start_scope_and_spawn_run_on_the_caller() {
         p.spawn(|| 6 * 7)
             .expect("spawn")
             .join()
-            .map_err(|payload| message(&*payload))
+            .map_err(|error| message(&*error.into_panic()))
     });
     assert_eq!(value, Ok(42));
     shutdown_within_soon(&pool);
@@ -513,7 +522,8 @@ fn join_with_two_payloads_that_panic_on_drop_never_aborts() {
         let inside = pool.spawn(move || join_two_bombs(&p)).expect("spawn");
         match join_timeout(inside) {
             Ok(panicked) => assert!(panicked, "join inside a worker: both halves panicked, join returned"),
-            Err(payload) => {
+            Err(error) => {
+                let payload = error.into_panic();
                 let text = message(&*payload);
                 defuse(payload);
                 panic!("the task running the join died: {text}");
@@ -574,7 +584,8 @@ fn scope_with_payloads_that_panic_on_drop_never_aborts() {
                     panicked,
                     "round {round}: scope inside a worker returned although everything panicked"
                 ),
-                Err(payload) => {
+                Err(error) => {
+                    let payload = error.into_panic();
                     let text = message(&*payload);
                     defuse(payload);
                     panic!("the task running the scope died: {text}");

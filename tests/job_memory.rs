@@ -47,7 +47,9 @@ fn node<'scope>(s: &'scope Scope<'scope, '_>, depth: u32, visited: &'scope Atomi
 fn tree(pool: &Pool, depth: u32) -> u64 {
     let visited = AtomicU64::new(0);
     let visited_ref = &visited;
-    pool.scope(|s| s.spawn(move || node(s, depth, visited_ref)));
+    pool.scope(|s| {
+        s.spawn(move || node(s, depth, visited_ref));
+    });
     visited.load(Ordering::Relaxed)
 }
 

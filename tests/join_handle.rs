@@ -79,7 +79,7 @@ fn block_on<F: Future + Unpin>(mut fut: F) -> (F::Output, usize) {
 
 fn assert_send<T: Send>() {}
 fn assert_unpin<T: Unpin>() {}
-fn assert_future<T: Future<Output = thread::Result<R>>, R>() {}
+fn assert_future<T: Future<Output = Result<R, stealpool::JoinError>>, R>() {}
 
 #[test]
 fn join_handle_is_send_unpin_future() {
@@ -121,13 +121,15 @@ fn panicking_spawn_returns_err_payload() {
     let _w = Watchdog::new("panicking_spawn_returns_err_payload", 60);
     let pool = pool(2);
     let h = pool.spawn(|| -> i32 { panic!("boom from task") }).expect("spawn");
-    let payload = join_timeout(h).expect_err("join must return Err for a panicking task");
+    let payload = join_timeout(h)
+        .expect_err("join must return Err for a panicking task")
+        .into_panic();
     assert_eq!(payload.downcast_ref::<&str>().copied(), Some("boom from task"));
 
     // Formatted panic messages arrive as String payloads.
     let n = 7;
     let h = pool.spawn(move || -> u8 { panic!("formatted {n}") }).expect("spawn");
-    let payload = join_timeout(h).expect_err("Err");
+    let payload = join_timeout(h).expect_err("Err").into_panic();
     assert_eq!(
         payload.downcast_ref::<String>().map(String::as_str),
         Some("formatted 7")
@@ -137,7 +139,7 @@ fn panicking_spawn_returns_err_payload() {
     let h = pool
         .spawn(|| -> u8 { std::panic::panic_any(0xDEAD_BEEF_u32) })
         .expect("spawn");
-    let payload = join_timeout(h).expect_err("Err");
+    let payload = join_timeout(h).expect_err("Err").into_panic();
     assert_eq!(payload.downcast_ref::<u32>().copied(), Some(0xDEAD_BEEF));
 
     // The pool still works afterwards, and the panics were counted.
@@ -203,7 +205,9 @@ fn join_handle_as_future_panic_with_real_wakeup() {
     });
     let (out, _pendings) = block_on(h);
     releaser.join().unwrap();
-    let payload = out.expect_err("future must resolve to Err for a panicking task");
+    let payload = out
+        .expect_err("future must resolve to Err for a panicking task")
+        .into_panic();
     assert_eq!(panic_message(&*payload).as_deref(), Some("future boom"));
 }
 

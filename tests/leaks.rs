@@ -393,3 +393,65 @@ fn memory_does_not_grow_over_bursts_of_small_tasks() {
     assert_eq!(Arc::strong_count(&sentinel), 1, "pool state not freed");
     assert_eq!(Arc::strong_count(&ran), 1, "a task's captures were kept");
 }
+
+/// Cancelled spawns, a dropped `TaskSet`, a dropped waiting `submit_async`
+/// future and `shutdown_background` with the last handle dropped: every
+/// closure and what it captured is freed (the cancelled jobs when the worker
+/// reaches them), the threads exit on their own, and the pool's state goes.
+#[test]
+fn no_thread_left_after_cancellations_and_shutdown_background_and_captures_are_freed() {
+    let _s = serial();
+    let _w = Watchdog::new("no_thread_left_after_cancellations", 120);
+    const P: &str = "lk-cancel-";
+    let (builder, sentinel) = tracked(P, 1);
+    let pool = builder.queue_limit(300).build().expect("build");
+    let gate = block_worker(&pool);
+    let capture = Arc::new(());
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let c = capture.clone();
+        handles.push(pool.spawn(move || drop(c)).expect("spawn"));
+    }
+    assert!(handles.iter().all(|h| h.cancel()), "queued tasks are cancellable");
+    let mut set = stealpool::TaskSet::new(&pool);
+    for _ in 0..100 {
+        let c = capture.clone();
+        set.spawn(move || drop(c)).expect("spawn into the set");
+    }
+    drop(set);
+    // 300 waiting + 1 running: the queue is full.
+    for _ in 0..100 {
+        let c = capture.clone();
+        pool.submit(move || drop(c)).expect("fill the queue");
+    }
+    {
+        // The queue is full: this future waits, then is dropped unpolled.
+        let c = capture.clone();
+        let waker = std::task::Waker::from(Arc::new(NoWake));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut submit = std::pin::pin!(pool.submit_async(move || drop(c)));
+        assert!(std::future::Future::poll(submit.as_mut(), &mut cx).is_pending());
+    }
+    pool.shutdown_background();
+    drop(pool);
+    gate.open();
+    assert!(
+        wait_until(SOON, || threads_named(P) == 0),
+        "threads alive after shutdown_background"
+    );
+    assert_eq!(
+        Arc::strong_count(&capture),
+        1,
+        "a cancelled or dropped task kept its captures"
+    );
+    for handle in handles {
+        assert!(handle.join().unwrap_err().is_cancelled());
+    }
+    assert_pool_freed(&sentinel, "after shutdown_background and the last drop");
+}
+
+struct NoWake;
+
+impl std::task::Wake for NoWake {
+    fn wake(self: Arc<Self>) {}
+}

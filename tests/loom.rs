@@ -673,3 +673,161 @@ fn suspended_keep_alive_expiry_racing_tune_grow() {
         grow_to_two_while_submitting_a_gated_pair(pool);
     });
 }
+
+// ---------------------------------------------------------------------------
+// Cancellation and async submitters.
+// ---------------------------------------------------------------------------
+
+/// `JoinHandle::cancel` racing the worker that takes the task: one CAS on
+/// the task's start word decides, so exactly one of "ran" and "cancelled"
+/// happens, the handle says which, and the pool counts it once (completed
+/// or cancelled), so `wait_idle` returns and the worker exits.
+#[test]
+fn cancel_racing_a_workers_start() {
+    model(|| {
+        let pool = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let handle = pool
+            .spawn(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                5
+            })
+            .unwrap_or_else(|_| panic!("open pool refused a task"));
+        let cancelled = handle.cancel();
+        let result = handle.join();
+        pool.wait_idle();
+        let stats = pool.stats();
+        if cancelled {
+            assert!(result.unwrap_err().is_cancelled());
+            assert_eq!(ran.load(Ordering::Relaxed), 0, "a cancelled task ran");
+            assert_eq!((stats.completed, stats.cancelled), (0, 1));
+        } else {
+            assert_eq!(result.unwrap(), 5);
+            assert_eq!(ran.load(Ordering::Relaxed), 1);
+            assert_eq!((stats.completed, stats.cancelled), (1, 0));
+        }
+        pool.shutdown();
+    });
+}
+
+/// Cancellation racing `shutdown_now`'s drain. The only worker is held by a
+/// gated task (started before the spawn), and the gate opens right after
+/// the cancel, so the task cannot start first: the cancel always wins. Whether the drain saw the
+/// task before the cancel (handed back; `Task::run` then finds it
+/// cancelled), after it (dropped, not handed back), or a worker reached it
+/// first (dropped there), it never runs, the handle is cancelled, and the
+/// figures add up.
+#[test]
+fn cancel_racing_shutdown_now() {
+    model_bounded(1, || {
+        let pool = small(1, 1).build().expect("pool builds");
+        let (gate, started) = (Gate::new(), Gate::new());
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            let (gate, started, ran) = (gate.clone(), started.clone(), ran.clone());
+            pool.submit(move || {
+                started.open();
+                gate.wait();
+                ran.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap_or_else(|_| panic!("open pool refused a task"));
+        }
+        // The only worker is held from here on.
+        started.wait();
+        let counter = ran.clone();
+        let handle = Arc::new(
+            pool.spawn(move || {
+                counter.fetch_add(10, Ordering::Relaxed);
+            })
+            .unwrap_or_else(|_| panic!("open pool refused a task")),
+        );
+        let canceller = {
+            let (handle, gate) = (handle.clone(), gate.clone());
+            loom::thread::spawn(move || {
+                let cancelled = handle.cancel();
+                gate.open();
+                cancelled
+            })
+        };
+        let unrun = pool.shutdown_now();
+        assert!(
+            canceller.join().unwrap(),
+            "nothing could start the task before the cancel"
+        );
+        for task in unrun {
+            task.run();
+        }
+        let stats = pool.stats();
+        assert_eq!(ran.load(Ordering::Relaxed), 1, "the cancelled task ran");
+        assert!(handle.is_finished());
+        // The spawn is withdrawn (handed back, then not run) or cancelled
+        // (dropped by the drain or the worker): exactly one of them.
+        assert_eq!(
+            (stats.completed, stats.withdrawn + stats.cancelled),
+            (1, 1),
+            "{stats:?}"
+        );
+        assert_eq!(stats.completed + stats.withdrawn + stats.cancelled, stats.submitted);
+    });
+}
+
+/// An async submitter (`submit_async`, polled by loom's `block_on`) on a
+/// full queue: as `blocked_submitter_woken_by_room`, with the waker list in
+/// place of the condvar. A lost wake-up is a loom deadlock.
+#[test]
+fn async_submitter_woken_by_room() {
+    model(|| {
+        let pool = small(1, 1).queue_limit(1).build().expect("pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let gate = Gate::new();
+        submit_adding(&pool, &ran, 1);
+        submit_gated(&pool, &gate, &ran, 10);
+        let counter = ran.clone();
+        loom::future::block_on(pool.submit_async(move || {
+            counter.fetch_add(100, Ordering::Relaxed);
+        }))
+        .unwrap_or_else(|_| panic!("open pool refused a task"));
+        gate.open();
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 111);
+        pool.shutdown();
+    });
+}
+
+/// `shutdown_background` racing the worker taking the queued task, then the
+/// last handle dropped: the drop does not wait, the task still runs, and
+/// the worker exits on its own (loom fails a model whose thread never ends).
+#[test]
+fn shutdown_background_then_drop() {
+    model(|| {
+        let pool = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        submit_adding(&pool, &ran, 1);
+        pool.shutdown_background();
+        assert!(pool.submit(|| ()).is_err(), "closed at once");
+        drop(pool);
+        // Read after loom joined every thread: see `last_handle_dropped_inside_a_task`.
+        let _ = ran;
+    });
+}
+
+/// A scoped handle joined while its spawn may be running, and another
+/// dropped while its spawn may be running: the state word's RMWs decide who
+/// owns each result (the join waits under the lock only after announcing
+/// WAITING, and the spawn notifies under it), so the join returns the
+/// value, nothing is lost or read twice, and the scope ends.
+#[test]
+fn scoped_handle_join_and_drop_race_the_spawn() {
+    model(|| {
+        let pool = pool(1);
+        let value = pool.scope(|s| {
+            let joined = s.spawn(|| 3);
+            let dropped = s.spawn(|| 4);
+            drop(dropped);
+            joined.join().unwrap()
+        });
+        assert_eq!(value, 3);
+        pool.shutdown();
+    });
+}

@@ -516,7 +516,9 @@ fn wait_idle_inside_own_task_panics_with_a_clear_message() {
     // spawn: the panic is the task's, so its JoinHandle gets it.
     let inner = pool.clone();
     let h = pool.spawn(move || inner.wait_idle()).expect("spawn");
-    let payload = join_timeout(h).expect_err("wait_idle inside its own pool must panic");
+    let payload = join_timeout(h)
+        .expect_err("wait_idle inside its own pool must panic")
+        .into_panic();
     check(&panic_message(&*payload));
     // submit: the panic goes to the panic handler, like any task panic.
     let inner = pool.clone();

@@ -5,8 +5,9 @@
 //! later or dropped at once), tasks that submit tasks from inside the pool
 //! (nested), tasks that panic, `tune` (in and out of range), `wait_idle`,
 //! `stats`, `shutdown`, `shutdown_timeout`, `shutdown_now` (each handed-back
-//! `Task` run or dropped) and `reboot`, on pools with random capacities,
-//! ceilings, keep-alives and queue limits.
+//! `Task` run or dropped), `shutdown_background`, `reboot`, cancelling the
+//! kept handles, and spawning with an immediate cancel (racing the start),
+//! on pools with random capacities, ceilings, keep-alives and queue limits.
 //!
 //! Every task has a unique id; a per-id record counts where its closure ran
 //! (in the pool, on the caller after a refusal, on the caller after
@@ -15,14 +16,17 @@
 //!
 //! * every accepted task (`Ok` from submit/spawn, outside or nested) runs in
 //!   the pool exactly once, or is handed back by `shutdown_now` exactly once
-//!   (and then runs on the caller or is dropped, as the test chose);
+//!   (and then runs on the caller or is dropped, as the test chose), or was
+//!   cancelled through its handle and is dropped unrun exactly once;
+//! * `JoinHandle::cancel` returned true exactly for tasks that never ran;
 //! * every refused closure comes back to its caller (which runs it) and
 //!   never runs in the pool;
 //! * at quiescent points (after `wait_idle` with no operation in flight, and
 //!   right after `shutdown`/`shutdown_now` in single-threaded parts) the
 //!   stats agree: `submitted` = accepted, `completed` = ran in the pool or
 //!   by hand after being handed back, `withdrawn` = handed back and not run,
-//!   `completed + withdrawn + queued + busy == submitted`, `queued == 0`, `panicked` =
+//!   `cancelled` = cancelled and dropped by the pool,
+//!   `completed + withdrawn + cancelled + queued + busy == submitted`, `queued == 0`, `panicked` =
 //!   panicking tasks that ran in the pool, `rejected` = refusals,
 //!   `capacity` = the last successful `tune`;
 //! * `tune` out of range returns the right error and leaves the capacity
@@ -30,8 +34,8 @@
 //! * a submit answers as the pool's state says: `Closed` when (and only
 //!   when, where the state is known) the pool is shut down, `Full`/`Timeout`
 //!   only with a queue limit;
-//! * `JoinHandle::join` returns the task's value, its panic, or the
-//!   "dropped unrun" error, as the task's record says;
+//! * `JoinHandle::join` returns the task's value, its panic, or a
+//!   cancellation, as the task's record says;
 //! * a finished `shutdown` (any kind) leaves no live worker thread;
 //! * nothing hangs: each case runs on its own thread and fails if it does not
 //!   finish within `CASE_LIMIT` (with a report of where each thread is and
@@ -59,7 +63,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use stealpool::{JoinHandle, Pool, SubmitError, TuneError, WorkerState};
+use stealpool::{JoinError, JoinHandle, Pool, SubmitError, TuneError, WorkerState};
 
 /// A case that has not finished after this long counts as hung.
 const CASE_LIMIT: Duration = Duration::from_secs(30);
@@ -112,6 +116,12 @@ enum Op {
     },
     /// Joins every handle this thread kept so far.
     JoinHandles,
+    /// Cancels every handle this thread kept so far (they stay kept, to be
+    /// joined later).
+    CancelHandles,
+    /// Spawns and cancels at once (racing the task's start); the handle is
+    /// kept, to be joined later.
+    SpawnCancel(Node),
     Tune(usize),
     WaitIdle,
     Stats,
@@ -122,12 +132,16 @@ enum Op {
     ShutdownNow {
         run_mask: u32,
     },
+    ShutdownBackground,
     Reboot,
 }
 
 impl Op {
     fn closes(&self) -> bool {
-        matches!(self, Op::Shutdown | Op::ShutdownTimeout(_) | Op::ShutdownNow { .. })
+        matches!(
+            self,
+            Op::Shutdown | Op::ShutdownTimeout(_) | Op::ShutdownNow { .. } | Op::ShutdownBackground
+        )
     }
 }
 
@@ -168,12 +182,15 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (node_strategy(), 0u64..3).prop_map(|(node, ms)| Op::SubmitTimeout(node, ms)),
         3 => (node_strategy(), any::<bool>()).prop_map(|(task, keep)| Op::Spawn { task, keep }),
         1 => Just(Op::JoinHandles),
+        1 => Just(Op::CancelHandles),
+        2 => node_strategy().prop_map(Op::SpawnCancel),
         3 => (0usize..=7).prop_map(Op::Tune),
         2 => Just(Op::WaitIdle),
         1 => Just(Op::Stats),
         1 => Just(Op::Shutdown),
         1 => (0u64..3).prop_map(Op::ShutdownTimeout),
         2 => any::<u32>().prop_map(|run_mask| Op::ShutdownNow { run_mask }),
+        1 => Just(Op::ShutdownBackground),
         2 => Just(Op::Reboot),
     ]
 }
@@ -231,8 +248,13 @@ struct Record {
     returned: AtomicU32,
     /// Ran on the caller after `shutdown_now` handed it back.
     handed_back_ran: AtomicU32,
-    /// Dropped unrun (a handed-back `Task` the test dropped).
+    /// Dropped unrun (a handed-back `Task` the test dropped, or ran after
+    /// its handle cancelled it).
     dropped: AtomicU32,
+    /// Dropped unrun by the pool after its handle cancelled it.
+    cancelled_dropped: AtomicU32,
+    /// `JoinHandle::cancel` returned true for it.
+    cancel_won: AtomicU32,
     /// Ran somewhere none of the above: never expected.
     stray: AtomicU32,
 }
@@ -282,25 +304,25 @@ fn quiet_intentional_panics() {
 enum Joined {
     Value(usize),
     Panicked,
-    DroppedUnrun,
+    Cancelled,
     Other(String),
 }
 
-fn joined(result: thread::Result<usize>) -> Joined {
+fn joined(result: Result<usize, JoinError>) -> Joined {
     match result {
         Ok(value) => Joined::Value(value),
-        Err(payload) if payload.is::<Intentional>() => Joined::Panicked,
-        Err(payload) => {
+        Err(error) if error.is_cancelled() => Joined::Cancelled,
+        Err(error) => {
+            let payload = error.into_panic();
+            if payload.is::<Intentional>() {
+                return Joined::Panicked;
+            }
             let text = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "<non-string payload>".into());
-            if text.contains("dropped unrun") {
-                Joined::DroppedUnrun
-            } else {
-                Joined::Other(text)
-            }
+            Joined::Other(text)
         }
     }
 }
@@ -380,7 +402,14 @@ struct Unrun {
 impl Drop for Unrun {
     fn drop(&mut self) {
         if self.armed {
-            self.env.records[self.id].dropped.fetch_add(1, SeqCst);
+            let record = &self.env.records[self.id];
+            // The test drops handed-back tasks (and runs them) in the
+            // `HandedBack` context; anywhere else the pool dropped a
+            // cancelled task.
+            match CONTEXT.with(Cell::get) {
+                Context::HandedBack => record.dropped.fetch_add(1, SeqCst),
+                _ => record.cancelled_dropped.fetch_add(1, SeqCst),
+            };
         }
     }
 }
@@ -557,6 +586,14 @@ impl Runner<'_> {
         self.check_answer(answer, false, id)
     }
 
+    fn cancel_kept(&mut self) {
+        for (id, handle) in &self.kept {
+            if handle.cancel() {
+                self.env.records[*id].cancel_won.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
     fn join_kept(&mut self) {
         for (id, handle) in self.kept.drain(..) {
             let result = joined(handle.join());
@@ -630,6 +667,11 @@ impl Runner<'_> {
             Op::SubmitTimeout(node, ms) => self.submit(node, Some(ms))?,
             Op::Spawn { task, keep } => self.spawn(task, keep)?,
             Op::JoinHandles => self.join_kept(),
+            Op::CancelHandles => self.cancel_kept(),
+            Op::SpawnCancel(task) => {
+                self.spawn(task, true)?;
+                self.cancel_kept();
+            }
             Op::Tune(capacity) => self.tune(capacity)?,
             Op::WaitIdle => {
                 self.pool().wait_idle();
@@ -656,10 +698,15 @@ impl Runner<'_> {
                             let _ = panic::catch_unwind(AssertUnwindSafe(|| task.run()));
                         });
                     } else {
-                        drop(task);
+                        with_context(Context::HandedBack, || drop(task));
                     }
                 }
                 self.closed_now(true)?;
+            }
+            Op::ShutdownBackground => {
+                self.pool().shutdown_background();
+                // Queued tasks still run: not idle, threads still there.
+                self.closed_now(false)?;
             }
             Op::Reboot => {
                 let result = self.pool().reboot();
@@ -719,7 +766,7 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
     check_invariants(env)?;
     let mut bad = String::new();
     let (mut accepted, mut refused, mut in_pool, mut handed_back, mut panicked) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut ran_by_hand = 0u64;
+    let (mut ran_by_hand, mut cancelled) = (0u64, 0u64);
     for (id, r) in env.records[..env.next_id.load(SeqCst)].iter().enumerate() {
         let (outcome, answers) = (r.outcome.load(SeqCst), r.answers.load(SeqCst));
         let runs = [
@@ -728,11 +775,26 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
             r.handed_back_ran.load(SeqCst),
             r.dropped.load(SeqCst),
             r.stray.load(SeqCst),
+            r.cancelled_dropped.load(SeqCst),
         ];
-        let [pool_runs, returned, hb_ran, dropped, stray] = runs;
+        let [pool_runs, returned, hb_ran, dropped, stray, cancel_dropped] = runs;
+        let cancel_won = r.cancel_won.load(SeqCst);
+        // A won cancellation means the task never ran; only such a task is
+        // dropped by the pool.
+        let cancel_ok = match cancel_won {
+            0 => cancel_dropped == 0,
+            1 => pool_runs + hb_ran == 0 && dropped + cancel_dropped == 1,
+            _ => false,
+        };
         let ok = match outcome {
-            ACCEPTED => answers == 1 && pool_runs + hb_ran + dropped == 1 && returned == 0 && stray == 0,
-            REFUSED => answers == 1 && returned == 1 && pool_runs + hb_ran + dropped + stray == 0,
+            ACCEPTED => {
+                answers == 1
+                    && pool_runs + hb_ran + dropped + cancel_dropped == 1
+                    && returned == 0
+                    && stray == 0
+                    && cancel_ok
+            }
+            REFUSED => answers == 1 && returned == 1 && pool_runs + hb_ran + dropped + stray + cancel_dropped == 0,
             // Allocated but never submitted (a child of a task dropped
             // unrun): no answer, no run.
             _ => answers == 0 && runs.iter().sum::<u32>() == 0,
@@ -741,7 +803,8 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
             let _ = write!(
                 bad,
                 " [task {id}: outcome {outcome} answered {answers}x; in pool {pool_runs}, returned {returned}, \
-                 handed back and ran {hb_ran}, dropped {dropped}, stray {stray}]"
+                 handed back and ran {hb_ran}, dropped {dropped}, stray {stray}, \
+                 cancelled {cancel_won}x and dropped by the pool {cancel_dropped}]"
             );
         }
         accepted += u64::from(outcome == ACCEPTED);
@@ -749,6 +812,7 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
         in_pool += u64::from(pool_runs);
         handed_back += u64::from(hb_ran + dropped);
         ran_by_hand += u64::from(hb_ran);
+        cancelled += u64::from(cancel_dropped);
         if r.panics.load(SeqCst) != 0 {
             panicked += u64::from(pool_runs);
         }
@@ -775,8 +839,13 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
         s.withdrawn
     );
     ensure!(
-        s.completed + s.withdrawn + s.queued as u64 + s.busy_workers as u64 == s.submitted,
-        "completed + withdrawn + queued + busy != submitted at a quiescent point: {s:?}"
+        s.cancelled == cancelled,
+        "stats.cancelled {} != cancelled tasks the pool dropped {cancelled}: {s:?}",
+        s.cancelled
+    );
+    ensure!(
+        s.completed + s.withdrawn + s.cancelled + s.queued as u64 + s.busy_workers as u64 == s.submitted,
+        "completed + withdrawn + cancelled + queued + busy != submitted at a quiescent point: {s:?}"
     );
     ensure!(s.queued == 0, "stats.queued {} at a quiescent point: {s:?}", s.queued);
     ensure!(
@@ -807,8 +876,8 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
     for (id, result) in env.joins.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let r = &env.records[*id];
         let ran = r.in_pool.load(SeqCst) + r.handed_back_ran.load(SeqCst) == 1;
-        let expected = if r.dropped.load(SeqCst) == 1 {
-            Joined::DroppedUnrun
+        let expected = if r.dropped.load(SeqCst) + r.cancel_won.load(SeqCst) >= 1 {
+            Joined::Cancelled
         } else if ran && r.panics.load(SeqCst) != 0 {
             Joined::Panicked
         } else if ran {

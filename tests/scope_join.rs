@@ -106,7 +106,7 @@ fn scope_body_runs_on_caller_thread() {
     pool.scope(|s| {
         s.spawn(|| {
             n.fetch_add(1, Ordering::SeqCst);
-        })
+        });
     });
     assert_eq!(n.load(Ordering::SeqCst), 1);
 }

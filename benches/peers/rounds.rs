@@ -242,7 +242,9 @@ fn run_child(lib: &str, only: &[String]) {
                     median_run(|| {
                         super::TREE_COUNTER.store(0, Ordering::Relaxed);
                         let t = Instant::now();
-                        pool.scope(|s| s.spawn(move || super::sp_scope_node(s, TREE_DEPTH)));
+                        pool.scope(|s| {
+                            s.spawn(move || super::sp_scope_node(s, TREE_DEPTH));
+                        });
                         let d = t.elapsed();
                         super::check_tree();
                         d

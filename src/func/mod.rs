@@ -8,6 +8,7 @@
 
 pub(crate) mod builder;
 mod core;
+mod invoke_async;
 mod slots;
 mod stateless;
 mod states;
@@ -221,6 +222,20 @@ impl<A: Send + 'static> FuncPool<A> {
         self.pool.shutdown_timeout(timeout)
     }
 
+    /// Closes the pool and returns at once; the accepted arguments still run
+    /// and the threads exit on their own. As [`Pool::shutdown_background`].
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(1).build(|_: u8| ())?;
+    /// fp.invoke(1)?;
+    /// fp.shutdown_background();
+    /// assert!(fp.invoke(2).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_background(&self) {
+        self.pool.shutdown_background();
+    }
+
     /// Shuts down at once and hands back every argument that never ran;
     /// running calls finish. As [`Pool::shutdown_now`].
     ///
@@ -230,6 +245,7 @@ impl<A: Send + 'static> FuncPool<A> {
     /// assert!(unrun.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "the returned arguments were accepted and never run"]
     pub fn shutdown_now(&self) -> Vec<A> {
         let slots = self.core.slots();
         self.pool

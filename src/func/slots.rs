@@ -263,6 +263,7 @@ impl<A: Send> InlineArg<A> {
         execute: Self::execute,
         discard: Self::discard,
         withdraw: None,
+        start: None,
     };
 
     fn job(owner: &ArgSlots<A>, arg: A) -> JobRef {
@@ -316,6 +317,7 @@ impl<A: Send> SlotOps<A> {
         execute: execute_slot::<A>,
         discard: discard_slot::<A>,
         withdraw: None,
+        start: None,
     };
 }
 

@@ -94,6 +94,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         submitted,
         completed,
         withdrawn,
+        cancelled,
         panicked,
         stolen,
         blocked_submitters,
@@ -112,6 +113,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.submitted += submitted;
     total.completed += completed;
     total.withdrawn += withdrawn;
+    total.cancelled += cancelled;
     total.panicked += panicked;
     total.stolen += stolen;
     total.blocked_submitters += blocked_submitters;
@@ -454,6 +456,7 @@ impl MultiPool {
     /// assert!(mp.is_closed());
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
+    #[must_use = "the returned tasks were accepted and never ran: run them (Task::run) or drop them on purpose"]
     pub fn shutdown_now(&self) -> Vec<Task> {
         self.close_all();
         // Every queue is emptied before any running task is waited for:

@@ -2,9 +2,14 @@
 
 pub(crate) mod builder;
 pub(crate) mod join;
+pub(crate) mod join_error;
 pub(crate) mod join_handle;
+pub(crate) mod lifecycle;
 pub(crate) mod scope;
+pub(crate) mod scoped_handle;
+pub(crate) mod submit_async;
 pub(crate) mod task;
+pub(crate) mod task_set;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -16,6 +21,7 @@ use crate::pool::join::{join_in_worker, join_on_caller};
 use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::pool::scope::Scope;
 use crate::pool::task::Task;
+use crate::pool::task_set::SetMember;
 use crate::scheduler::{
     help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
 };
@@ -25,10 +31,15 @@ use crate::sync::Arc;
 /// A work-stealing thread pool.
 ///
 /// `Pool` is a cheap handle: clones share one pool, and it is `Send + Sync`.
-/// When the last handle is dropped the pool shuts down gracefully (as
-/// [`Pool::shutdown`]); if that happens inside one of the pool's own tasks,
-/// the pool closes without waiting and its workers finish the queue and exit
-/// on their own.
+///
+/// **Dropping the last handle blocks:** it runs [`Pool::shutdown`], which
+/// waits until every accepted task has run and every worker thread has
+/// exited. To return at once instead, call [`Pool::shutdown_background`]
+/// (the queued tasks still run) or [`Pool::shutdown_now`] (they are handed
+/// back) first. Dropping never waits after `shutdown_background`, nor after
+/// a [`Pool::shutdown_timeout`] that gave up (until a [`Pool::reboot`]); and
+/// inside one of the pool's own tasks it closes the pool without waiting, the
+/// workers finishing the queue and exiting on their own.
 ///
 /// # Examples
 ///
@@ -228,14 +239,46 @@ impl Pool {
         T: Send + 'static,
         G: Send + 'static,
     {
+        self.spawn_member(task, guard, room, None)
+    }
+
+    /// [`Pool::spawn_guarded`] for a task that may belong to a `TaskSet`.
+    pub(crate) fn spawn_member<F, T, G>(
+        &self,
+        task: F,
+        guard: G,
+        room: Room,
+        member: Option<SetMember>,
+    ) -> Result<JoinHandle<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+        G: Send + 'static,
+    {
         let admission = match Admission::admit(&self.shared, room) {
             Ok(admission) => admission,
             Err(refusal) => return Err(self.refuse(refusal, task)),
         };
-        let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone()));
+        Ok(self.push_spawned(admission, task, guard, member))
+    }
+
+    /// Pushes an admitted spawned task and returns its handle.
+    pub(crate) fn push_spawned<F, T, G>(
+        &self,
+        admission: Admission<'_>,
+        task: F,
+        guard: G,
+        member: Option<SetMember>,
+    ) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+        G: Send + 'static,
+    {
+        let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone(), member));
         let handle = JoinHandle::new(packet.clone(), &self.shared);
         admission.push(&self.shared, SpawnJob::into_job_ref(packet, task, guard));
-        Ok(handle)
+        handle
     }
 
     /// Runs `body` with a [`Scope`] whose spawned closures may borrow from
@@ -444,6 +487,8 @@ impl Pool {
         if finished {
             Ok(())
         } else {
+            // Gave up: dropping the last handle must not wait after all.
+            self.shared.detach();
             Err(ShutdownTimeout)
         }
     }
@@ -470,6 +515,7 @@ impl Pool {
     /// assert!(pool.is_closed());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "the returned tasks were accepted and never ran: run them (Task::run) or drop them on purpose"]
     pub fn shutdown_now(&self) -> Vec<Task> {
         let unrun = self.withdraw_queued();
         self.finish_shutdown_now();
@@ -479,6 +525,7 @@ impl Pool {
     /// The first half of `shutdown_now`: closes the pool and takes every
     /// queued task out (`MultiPool` does this for every sub-pool before it
     /// waits on any).
+    #[must_use]
     pub(crate) fn withdraw_queued(&self) -> Vec<Task> {
         let shared = &self.shared;
         shared.close();
@@ -526,7 +573,10 @@ impl Pool {
         if WorkerThread::current_in(&self.shared).is_some() {
             return Err(RebootError::InsideOwnTask);
         }
-        Shared::reboot(&self.shared)
+        Shared::reboot(&self.shared)?;
+        // A running pool again: its last handle's drop waits for it.
+        self.shared.attach();
+        Ok(())
     }
 
     /// Changes the capacity (how many workers may run tasks at once) while
@@ -662,7 +712,13 @@ impl Clone for Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         if self.shared.drop_handle() {
-            self.shutdown();
+            if self.shared.is_detached() {
+                // `shutdown_background`, or a `shutdown_timeout` that gave
+                // up: closed already; the threads finish on their own.
+                self.shared.close();
+            } else {
+                self.shutdown();
+            }
         }
     }
 }

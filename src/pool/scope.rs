@@ -1,13 +1,13 @@
 //! `Scope`: spawned closures that may borrow from the caller's stack.
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 
+use crate::pool::scoped_handle::{HandleWaiters, ScopedJoinHandle, ScopedTask, SpawnedTask};
 use crate::scheduler::{help_while_draining, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
-use crate::unwind::drop_payload;
+use crate::unwind::{drop_payload, Payload};
 
 /// A scope to spawn borrowing closures on the pool, from
 /// [`Pool::scope`](crate::Pool::scope). Like [`std::thread::Scope`]:
@@ -33,8 +33,10 @@ pub struct Scope<'scope, 'env: 'scope> {
     shared: &'scope Arc<Shared>,
     /// Spawned closures not yet finished, plus one for the body.
     pending: AtomicUsize,
-    /// The first panic of a spawned closure.
-    panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The first panic of a spawned closure that nobody joined.
+    panic: Mutex<Option<Payload>>,
+    /// Where handles of this scope's spawns block.
+    waiters: HandleWaiters,
     /// Set when `pending` reaches zero.
     latch: Latch,
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -50,13 +52,23 @@ struct ScopeRef<'scope, 'env>(*const Scope<'scope, 'env>);
 unsafe impl Send for ScopeRef<'_, '_> {}
 
 impl<'scope, 'env> ScopeRef<'scope, 'env> {
-    /// Runs a spawned closure for the scope. A method (not a field access) so
-    /// the job's closure captures the whole `Send` wrapper.
-    fn run<F: FnOnce()>(self, task: F) {
+    /// Runs a spawned task for the scope, leaving its result for its
+    /// handle. A method (not a field access) so the job's closure captures
+    /// the whole `Send` wrapper.
+    fn run_task<F, T>(self, spawned: SpawnedTask<F, T>)
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         // SAFETY: see the `Send` impl: the scope is alive until this job
         // decrements `pending`, which is the last thing it does.
         let scope = unsafe { &*self.0 };
-        scope.run_spawned(task);
+        // The task catches its own panic; one its handle will never see
+        // comes back here.
+        if let Some(payload) = ScopedTask::run(spawned, &scope.waiters) {
+            scope.keep_unjoined_panic(payload);
+        }
+        scope.finish_one();
     }
 }
 
@@ -66,15 +78,19 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             shared,
             pending: AtomicUsize::new(1),
             panic: Mutex::new(None),
+            waiters: HandleWaiters::new(),
             latch,
             scope: PhantomData,
             env: PhantomData,
         }
     }
 
-    /// Spawns `task` on the pool. It may borrow anything that outlives the
-    /// scope, and it may spawn more (capture `s` itself). [`Pool::scope`]
-    /// returns only after every spawned closure finished.
+    /// Spawns `task` on the pool and returns a handle to its result, like
+    /// [`std::thread::Scope::spawn`]. It may borrow anything that outlives
+    /// the scope, and it may spawn more (capture `s` itself).
+    /// [`Pool::scope`] returns only after every spawned closure finished,
+    /// joined or not; it re-raises the first panic that no
+    /// [`ScopedJoinHandle::join`] returned.
     ///
     /// If the pool is shut down, `task` runs inline on the calling thread:
     /// scoped work is never refused.
@@ -88,39 +104,47 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     for (i, square) in squares.iter_mut().enumerate() {
     ///         s.spawn(move || *square = (i * i) as u64);
     ///     }
+    ///     let sum = s.spawn(|| (0..8u64).map(|i| i * i).sum::<u64>());
+    ///     assert_eq!(sum.join().unwrap(), 140);
     /// });
     /// assert_eq!(squares[7], 49);
     /// ```
-    pub fn spawn<F>(&'scope self, task: F)
+    pub fn spawn<F, T>(&'scope self, task: F) -> ScopedJoinHandle<'scope, T>
     where
-        F: FnOnce() + Send + 'scope,
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
     {
+        // One job block (no allocation once this thread's cache is warm,
+        // for closures that fit), shared by the job and the handle; the job
+        // itself (two words: the scope and the task) is stored inline.
+        let (spawned, packet) = ScopedTask::store(task);
+        let handle = ScopedJoinHandle::new(packet, self.shared, &self.panic, &self.waiters);
         // Relaxed: the job that decrements this cannot start before the push
         // below, which publishes the increment.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
-        let job = move || scope.run(task);
+        let job = move || scope.run_task(spawned);
         match Admission::admit(self.shared, Room::Unlimited) {
             Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Err(_) => job(),
         }
+        handle
     }
 
-    fn run_spawned<F: FnOnce()>(&self, task: F) {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
-            if let Some(worker) = WorkerThread::current() {
-                worker.note_panic();
-            }
-            let mut first = lock(&self.panic);
-            if first.is_none() {
-                *first = Some(payload);
-            } else {
-                drop(first);
-                // Only the first panic is re-raised.
-                drop_payload(payload);
-            }
+    /// Keeps the panic of a spawned closure that nobody joined: the first
+    /// one is re-raised by `Pool::scope`, later ones are dropped.
+    fn keep_unjoined_panic(&self, payload: Payload) {
+        if let Some(worker) = WorkerThread::current() {
+            worker.note_panic();
         }
-        self.finish_one();
+        let mut first = lock(&self.panic);
+        if first.is_none() {
+            *first = Some(payload);
+        } else {
+            drop(first);
+            // Only the first panic is re-raised.
+            drop_payload(payload);
+        }
     }
 
     /// One spawned closure (or the body) finished.

@@ -12,9 +12,12 @@ use crate::sync::Arc;
 ///
 /// [`Task::run`] runs it on the calling thread. Dropping it drops the closure
 /// unrun; for a task from [`Pool::spawn`](crate::Pool::spawn), its
-/// [`JoinHandle`](crate::JoinHandle) then returns `Err` instead of waiting
-/// forever (and a task of the pool that joins it gets `Err` at once, see
-/// [`JoinHandle::join`](crate::JoinHandle::join)).
+/// [`JoinHandle`](crate::JoinHandle) then returns a
+/// [`JoinError`](crate::JoinError) with `is_cancelled()` instead of waiting
+/// forever (and a task of the pool that joins it gets that cancellation at
+/// once, see [`JoinHandle::join`](crate::JoinHandle::join)). If the handle
+/// cancels the task first ([`JoinHandle::cancel`](crate::JoinHandle::cancel)),
+/// `run` drops it without running it.
 ///
 /// # Examples
 ///
@@ -44,6 +47,7 @@ use crate::sync::Arc;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "dropping a Task drops the accepted task unrun; call Task::run"]
 pub struct Task {
     job: Option<JobRef>,
     /// The pool it came from: a task run here counts as completed there.
@@ -70,7 +74,16 @@ impl Task {
     pub fn run(mut self) {
         if let Some(job) = self.job.take() {
             // SAFETY: a handed-back task is a heap job that owns its data and
-            // has not run; taking it out of `self` means it runs once.
+            // has not run; taking it out of `self` means it runs (or is
+            // discarded) once.
+            if !unsafe { job.try_start() } {
+                // Its handle cancelled it meanwhile: it never runs (and stays
+                // counted as withdrawn).
+                // SAFETY: as above.
+                unsafe { job.discard() };
+                return;
+            }
+            // SAFETY: as above.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
             // Counted however it ended, as a worker counts a task.
             self.shared.count_handed_back_run();

@@ -1,7 +1,10 @@
 //! Admission: whether a pool takes a new counted task now, where it goes,
 //! and why it was refused.
 
+use std::task::{Context, Poll};
+
 use crate::error::SubmitError;
+use crate::scheduler::backpressure::AsyncWait;
 use crate::scheduler::job::JobRef;
 use crate::scheduler::registry::Shared;
 use crate::scheduler::worker::WorkerThread;
@@ -90,6 +93,45 @@ impl Admission<'_> {
             }
         }
         Ok(Admission::Outside)
+    }
+
+    /// One poll of an async submit (`submit_async`): as [`Admission::admit`]
+    /// with `Room::AsConfigured`, but where that would block the thread for
+    /// room in a full queue, it registers `cx`'s waker and returns
+    /// `Pending`. The caller passes the same `wait` to every poll and hands
+    /// it to [`Admission::abandon_async`] if it stops polling.
+    pub(crate) fn poll_admit<'a>(
+        shared: &'a Shared,
+        wait: &mut AsyncWait,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Admission<'a>, Refusal>> {
+        let backpressure = match &shared.backpressure {
+            // Outside the pool, on a bounded queue: the one case that waits.
+            Some(backpressure) if WorkerThread::current_in(shared).is_none() => backpressure,
+            // Never blocks.
+            _ => return Poll::Ready(Admission::admit(shared, Room::AsConfigured)),
+        };
+        let reserved = backpressure.poll_reserve(wait, cx, || shared.capacity(), || shared.is_closed());
+        match reserved {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(refusal)) => Poll::Ready(Err(refusal)),
+            Poll::Ready(Ok(())) => {
+                if shared.accept_outside() {
+                    Poll::Ready(Ok(Admission::Outside))
+                } else {
+                    backpressure.release(1);
+                    Poll::Ready(Err(Refusal::Closed))
+                }
+            }
+        }
+    }
+
+    /// An async submit stopped polling before it was admitted (its future
+    /// was dropped): it no longer waits for room.
+    pub(crate) fn abandon_async(shared: &Shared, wait: &mut AsyncWait) {
+        if let Some(backpressure) = &shared.backpressure {
+            backpressure.finish_async(wait, false);
+        }
     }
 
     /// Pushes the admitted task.

@@ -5,6 +5,7 @@
 //! nothing for it. A bounded pool pays one shared RMW per task on each side
 //! (reserve on submit, release when the task finishes or is handed back).
 
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -26,6 +27,21 @@ pub(crate) struct Backpressure {
     /// Submits that had to wait, and their total wait in nanoseconds.
     pub(crate) wait_count: AtomicU64,
     pub(crate) wait_nanos: AtomicU64,
+    /// Async submitters (`submit_async`) waiting for room: their wakers, by
+    /// key. Counted in `blocked` like the threads on `room`, and woken
+    /// wherever those are notified.
+    wakers: Mutex<Vec<(u64, Waker)>>,
+    /// The next async submitter's key.
+    next_key: AtomicU64,
+}
+
+/// An async submitter's place among the submitters waiting for room.
+#[derive(Default)]
+pub(crate) struct AsyncWait {
+    /// Set once it waits: it is counted in `blocked` and may have a waker
+    /// in the list under this key.
+    key: Option<u64>,
+    since: Option<Instant>,
 }
 
 impl Backpressure {
@@ -42,6 +58,8 @@ impl Backpressure {
             room: Condvar::new(),
             wait_count: AtomicU64::new(0),
             wait_nanos: AtomicU64::new(0),
+            wakers: Mutex::new(Vec::new()),
+            next_key: AtomicU64::new(0),
         }
     }
 
@@ -162,18 +180,126 @@ impl Backpressure {
     #[cold]
     #[inline(never)]
     fn wake_cold(&self, count: usize) {
-        let _guard = lock(&self.lock);
-        if count == 1 {
-            self.room.notify_one();
-        } else {
-            self.room.notify_all();
+        {
+            let _guard = lock(&self.lock);
+            if count == 1 {
+                self.room.notify_one();
+            } else {
+                self.room.notify_all();
+            }
         }
+        self.wake_async();
     }
 
     /// Wakes every blocked submitter to re-check (shutdown, tune).
     pub(crate) fn wake_all(&self) {
-        let _guard = lock(&self.lock);
-        self.room.notify_all();
+        {
+            let _guard = lock(&self.lock);
+            self.room.notify_all();
+        }
+        self.wake_async();
+    }
+
+    /// Wakes every waiting async submitter (each re-polls: one takes the
+    /// room, the others put their wakers back). All of them, not one: a
+    /// woken future may be dropped instead of polled, and would take the
+    /// wake-up with it. A cold path: it runs only while submitters wait.
+    fn wake_async(&self) {
+        let woken = std::mem::take(&mut *lock(&self.wakers));
+        for (_, waker) in woken {
+            waker.wake();
+        }
+    }
+
+    /// One poll of an async submit from outside the pool: `Ready(Ok)` once
+    /// it holds a place, `Ready(Err)` if refused (nonblocking, too many
+    /// waiting, closed), else `Pending` with its waker registered.
+    ///
+    /// The Dekker pair of `reserve_cold`, with the waker list in place of
+    /// the condvar: the waker goes into the list (under its mutex) before
+    /// the submitter is counted in `blocked` (SeqCst RMW) and before every
+    /// re-check (fence, then `try_reserve`); `release` frees the place,
+    /// fences, reads `blocked` and then takes the list's mutex. Either the
+    /// re-check sees the room, or `release` sees the count and finds the
+    /// waker (a woken submitter puts its waker back before re-checking, and
+    /// a `release` that found the list empty meanwhile published its room
+    /// through that mutex). ARCHITECTURE.md, "Backpressure".
+    pub(crate) fn poll_reserve(
+        &self,
+        wait: &mut AsyncWait,
+        cx: &mut Context<'_>,
+        capacity: impl Fn() -> usize,
+        is_closed: impl Fn() -> bool,
+    ) -> Poll<Result<(), Refusal>> {
+        let key = match wait.key {
+            Some(key) => key,
+            None => {
+                if self.try_reserve(capacity()) {
+                    return Poll::Ready(Ok(()));
+                }
+                if self.nonblocking {
+                    return Poll::Ready(Err(Refusal::Full));
+                }
+                // Relaxed: a unique number is all it needs.
+                let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+                self.put_waker(key, cx.waker());
+                // SeqCst: the counting half of the Dekker pair above.
+                let blocked_before = self.blocked.fetch_add(1, Ordering::SeqCst);
+                wait.key = Some(key);
+                wait.since = Some(Instant::now());
+                if self.max_blocked.is_some_and(|max| blocked_before >= max) {
+                    self.finish_async(wait, false);
+                    return Poll::Ready(Err(Refusal::Full));
+                }
+                key
+            }
+        };
+        self.put_waker(key, cx.waker());
+        // Pairs with the fence in `release`.
+        fence(Ordering::SeqCst);
+        if is_closed() {
+            self.finish_async(wait, true);
+            return Poll::Ready(Err(Refusal::Closed));
+        }
+        if self.try_reserve(capacity()) {
+            self.finish_async(wait, true);
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    /// Puts (or refreshes) an async submitter's waker in the list.
+    fn put_waker(&self, key: u64, waker: &Waker) {
+        let mut wakers = lock(&self.wakers);
+        match wakers.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, old)) if old.will_wake(waker) => {}
+            Some((_, old)) => *old = waker.clone(),
+            None => wakers.push((key, waker.clone())),
+        }
+    }
+
+    /// An async submitter stops waiting (done, refused, or its future
+    /// dropped): out of the list and the count; `waited`: counted in the
+    /// wait figures.
+    pub(crate) fn finish_async(&self, wait: &mut AsyncWait, waited: bool) {
+        let Some(key) = wait.key.take() else {
+            return;
+        };
+        let removed = {
+            let mut wakers = lock(&self.wakers);
+            wakers
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|at| wakers.swap_remove(at))
+        };
+        // Dropped outside the lock (a waker's drop is foreign code).
+        drop(removed);
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+        if let (true, Some(since)) = (waited, wait.since.take()) {
+            self.wait_count.fetch_add(1, Ordering::Relaxed);
+            let waited = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.wait_nanos.fetch_add(waited, Ordering::Relaxed);
+        }
     }
 
     /// Waiting time so far.

@@ -47,8 +47,15 @@ pub(crate) struct JobOps {
     pub(crate) discard: unsafe fn(JobData),
     /// Called (without consuming the job) when `shutdown_now` takes it out
     /// to hand it back: a spawned task's handle learns it (see
-    /// [`JobRef::notify_withdrawn`]). `None` for every other job.
-    pub(crate) withdraw: Option<unsafe fn(&JobData)>,
+    /// [`JobRef::notify_withdrawn`]); returns false for a task cancelled
+    /// through its handle (not handed back, but dropped). `None` for every
+    /// other job.
+    pub(crate) withdraw: Option<unsafe fn(&JobData) -> bool>,
+    /// Called (without consuming the job) right before it runs: claims the
+    /// start against a racing cancellation and returns false if the task
+    /// was cancelled (see [`JobRef::try_start`]). `None` for jobs that
+    /// cannot be cancelled.
+    pub(crate) start: Option<unsafe fn(&JobData) -> bool>,
 }
 
 /// Data holding a pointer (for jobs that live elsewhere).
@@ -156,14 +163,31 @@ impl JobRef {
 
     /// `shutdown_now` took this job out of the queues to hand it back: a
     /// spawned task's `JoinHandle` learns it now, so nobody waits for a
-    /// task that may never run. Other jobs need nothing.
+    /// task that may never run. Other jobs need nothing. Returns false if
+    /// the task was cancelled: it is discarded instead of handed back.
     ///
     /// # Safety
     /// As for [`JobRef::execute`]; the job is not consumed.
-    pub(crate) unsafe fn notify_withdrawn(&self) {
-        if let Some(withdraw) = self.ops.withdraw {
+    pub(crate) unsafe fn notify_withdrawn(&self) -> bool {
+        match self.ops.withdraw {
             // SAFETY: the table matches the data; not consumed (caller).
-            unsafe { withdraw(&self.data) }
+            Some(withdraw) => unsafe { withdraw(&self.data) },
+            None => true,
+        }
+    }
+
+    /// Claims the job's start: false if it was cancelled through its
+    /// handle, and then it must be discarded, not run. Jobs that cannot be
+    /// cancelled always start.
+    ///
+    /// # Safety
+    /// As for [`JobRef::execute`]; the job is not consumed.
+    #[inline]
+    pub(crate) unsafe fn try_start(&self) -> bool {
+        match self.ops.start {
+            // SAFETY: the table matches the data; not consumed (caller).
+            Some(start) => unsafe { start(&self.data) },
+            None => true,
         }
     }
 
@@ -218,6 +242,7 @@ impl<F: FnOnce() + Send> HeapJob<F> {
             execute: Self::execute_inline,
             discard: Self::discard_inline,
             withdraw: None,
+            start: None,
         }
     }
 
@@ -227,6 +252,7 @@ impl<F: FnOnce() + Send> HeapJob<F> {
             execute: Self::execute_boxed,
             discard: Self::discard_boxed,
             withdraw: None,
+            start: None,
         }
     }
 
@@ -253,7 +279,7 @@ impl<F: FnOnce() + Send> HeapJob<F> {
         } else {
             // A job block of this thread's cache when `F` fits one (no
             // allocator call once warm), else a `Box`.
-            let stored = job_cache::put(f);
+            let stored = job_cache::put_job_value(f);
             JobRef {
                 data: data_from_ptr(stored.cast()),
                 ops: if kind == JobKind::Task {
@@ -291,11 +317,11 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     /// `data` was made by `into_job_ref::<F>` with `INLINE` false, and is
     /// consumed once (run or discarded).
     unsafe fn execute_boxed(data: JobData) {
-        // SAFETY: `data` holds what `job_cache::put::<F>` returned in
+        // SAFETY: `data` holds what `job_cache::put_job_value::<F>` returned in
         // `into_job_ref`, and each JobRef is executed or discarded exactly
         // once. The block is free again before `f` runs: its own spawns
         // reuse it.
-        let f = unsafe { job_cache::take(ptr_of(&data).cast::<F>()) };
+        let f = unsafe { job_cache::take_job_value(ptr_of(&data).cast::<F>()) };
         f();
     }
 
@@ -305,7 +331,7 @@ impl<F: FnOnce() + Send> HeapJob<F> {
     /// As for [`HeapJob::execute_boxed`].
     unsafe fn discard_boxed(data: JobData) {
         // SAFETY: as in `execute_boxed`.
-        drop(unsafe { job_cache::take(ptr_of(&data).cast::<F>()) });
+        drop(unsafe { job_cache::take_job_value(ptr_of(&data).cast::<F>()) });
     }
 }
 
@@ -377,6 +403,7 @@ where
             execute: Self::execute,
             discard: Self::never_discarded,
             withdraw: None,
+            start: None,
         }
     }
 

@@ -14,7 +14,7 @@
 //! belongs to whichever thread holds it), and a full cache, or a thread
 //! whose cache is gone (thread exit), hands blocks back to the allocator.
 //!
-//! [`put`] and [`take`] are what jobs use: a value that fits a block goes
+//! [`put_job_value`] and [`take_job_value`] are what jobs use: a value that fits a block goes
 //! there, a larger one into a `Box`.
 //!
 //! Under `--cfg loom` the cache is off (loom's threads share one OS thread,
@@ -153,7 +153,7 @@ pub(crate) unsafe fn free_block(block: NonNull<u8>) {
 /// Moves `value` out of line for a job: into a cached block if it fits
 /// one, else into a `Box`. [`take`] gets it back.
 #[inline]
-pub(crate) fn put<T>(value: T) -> NonNull<T> {
+pub(crate) fn put_job_value<T>(value: T) -> NonNull<T> {
     if fits::<T>() {
         let block = alloc_block().cast::<T>();
         // SAFETY: the block is BLOCK_SIZE bytes aligned to BLOCK_ALIGN,
@@ -166,12 +166,12 @@ pub(crate) fn put<T>(value: T) -> NonNull<T> {
     }
 }
 
-/// Moves a value stored by [`put`] back out and frees its memory.
+/// Moves a value stored by [`put_job_value`] back out and frees its memory.
 ///
 /// # Safety
-/// `stored` came from `put::<T>` and is taken once; nothing uses it after.
+/// `stored` came from `put_job_value::<T>` and is taken once; nothing uses it after.
 #[inline]
-pub(crate) unsafe fn take<T>(stored: NonNull<T>) -> T {
+pub(crate) unsafe fn take_job_value<T>(stored: NonNull<T>) -> T {
     if fits::<T>() {
         // SAFETY: `put` wrote a `T` there; read once (caller).
         let value = unsafe { stored.as_ptr().read() };
@@ -191,11 +191,11 @@ mod tests {
     #[test]
     fn put_and_take_move_small_and_large_values_and_drop_nothing() {
         let counted = std::sync::Arc::new(());
-        let small = put((counted.clone(), 7u64));
-        let large = put((counted.clone(), [1u64; 16]));
+        let small = put_job_value((counted.clone(), 7u64));
+        let large = put_job_value((counted.clone(), [1u64; 16]));
         assert_eq!(std::sync::Arc::strong_count(&counted), 3);
-        // SAFETY: each from `put`, taken once.
-        let (small, large) = unsafe { (take(small), take(large)) };
+        // SAFETY: each from `put_job_value`, taken once.
+        let (small, large) = unsafe { (take_job_value(small), take_job_value(large)) };
         assert_eq!((small.1, large.1[15]), (7, 1));
         drop((small, large));
         assert_eq!(std::sync::Arc::strong_count(&counted), 1);

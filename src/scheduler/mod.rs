@@ -27,6 +27,7 @@ pub(crate) mod worker;
 
 pub(crate) use admission::{Admission, Refusal, Room};
 pub(crate) use job::{ptr_of, HeapJob, JobData, JobKind, JobOps, JobRef, StackJob};
+pub(crate) use job_cache::{put_job_value, take_job_value};
 pub(crate) use latch::Latch;
 pub(crate) use pinning::Placement;
 pub(crate) use registry::idle::help_while_draining;

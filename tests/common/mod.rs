@@ -75,7 +75,7 @@ pub fn threads_named(prefix: &str) -> usize {
 }
 
 /// `JoinHandle::join` with a 30 s bound (joined on a helper thread).
-pub fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> thread::Result<T> {
+pub fn join_timeout<T: Send + 'static>(h: JoinHandle<T>) -> Result<T, stealpool::JoinError> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(h.join());

@@ -124,6 +124,12 @@ pub(crate) struct Shared {
     pub(crate) ran_by_waiters: AtomicU64,
     /// Refused submits of any kind.
     rejected: AtomicU64,
+    /// Tasks cancelled through their handle and then dropped unrun where the
+    /// pool reached them (a worker, or `shutdown_now`): they count as done.
+    cancelled: AtomicU64,
+    /// The pool was let go (`shutdown_background`, or a `shutdown_timeout`
+    /// that gave up): dropping the last handle does not wait for it again.
+    detached: AtomicBool,
 }
 
 impl Shared {
@@ -169,6 +175,8 @@ impl Shared {
             handed_back_run: AtomicU64::new(0),
             ran_by_waiters: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            detached: AtomicBool::new(false),
             config,
         }
     }
@@ -421,7 +429,9 @@ impl Shared {
         let completed = self.sum_over_slots(|c| &c.completed, Ordering::Acquire);
         // Acquire pairs with the Release in `withdraw`; read with the
         // completions, before the submissions, for the same reason.
-        let withdrawn = self.withdrawn.load(Ordering::Acquire) + self.ran_by_waiters.load(Ordering::Acquire);
+        let withdrawn = self.withdrawn.load(Ordering::Acquire)
+            + self.ran_by_waiters.load(Ordering::Acquire)
+            + self.cancelled.load(Ordering::Acquire);
         let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Acquire);
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
@@ -441,6 +451,11 @@ impl Shared {
     /// job as done (after its place in a bounded queue is freed).
     #[inline]
     pub(crate) fn run_job(&self, job: JobRef, note_panic: impl FnOnce(), count_completed: impl FnOnce()) {
+        // SAFETY: jobs in this pool's queues are alive until run or discarded.
+        if !unsafe { job.try_start() } {
+            self.drop_cancelled(job);
+            return;
+        }
         let counted = job.is_counted();
         // SAFETY: jobs in this pool's queues are alive until run (heap jobs
         // own their data; stack jobs' owners wait for their latch).
@@ -456,6 +471,51 @@ impl Shared {
             }
             count_completed();
         }
+    }
+
+    /// A task cancelled through its handle was reached in the queues: drop
+    /// it unrun (its handle already has its error) and count it done, as
+    /// `cancelled`, not `completed`. A panic in the closure's `Drop` goes to
+    /// the panic handler like a task's own panic.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn drop_cancelled(&self, job: JobRef) {
+        // SAFETY: alive until run or discarded, and the cancellation means
+        // it is never run: discarded once, here.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.discard() })) {
+            self.handle_panic(payload);
+        }
+        if let Some(backpressure) = &self.backpressure {
+            backpressure.release(1);
+        }
+        // Release: pairs with the Acquire in `all_tasks_done` (the job is
+        // done, like a completion).
+        self.cancelled.fetch_add(1, Ordering::Release);
+    }
+
+    /// Cancelled tasks the pool dropped unrun (see `drop_cancelled`).
+    pub(crate) fn cancelled(&self) -> u64 {
+        // Relaxed: a display figure.
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Marks the pool let go: the last handle's drop closes it and returns.
+    pub(crate) fn detach(&self) {
+        // Relaxed: read by the last handle's drop, which a shared handle
+        // count (AcqRel) orders after every other handle's calls.
+        self.detached.store(true, Ordering::Relaxed);
+    }
+
+    /// A reboot starts the pool afresh: its last handle's drop waits again.
+    pub(crate) fn attach(&self) {
+        // Relaxed: as in `detach`.
+        self.detached.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the pool was let go (see `detach`).
+    pub(crate) fn is_detached(&self) -> bool {
+        // Relaxed: as in `detach`.
+        self.detached.load(Ordering::Relaxed)
     }
 
     /// Hands a task's panic to the panic handler (or prints it).
@@ -498,18 +558,25 @@ impl Shared {
                 sort(job);
             }
         }
+        let mut handed_back = Vec::with_capacity(unrun.len());
+        for job in unrun {
+            // A running task may be joining one of these handles: it gets its
+            // error now instead of waiting for a task that sits in the
+            // caller's hands. A task cancelled through its handle is not
+            // handed back but dropped (and counted cancelled).
+            // SAFETY: just taken out of the queues, alive until run or
+            // dropped as a `Task`.
+            if unsafe { job.notify_withdrawn() } {
+                handed_back.push(job);
+            } else {
+                shared.drop_cancelled(job);
+            }
+        }
+        let unrun = handed_back;
         // Withdrawn tasks count as done, and their places in the queue free.
         shared.withdraw(unrun.len() as u64);
         if let Some(backpressure) = &shared.backpressure {
             backpressure.release(unrun.len());
-        }
-        for job in &unrun {
-            // A running task may be joining one of these handles: it gets its
-            // error now instead of waiting for a task that sits in the
-            // caller's hands.
-            // SAFETY: just taken out of the queues, alive until run or
-            // dropped as a `Task`.
-            unsafe { job.notify_withdrawn() };
         }
         for job in keep {
             shared.injector.push(job);
@@ -562,7 +629,8 @@ impl Shared {
         // order keeps `completed <= submitted` in the snapshot.
         let completed = shared.completed();
         let withdrawn = shared.withdrawn();
-        let submitted = shared.submitted().max(completed + withdrawn);
+        let cancelled = shared.cancelled();
+        let submitted = shared.submitted().max(completed + withdrawn + cancelled);
         let mut live_workers = 0;
         let mut busy_workers = 0;
         let mut sleeping_workers = 0;
@@ -579,7 +647,7 @@ impl Shared {
             stolen += counters.stolen.load(Ordering::Relaxed);
         }
         // Handed back by `shutdown_now`: neither queued nor completed.
-        let pending = usize::try_from(submitted - completed - withdrawn).unwrap_or(usize::MAX);
+        let pending = usize::try_from(submitted - completed - withdrawn - cancelled).unwrap_or(usize::MAX);
         let backpressure = shared.backpressure.as_ref();
         let capacity = shared.capacity();
         Stats {
@@ -598,6 +666,7 @@ impl Shared {
             submitted,
             completed,
             withdrawn,
+            cancelled,
             panicked,
             stolen,
         }

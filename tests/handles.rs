@@ -1,0 +1,534 @@
+//! Handles: `JoinHandle::cancel`, `join_timeout`, `JoinError`, `TaskSet`,
+//! `ScopedJoinHandle`, and what `shutdown_now` does to spawned tasks.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::Watchdog;
+use stealpool::{JoinError, Pool, Stats, TaskSet};
+
+fn pool(capacity: usize) -> Pool {
+    Pool::builder()
+        .capacity(capacity)
+        .pin_workers(false)
+        .build()
+        .expect("build a pool")
+}
+
+/// Occupies one worker until the returned sender is used (or dropped).
+fn block_a_worker(pool: &Pool) -> mpsc::Sender<()> {
+    let (release, wait) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
+    pool.submit(move || {
+        started.send(()).unwrap();
+        let _ = wait.recv();
+    })
+    .expect("submit the blocker");
+    running
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the blocker did not start");
+    release
+}
+
+/// Counts how often the value is dropped.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn assert_identity(stats: &Stats) {
+    assert_eq!(
+        stats.completed + stats.withdrawn + stats.cancelled + stats.queued as u64 + stats.busy_workers as u64,
+        stats.submitted,
+        "every accepted task is in exactly one place: {stats:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// cancel
+// ---------------------------------------------------------------------------
+
+/// A task cancelled while it waits in the queue never runs; its closure is
+/// dropped (once) when a worker reaches the queued job, not before; it
+/// counts as cancelled, not completed.
+#[test]
+fn a_cancelled_queued_task_never_runs_and_its_closure_drops_when_reached() {
+    let _w = Watchdog::new("a_cancelled_queued_task_never_runs", 60);
+    let pool = pool(1);
+    let release = block_a_worker(&pool);
+    let (ran, drops) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let (r, guard) = (ran.clone(), DropCount(drops.clone()));
+    let handle = pool
+        .spawn(move || {
+            let _guard = guard;
+            r.store(true, Ordering::SeqCst);
+        })
+        .expect("spawn");
+    assert!(handle.cancel(), "a queued task can be cancelled");
+    assert!(!handle.cancel(), "a second cancel finds it cancelled already");
+    assert!(handle.is_finished(), "a cancelled handle is finished");
+    // The only worker is blocked: nobody has reached the job yet.
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the closure waits in the queue until reached"
+    );
+    assert_eq!(pool.stats().queued, 1);
+    release.send(()).unwrap();
+    pool.wait_idle();
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled task ran");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the closure is dropped once, where it was reached"
+    );
+    let error = handle.join().expect_err("a cancelled task has no result");
+    assert!(error.is_cancelled() && !error.is_panic());
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.cancelled),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_identity(&stats);
+}
+
+/// A task that started cannot be cancelled; it finishes with its value.
+#[test]
+fn cancel_after_the_start_returns_false_and_the_task_finishes() {
+    let _w = Watchdog::new("cancel_after_the_start_returns_false", 60);
+    let pool = pool(1);
+    let (started_tx, started) = mpsc::channel();
+    let (release, wait) = mpsc::channel::<()>();
+    let handle = pool
+        .spawn(move || {
+            started_tx.send(()).unwrap();
+            let _ = wait.recv();
+            7
+        })
+        .expect("spawn");
+    started.recv_timeout(Duration::from_secs(30)).expect("started");
+    assert!(!handle.cancel(), "a running task cannot be cancelled");
+    release.send(()).unwrap();
+    assert_eq!(handle.join().expect("runs to the end"), 7);
+    let finished = pool.spawn(|| 8).expect("spawn");
+    pool.wait_idle();
+    assert!(!finished.cancel(), "a finished task cannot be cancelled");
+    assert_eq!(finished.join().expect("value"), 8);
+    assert_eq!(pool.stats().cancelled, 0);
+}
+
+/// Cancellation racing the task's start, over many rounds, from the
+/// submitting thread and from a second thread: exactly one of "ran" and
+/// "cancelled" each round, the closure dropped exactly once, and the
+/// figures add up. Rounds where either side wins are both expected on a
+/// pool of two workers; the counts are printed.
+#[test]
+fn cancel_racing_the_start_gives_exactly_one_of_ran_or_cancelled() {
+    let _w = Watchdog::new("cancel_racing_the_start", 120);
+    let pool = pool(2);
+    let rounds = 4000;
+    let (mut ran_count, mut cancelled_count) = (0usize, 0usize);
+    let canceller_barrier = Arc::new(Barrier::new(2));
+    for round in 0..rounds {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (r, guard) = (ran.clone(), DropCount(drops.clone()));
+        let handle = Arc::new(
+            pool.spawn(move || {
+                let _guard = guard;
+                r.fetch_add(1, Ordering::SeqCst);
+                round
+            })
+            .expect("spawn"),
+        );
+        // Vary who cancels and after how long, so both outcomes happen.
+        let cancelled = if round % 2 == 0 {
+            for _ in 0..(round % 64) {
+                std::hint::spin_loop();
+            }
+            handle.cancel()
+        } else {
+            let (h, b) = (handle.clone(), canceller_barrier.clone());
+            let other = thread::spawn(move || {
+                b.wait();
+                h.cancel()
+            });
+            canceller_barrier.wait();
+            other.join().expect("canceller")
+        };
+        let handle = Arc::try_unwrap(handle).expect("the only handle left");
+        let result = handle.join();
+        pool.wait_idle();
+        let runs = ran.load(Ordering::SeqCst);
+        match (cancelled, result) {
+            (true, Err(error)) if error.is_cancelled() => {
+                assert_eq!(runs, 0, "round {round}: cancelled, yet it ran");
+                cancelled_count += 1;
+            }
+            (false, Ok(value)) => {
+                assert_eq!(
+                    (runs, value),
+                    (1, round),
+                    "round {round}: not cancelled, so it ran once"
+                );
+                ran_count += 1;
+            }
+            (cancelled, result) => panic!("round {round}: cancel returned {cancelled}, join returned {result:?}"),
+        }
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "round {round}: the closure dropped once"
+        );
+    }
+    println!("{rounds} rounds: {ran_count} ran, {cancelled_count} cancelled");
+    let stats = pool.stats();
+    assert_eq!(stats.cancelled as usize, cancelled_count, "{stats:?}");
+    assert_eq!(stats.completed as usize, ran_count, "{stats:?}");
+    assert_identity(&stats);
+}
+
+/// `shutdown_now` does not hand back a task cancelled in the queue (it
+/// drops it, counted cancelled); a handed-back `Task` dropped resolves its
+/// handle as cancelled; one that is run completes its handle normally.
+#[test]
+fn shutdown_now_and_cancellation() {
+    let _w = Watchdog::new("shutdown_now_and_cancellation", 60);
+    let pool = pool(1);
+    let release = block_a_worker(&pool);
+    let cancelled = pool.spawn(|| 1).expect("spawn");
+    let dropped = pool.spawn(|| 2).expect("spawn");
+    let run = pool.spawn(|| 3).expect("spawn");
+    assert!(cancelled.cancel());
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        release.send(()).unwrap();
+    });
+    let mut unrun = pool.shutdown_now();
+    releaser.join().unwrap();
+    assert_eq!(unrun.len(), 2, "the cancelled task is not handed back");
+    let to_run = unrun.pop().expect("the third spawn");
+    drop(unrun);
+    to_run.run();
+    assert!(cancelled.join().unwrap_err().is_cancelled());
+    assert!(
+        dropped.join().unwrap_err().is_cancelled(),
+        "a dropped Task cancels its handle"
+    );
+    assert_eq!(run.join().expect("Task::run completes the handle"), 3);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.completed, stats.withdrawn, stats.cancelled),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_identity(&stats);
+}
+
+/// A handed-back `Task` whose handle is cancelled before the caller runs it
+/// does not run.
+#[test]
+fn a_handed_back_task_cancelled_through_its_handle_does_not_run() {
+    let _w = Watchdog::new("a_handed_back_task_cancelled", 60);
+    let pool = pool(1);
+    let release = block_a_worker(&pool);
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let handle = pool.spawn(move || r.store(true, Ordering::SeqCst)).expect("spawn");
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        release.send(()).unwrap();
+    });
+    let unrun = pool.shutdown_now();
+    releaser.join().unwrap();
+    assert!(handle.cancel(), "handed back, not started: still cancellable");
+    for task in unrun {
+        task.run();
+    }
+    assert!(!ran.load(Ordering::SeqCst), "Task::run ran a cancelled task");
+    assert!(handle.join().unwrap_err().is_cancelled());
+    let stats = pool.stats();
+    assert_eq!((stats.completed, stats.withdrawn), (1, 1), "{stats:?}");
+}
+
+// ---------------------------------------------------------------------------
+// join_timeout and JoinError
+// ---------------------------------------------------------------------------
+
+/// Under load (both workers busy, a backlog behind them), `join_timeout`
+/// gives the handle back when the task has not finished, and the result
+/// once it has. No timing is asserted beyond "not finished before it could
+/// have been": the task waits for a signal sent after the first timeout.
+#[test]
+fn join_timeout_under_load_gives_the_handle_back_then_the_result() {
+    let _w = Watchdog::new("join_timeout_under_load", 60);
+    let pool = pool(2);
+    let release_a = block_a_worker(&pool);
+    let release_b = block_a_worker(&pool);
+    let backlog = Arc::new(AtomicUsize::new(0));
+    for _ in 0..200 {
+        let backlog = backlog.clone();
+        pool.submit(move || {
+            backlog.fetch_add(1, Ordering::Relaxed);
+        })
+        .expect("submit");
+    }
+    let handle = pool.spawn(|| "late").expect("spawn");
+    let handle = match handle.join_timeout(Duration::from_millis(20)) {
+        Ok(result) => panic!("finished while both workers were blocked: {result:?}"),
+        Err(handle) => handle,
+    };
+    assert!(!handle.is_finished());
+    let handle = match handle.join_timeout(Duration::ZERO) {
+        Ok(result) => panic!("a zero timeout found it finished: {result:?}"),
+        Err(handle) => handle,
+    };
+    release_a.send(()).unwrap();
+    release_b.send(()).unwrap();
+    let result = handle
+        .join_timeout(Duration::from_secs(30))
+        .expect("finished within 30 s once the workers were free");
+    assert_eq!(result.expect("no panic"), "late");
+    pool.wait_idle();
+    assert_eq!(backlog.load(Ordering::Relaxed), 200);
+}
+
+/// Inside the pool `join_timeout` runs queued tasks while it waits, so a
+/// one-worker pool joins a task queued behind the joiner.
+#[test]
+fn join_timeout_inside_the_pool_helps() {
+    let _w = Watchdog::new("join_timeout_inside_the_pool_helps", 60);
+    let pool = pool(1);
+    let p = pool.clone();
+    let outer = pool
+        .spawn(move || {
+            let inner = p.spawn(|| 5).expect("spawn inside");
+            match inner.join_timeout(Duration::from_secs(30)) {
+                Ok(result) => result.expect("no panic"),
+                Err(_) => panic!("the queued task was not run by the waiting worker"),
+            }
+        })
+        .expect("spawn");
+    assert_eq!(outer.join().expect("outer"), 5);
+}
+
+#[test]
+fn join_error_converts_with_question_mark() {
+    fn run(pool: &Pool) -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
+        let value = pool.spawn(|| -> u8 { panic!("with a message") })?.join()?;
+        Ok(value)
+    }
+    let pool = Pool::builder()
+        .capacity(1)
+        .panic_handler(|_| {})
+        .build()
+        .expect("build");
+    let error = run(&pool).expect_err("the task panicked");
+    assert_eq!(error.to_string(), "task panicked: with a message");
+    let error = error.downcast::<JoinError>().expect("a JoinError");
+    assert!(error.is_panic());
+}
+
+// ---------------------------------------------------------------------------
+// TaskSet
+// ---------------------------------------------------------------------------
+
+/// Four tasks run at once, each waiting for its own signal; released in a
+/// chosen order, `join_next` returns them in exactly that order.
+#[test]
+fn task_set_returns_results_in_completion_order() {
+    let _w = Watchdog::new("task_set_returns_results_in_completion_order", 60);
+    let pool = pool(4);
+    let mut set = TaskSet::new(&pool);
+    let mut releases = Vec::new();
+    let (started_tx, started) = mpsc::channel();
+    for i in 0..4usize {
+        let (release, wait) = mpsc::channel::<()>();
+        releases.push(release);
+        let started_tx = started_tx.clone();
+        set.spawn(move || {
+            started_tx.send(()).unwrap();
+            wait.recv().unwrap();
+            i
+        })
+        .expect("spawn");
+    }
+    for _ in 0..4 {
+        started.recv_timeout(Duration::from_secs(30)).expect("all four start");
+    }
+    assert_eq!(set.len(), 4);
+    for i in [2usize, 0, 3, 1] {
+        releases[i].send(()).unwrap();
+        assert_eq!(set.join_next().expect("a task left").expect("no panic"), i);
+    }
+    assert!(set.is_empty());
+    assert!(set.join_next().is_none());
+}
+
+/// Dropping a set cancels what has not started: none of it runs, every
+/// closure is dropped, the pool counts them cancelled.
+#[test]
+fn dropping_a_task_set_cancels_what_has_not_started() {
+    let _w = Watchdog::new("dropping_a_task_set_cancels", 60);
+    let pool = pool(1);
+    let release = block_a_worker(&pool);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut set = TaskSet::new(&pool);
+    for _ in 0..5 {
+        let (ran, guard) = (ran.clone(), DropCount(drops.clone()));
+        set.spawn(move || {
+            let _guard = guard;
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .expect("spawn");
+    }
+    drop(set);
+    release.send(()).unwrap();
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "a task of a dropped set ran");
+    assert_eq!(drops.load(Ordering::SeqCst), 5);
+    let stats = pool.stats();
+    assert_eq!(stats.cancelled, 5, "{stats:?}");
+    assert_identity(&stats);
+}
+
+/// Cancelled and panicking members come back through `join_next` too.
+#[test]
+fn task_set_reports_cancellations_and_panics() {
+    let _w = Watchdog::new("task_set_reports_cancellations_and_panics", 60);
+    let pool = Pool::builder()
+        .capacity(1)
+        .panic_handler(|_| {})
+        .build()
+        .expect("build");
+    let release = block_a_worker(&pool);
+    let mut set = TaskSet::new(&pool);
+    set.spawn(|| -> u8 { panic!("member panic") }).expect("spawn");
+    set.spawn(|| 1).expect("spawn");
+    release.send(()).unwrap();
+    let mut outcomes = Vec::new();
+    while let Some(result) = set.join_next() {
+        outcomes.push(result.map_err(|e| e.to_string()));
+    }
+    outcomes.sort();
+    assert_eq!(outcomes, [Ok(1), Err("task panicked: member panic".to_string())]);
+    let release = block_a_worker(&pool);
+    set.spawn(|| 2).expect("spawn");
+    assert_eq!(set.cancel_all(), 1);
+    release.send(()).unwrap();
+    assert!(set.join_next().expect("one member").unwrap_err().is_cancelled());
+}
+
+/// `join_next` inside the pool runs the set's queued tasks while it waits:
+/// a one-worker pool does not deadlock.
+#[test]
+fn task_set_inside_a_one_worker_pool() {
+    let _w = Watchdog::new("task_set_inside_a_one_worker_pool", 60);
+    let pool = pool(1);
+    let p = pool.clone();
+    let sum = pool
+        .spawn(move || {
+            let mut set = TaskSet::new(&p);
+            for i in 1..=10u64 {
+                set.spawn(move || i).expect("spawn inside");
+            }
+            let mut sum = 0;
+            while let Some(result) = set.join_next() {
+                sum += result.expect("no panic");
+            }
+            sum
+        })
+        .expect("spawn");
+    assert_eq!(sum.join().expect("outer"), 55);
+}
+
+#[test]
+fn task_set_join_next_async_on_a_current_thread_runtime() {
+    let _w = Watchdog::new("task_set_join_next_async", 60);
+    let pool = pool(2);
+    let mut set = TaskSet::new(&pool);
+    let (release, wait) = mpsc::channel::<()>();
+    set.spawn(move || {
+        wait.recv().unwrap();
+        1
+    })
+    .expect("spawn");
+    set.spawn(|| 2).expect("spawn");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let order = runtime.block_on(async move {
+        let mut order = Vec::new();
+        order.push(set.join_next_async().await.expect("a task").expect("ok"));
+        // The first is still blocked: release it from the runtime's thread.
+        release.send(()).unwrap();
+        order.push(set.join_next_async().await.expect("a task").expect("ok"));
+        assert!(set.join_next_async().await.is_none());
+        order
+    });
+    assert_eq!(order, [2, 1]);
+}
+
+// ---------------------------------------------------------------------------
+// ScopedJoinHandle
+// ---------------------------------------------------------------------------
+
+#[test]
+fn scoped_handles_return_values_and_keep_joined_panics() {
+    let _w = Watchdog::new("scoped_handles", 60);
+    let pool = Pool::builder()
+        .capacity(2)
+        .panic_handler(|_| {})
+        .build()
+        .expect("build");
+    let data = [1u64, 2, 3, 4];
+    let (sum, panicked) = pool.scope(|s| {
+        let a = s.spawn(|| data[..2].iter().sum::<u64>());
+        let b = s.spawn(|| data[2..].iter().sum::<u64>());
+        let bad = s.spawn(|| -> u8 { std::panic::panic_any(9u32) });
+        let payload = bad.join().expect_err("it panicked");
+        (
+            a.join().unwrap() + b.join().unwrap(),
+            *payload.downcast::<u32>().unwrap(),
+        )
+    });
+    assert_eq!(
+        (sum, panicked),
+        (10, 9),
+        "a joined panic is not raised again by the scope"
+    );
+    // An unjoined panic is re-raised by the scope, whether or not its handle
+    // was dropped before the spawn finished.
+    for keep_handle in [false, true] {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                let handle = s.spawn(|| std::panic::panic_any(keep_handle));
+                if keep_handle {
+                    while !handle.is_finished() {
+                        thread::yield_now();
+                    }
+                }
+            })
+        }));
+        let payload = caught.expect_err("the scope re-raises an unjoined panic");
+        assert_eq!(payload.downcast_ref::<bool>(), Some(&keep_handle));
+    }
+    // Joining inside the pool helps: nested scopes on one worker.
+    let one = pool_with_one_worker();
+    let p = one.clone();
+    let nested = one
+        .spawn(move || p.scope(|s| s.spawn(|| p.scope(|t| t.spawn(|| 42).join().unwrap())).join().unwrap()))
+        .expect("spawn");
+    assert_eq!(nested.join().expect("no panic"), 42);
+}
+
+fn pool_with_one_worker() -> Pool {
+    pool(1)
+}

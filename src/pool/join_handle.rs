@@ -75,7 +75,7 @@ impl<T> Packet<T> {
             waker.wake();
         }
         if let Some(payload) = orphaned_panic {
-            deliver_panic(self.panic_handler.as_ref(), payload);
+            deliver_panic(self.panic_handler.as_ref(), None, payload);
         }
     }
 
@@ -302,7 +302,7 @@ impl<T> Drop for JoinHandle<T> {
         let unseen = state.result.take();
         drop(state);
         if let Some(Err(payload)) = unseen {
-            deliver_panic(self.packet.panic_handler.as_ref(), payload);
+            deliver_panic(self.packet.panic_handler.as_ref(), None, payload);
         }
     }
 }

@@ -95,6 +95,7 @@ impl Admission<'_> {
     /// Pushes the admitted task.
     #[inline]
     pub(crate) fn push(self, shared: &Arc<Shared>, job: JobRef) {
+        let job = crate::scheduler::stamp::stamp_if_measured(shared, job);
         match self {
             Admission::Inside(worker) => worker.push_counted(job),
             Admission::Outside => Shared::inject(shared, job),

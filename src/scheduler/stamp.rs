@@ -1,0 +1,99 @@
+//! Queue-delay stamps: in a pool built with `measure_queue_delay(true)`,
+//! each submitted task travels with the time of its submit.
+//!
+//! The stamp wraps the task's `JobRef` in a small box with its own table of
+//! functions, so jobs of unmeasured pools (and the job layout itself) are
+//! untouched: measuring costs one clock read and one allocation per task,
+//! not measuring costs one test of a `bool` per submit. A worker that runs a
+//! stamped job unwraps it first (`unstamp`), and so does `shutdown_now`
+//! before it hands a task back, so nothing downstream sees the wrapper.
+
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use crate::scheduler::job::{ptr_of, JobData, JobOps, JobRef};
+use crate::scheduler::registry::Shared;
+
+/// A task and the time it was submitted.
+struct Stamped {
+    job: JobRef,
+    at: Instant,
+}
+
+static STAMPED_OPS: JobOps = JobOps {
+    execute: execute_stamped,
+    discard: discard_stamped,
+    withdraw: Some(withdraw_stamped),
+};
+
+/// Stamps `job` if the pool measures queue delays: the one test on the
+/// submit path.
+#[inline]
+pub(crate) fn stamp_if_measured(shared: &Shared, job: JobRef) -> JobRef {
+    if shared.config.measure_queue_delay {
+        stamp(job)
+    } else {
+        job
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stamp(job: JobRef) -> JobRef {
+    let kind = job.kind();
+    let boxed = Box::new(Stamped {
+        job,
+        at: Instant::now(),
+    });
+    // SAFETY: the box is leaked into the job and taken back exactly once, by
+    // `execute_stamped`, `discard_stamped` or `unstamp`; `Stamped` is
+    // `Send` (a `JobRef` is, an `Instant` is).
+    unsafe { JobRef::from_raw(NonNull::from(Box::leak(boxed)).cast(), &STAMPED_OPS, kind) }
+}
+
+/// Takes the stamp off a job: the job itself and how long ago it was
+/// submitted (`None` for a job without a stamp).
+#[inline]
+pub(crate) fn unstamp(job: JobRef) -> (JobRef, Option<Duration>) {
+    if job.has_ops(&STAMPED_OPS) {
+        // SAFETY: made by `stamp` (its table), so its data is the leaked box;
+        // the job is consumed here, so the box is taken back once.
+        let stamped = unsafe { Box::from_raw(job.data().cast::<Stamped>().as_ptr()) };
+        (stamped.job, Some(stamped.at.elapsed()))
+    } else {
+        (job, None)
+    }
+}
+
+/// The boxed `Stamped` in a stamped job's data.
+///
+/// # Safety
+/// `data` is the data of a job made by `stamp`, not yet taken back.
+unsafe fn take(data: JobData) -> Box<Stamped> {
+    // SAFETY: `stamp` stored the leaked box's pointer (caller).
+    unsafe { Box::from_raw(ptr_of(&data).cast::<Stamped>().as_ptr()) }
+}
+
+/// Runs a stamped job that no worker unwrapped (a task handed back by
+/// `shutdown_now` and run by its caller, or one run by a waiter).
+unsafe fn execute_stamped(data: JobData) {
+    // SAFETY: the table is only paired with `stamp`'s data (caller).
+    let stamped = unsafe { take(data) };
+    // SAFETY: the inner job is alive until run or dropped, as the outer one.
+    unsafe { stamped.job.execute() }
+}
+
+unsafe fn discard_stamped(data: JobData) {
+    // SAFETY: as in `execute_stamped`.
+    let stamped = unsafe { take(data) };
+    // SAFETY: as in `execute_stamped`.
+    unsafe { stamped.job.discard() }
+}
+
+unsafe fn withdraw_stamped(data: &JobData) {
+    // SAFETY: the box is alive until the job is run or dropped (caller);
+    // only a shared reference is taken.
+    let stamped = unsafe { &*ptr_of(data).cast::<Stamped>().as_ptr() };
+    // SAFETY: forwarded: the inner job is queued-but-unrun as the outer one.
+    unsafe { stamped.job.notify_withdrawn() }
+}

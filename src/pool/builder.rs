@@ -364,7 +364,7 @@ impl Builder {
     ///         count.fetch_add(1, Ordering::Relaxed);
     ///     })
     ///     .build()?;
-    /// pool.shutdown();
+    /// pool.shutdown(); // waits for the threads: each has run its hook
     /// assert_eq!(started.load(Ordering::Relaxed), 2);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
@@ -407,8 +407,10 @@ impl Builder {
         self
     }
 
-    /// Runs `hook` on the worker just before each task starts (every
-    /// `submit`, `spawn` and scope spawn; not the halves of a `join`). The
+    /// Runs `hook` on the worker just before each task starts: every task
+    /// counted in [`Stats::submitted`](crate::Stats::submitted) (`submit`,
+    /// `spawn`, scope spawns, a `join` called from outside the pool as one
+    /// task; the halves of a `join` inside a task are part of that task). The
     /// [`TaskEvent`](crate::TaskEvent) tells the worker and, with
     /// [`measure_queue_delay`](Builder::measure_queue_delay), how long the
     /// task waited. A pool with a task hook pays a few nanoseconds per task

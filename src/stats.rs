@@ -74,11 +74,11 @@ pub struct Stats {
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
     pub live_states: usize,
-    /// The summed time workers spent running tasks: from when a worker
-    /// finds work until it runs out (tasks run back to back count as one
-    /// stretch, the moments between them included). Grows while a task
-    /// runs. Divided by the wall time, it is how many workers were busy on
-    /// average.
+    /// The summed time workers spent at work: from when a worker finds
+    /// work until it parks again (its tasks, and the short search for more
+    /// between tasks and before it parks; never the time it is parked).
+    /// Grows while a task runs. Divided by the wall time, it is how many
+    /// workers were busy on average.
     pub busy_time: Duration,
     /// How long tasks waited between submit and start; `None` unless the
     /// pool was built with
@@ -129,7 +129,7 @@ pub struct WorkerStats {
     /// Tasks it ran (the same figure as `tasks_run`, under the name the
     /// other per-worker figures use).
     pub tasks: u64,
-    /// Time it spent running tasks (see [`Stats::busy_time`]).
+    /// Time it spent at work (see [`Stats::busy_time`]).
     pub busy_time: Duration,
     /// Times it took work from another worker's deque.
     pub steals: u64,

@@ -1,12 +1,13 @@
-//! Busy time: how long a worker has spent running tasks.
+//! Busy time: how long a worker has spent at work.
 //!
-//! Measured per *stretch*, not per task: a stretch begins when a searching
-//! worker finds work and ends when it runs out (it begins to search again,
-//! suspends, or exits). Tasks run back to back from the worker's own deque
-//! read no clock at all; the two clock reads per stretch sit on the search
-//! path, which already pays atomic read-modify-writes on the sleep word.
-//! (tokio's `worker_total_busy_duration` is measured the same way, between
-//! park and unpark.)
+//! Measured per *stretch*, as tokio measures its workers' busy duration
+//! (between unpark and park): a stretch begins when the worker finds work
+//! and ends when it parks (asleep or suspended) or its thread exits. So the
+//! figure covers the tasks and the short search a worker makes between
+//! tasks and before it parks (at most a few dozen spin and yield rounds),
+//! never the time it is parked. A worker under steady load reads no clock
+//! at all; the two reads per stretch sit next to the park and the wake-up,
+//! which cost a futex call anyway.
 //!
 //! One worker writes its slot's figure, anyone reads it. The open stretch is
 //! included in a read, so the figure grows while a long task runs; writer

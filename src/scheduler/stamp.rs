@@ -12,7 +12,6 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::scheduler::job::{ptr_of, JobData, JobOps, JobRef};
-use crate::scheduler::registry::Shared;
 
 /// A task and the time it was submitted.
 struct Stamped {
@@ -26,20 +25,10 @@ static STAMPED_OPS: JobOps = JobOps {
     withdraw: Some(withdraw_stamped),
 };
 
-/// Stamps `job` if the pool measures queue delays: the one test on the
-/// submit path.
+/// Wraps `job` with the time now (a pool that measures queue delays; the
+/// submit path tests the setting first, see `Admission::push`).
 #[inline]
-pub(crate) fn stamp_if_measured(shared: &Shared, job: JobRef) -> JobRef {
-    if shared.config.measure_queue_delay {
-        stamp(job)
-    } else {
-        job
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn stamp(job: JobRef) -> JobRef {
+pub(crate) fn stamp(job: JobRef) -> JobRef {
     let kind = job.kind();
     let boxed = Box::new(Stamped {
         job,

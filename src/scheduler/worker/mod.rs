@@ -272,7 +272,6 @@ impl WorkerThread {
                     self.run_task(job);
                     continue;
                 }
-                self.counters().busy_time.stop();
                 shared.sleep.begin_searching();
                 searching = true;
                 shared.notify_idle_waiters();
@@ -307,6 +306,7 @@ impl WorkerThread {
                 return false;
             }
             WorkerCounters::bump(&self.counters().parks);
+            self.counters().busy_time.stop();
             if self.adaptive.is_some() {
                 self.before_park();
             }

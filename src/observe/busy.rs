@@ -35,6 +35,11 @@ pub(crate) struct BusyTime {
     since: AtomicU64,
     /// The closed stretches, in nanoseconds.
     total: AtomicU64,
+    /// The largest figure any reader returned: a reader whose clock ran a
+    /// little ahead of the owner's (it read the clock after the owner read
+    /// its own to close the stretch) would otherwise see the figure shrink
+    /// by that difference on the next read.
+    high: AtomicU64,
 }
 
 impl BusyTime {
@@ -73,7 +78,8 @@ impl BusyTime {
         self.seq.store(seq + 2, Ordering::Release);
     }
 
-    /// The busy time so far, the open stretch included.
+    /// The busy time so far, the open stretch included; never less than
+    /// an earlier read returned.
     pub(crate) fn read(&self) -> Duration {
         loop {
             // Acquire: pairs with the final Release store of `write`.
@@ -94,7 +100,11 @@ impl BusyTime {
                 } else {
                     now_nanos().saturating_sub(since)
                 };
-                return Duration::from_nanos(total.saturating_add(open));
+                let figure = total.saturating_add(open);
+                // Relaxed: the RMW alone makes reads monotone (one
+                // modification order); nothing else is ordered on it.
+                let high = self.high.fetch_max(figure, Ordering::Relaxed);
+                return Duration::from_nanos(figure.max(high));
             }
         }
     }

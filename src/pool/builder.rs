@@ -64,7 +64,7 @@ impl fmt::Debug for Builder {
 impl Builder {
     /// A builder with the defaults: one worker per available core, threads
     /// named `stealpool-{i}`, the platform's stack size, workers pinned to
-    /// cores, panics printed to stderr.
+    /// cores, no panic handler (see [`Builder::panic_handler`]).
     ///
     /// ```
     /// let pool = stealpool::Builder::new().build().unwrap();
@@ -312,10 +312,13 @@ impl Builder {
         self
     }
 
-    /// What happens to the payload of a panicking `submit`ted task. Default:
-    /// print it to stderr. The worker survives either way, and
+    /// What happens to the payload of a panicking `submit`ted task (and of
+    /// a panicking hook). Default: std's panic hook has printed the panic;
+    /// the pool reports that a task panicked through the `log` facade (the
+    /// default `log` feature; without it a line on stderr once per pool) and
+    /// drops the payload. The worker survives either way, and
     /// [`Stats::panicked`](crate::Stats::panicked) counts the panic. A
-    /// handler that panics itself is caught too (and reported on stderr).
+    /// handler that panics itself is caught too (and reported the same way).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,16 +1,19 @@
 //! Observing a pool live over HTTP: stats, per-worker stats and Prometheus
-//! metrics while a load runs.
+//! metrics while a load runs, with the crates a service would use:
+//! `tiny_http` for the endpoint, `serde_json` for JSON and
+//! `prometheus-client` for the OpenMetrics text format.
 //!
 //! A generator submits tasks of varying duration (mostly short sleeps, like
 //! I/O, some short bursts of CPU work) at a rate that swells and ebbs, and a
-//! tuner changes the pool's capacity every second. Meanwhile a tiny
-//! hand-written HTTP/1.1 server (`std::net`, one thread per connection, no
-//! framework) serves the pool's figures on 127.0.0.1:
+//! tuner changes the pool's capacity every second. The pool measures how
+//! long its tasks wait in the queue (`measure_queue_delay`), and its thread
+//! hooks count the worker threads that come and go. Meanwhile these are
+//! served on 127.0.0.1:
 //!
 //! * `GET /stats`: `pool.stats()` as plain text, one `name: value` a line
 //! * `GET /stats.json`: the same plus `pool.worker_stats()`, as JSON
-//! * `GET /metrics`: Prometheus text exposition format (gauges, counters,
-//!   per-worker series labelled `worker="i"`)
+//! * `GET /metrics`: OpenMetrics text (gauges, counters, queue delay p50/p99,
+//!   per-worker busy time and tasks labelled `worker="i"`)
 //! * `GET /workers`: a per-worker table
 //! * `GET /`: the list of endpoints; anything else is `404 Not Found`
 //!
@@ -21,26 +24,33 @@
 //! cargo run --release --example observe                        # 10 s on a free port
 //! cargo run --release --example observe -- --port 9100 --seconds 60
 //! cargo run --release --example observe -- --seconds 0         # until killed
-//! curl -s localhost:9100/metrics | grep busy
+//! curl -s localhost:9100/metrics | grep queue_delay
 //! watch -n 0.5 curl -s localhost:9100/workers
 //! ```
+//!
+//! With the crate's `serde` feature, `serde_json::to_value(pool.stats())`
+//! gives the JSON of `Stats` directly; this example spells the fields out so
+//! it builds without it.
 
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::{json, Value};
 use stealpool::{Pool, Stats, WorkerState, WorkerStats};
+use tiny_http::{Header, Response, Server};
 
 const MAX_CAPACITY: usize = 8;
 /// The capacities the tuner cycles through, one a second.
 const TUNE_PLAN: [usize; 8] = [2, 4, 8, 6, 3, 1, 5, 8];
 const QUEUE_LIMIT: usize = 2000;
-/// A request head larger than this is refused.
-const MAX_HEAD: usize = 8 * 1024;
 
 struct Args {
     port: u16,
@@ -147,8 +157,15 @@ fn state_name(state: WorkerState) -> &'static str {
 /// Every state a worker can report, for the one-hot `stealpool_worker_state`.
 const STATES: [&str; 5] = ["not_started", "busy", "idle", "sleeping", "suspended"];
 
-/// The figures of one `Stats`, by name, as integers (wait time apart).
-fn stat_fields(st: &Stats) -> [(&'static str, u64); 14] {
+/// Thread starts and stops, counted by the pool's thread hooks.
+#[derive(Default)]
+struct Threads {
+    started: AtomicU64,
+    stopped: AtomicU64,
+}
+
+/// The figures of one `Stats`, by name, as integers (durations apart).
+fn stat_fields(st: &Stats) -> [(&'static str, u64); 15] {
     [
         ("capacity", st.capacity as u64),
         ("max_capacity", st.max_capacity as u64),
@@ -164,7 +181,24 @@ fn stat_fields(st: &Stats) -> [(&'static str, u64); 14] {
         ("wait_count", st.wait_count),
         ("rejected", st.rejected),
         ("live_states", st.live_states as u64),
+        ("hook_panics", st.hook_panics),
     ]
+}
+
+/// The figures of one `Stats` that are durations, in seconds.
+fn stat_seconds(st: &Stats) -> Vec<(&'static str, f64)> {
+    let mut fields = vec![
+        ("wait_time_seconds", st.wait_time.as_secs_f64()),
+        ("busy_time_seconds", st.busy_time.as_secs_f64()),
+    ];
+    if let Some(delay) = st.queue_delay {
+        fields.extend([
+            ("queue_delay_p50_seconds", delay.p50.as_secs_f64()),
+            ("queue_delay_p99_seconds", delay.p99.as_secs_f64()),
+            ("queue_delay_max_seconds", delay.max.as_secs_f64()),
+        ]);
+    }
+    fields
 }
 
 fn stats_text(st: &Stats, uptime: Duration) -> String {
@@ -172,309 +206,290 @@ fn stats_text(st: &Stats, uptime: Duration) -> String {
     for (name, value) in stat_fields(st) {
         let _ = writeln!(out, "{name}: {value}");
     }
-    let _ = writeln!(out, "wait_time_seconds: {:.6}", st.wait_time.as_secs_f64());
+    for (name, value) in stat_seconds(st) {
+        let _ = writeln!(out, "{name}: {value:.6}");
+    }
     let _ = writeln!(out, "uptime_seconds: {:.3}", uptime.as_secs_f64());
     out
 }
 
-fn stats_json(st: &Stats, workers: &[WorkerStats], uptime: Duration) -> String {
-    let mut out = String::from("{");
+fn stats_json(st: &Stats, workers: &[WorkerStats], threads: &Threads, uptime: Duration) -> Value {
+    let mut object = serde_json::Map::new();
     for (name, value) in stat_fields(st) {
-        let _ = write!(out, "\"{name}\":{value},");
+        object.insert(name.into(), json!(value));
     }
-    let _ = write!(
-        out,
-        "\"wait_time_seconds\":{:.6},\"uptime_seconds\":{:.3},\"workers\":[",
-        st.wait_time.as_secs_f64(),
-        uptime.as_secs_f64()
-    );
-    for (i, w) in workers.iter().enumerate() {
-        let _ = write!(
-            out,
-            "{}{{\"index\":{},\"state\":\"{}\",\"tasks_run\":{},\"steals\":{},\"parks\":{}}}",
-            if i == 0 { "" } else { "," },
-            w.index,
-            state_name(w.state),
-            w.tasks_run,
-            w.steals,
-            w.parks
-        );
+    for (name, value) in stat_seconds(st) {
+        object.insert(name.into(), json!(value));
     }
-    out.push_str("]}\n");
-    out
-}
-
-/// One metric family: `# HELP`, `# TYPE`, then its samples.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: impl IntoIterator<Item = (String, String)>) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-fn metrics(st: &Stats, workers: &[WorkerStats], uptime: Duration) -> String {
-    let mut out = String::new();
-    let one = |v: u64| [(String::new(), v.to_string())];
-    let gauges: [(&str, usize, &str); 8] = [
-        (
-            "capacity",
-            st.capacity,
-            "Workers that may run tasks at once (as last tuned).",
-        ),
-        ("max_capacity", st.max_capacity, "The ceiling for tune."),
-        ("live_workers", st.live_workers, "Worker threads alive."),
-        ("busy_workers", st.busy_workers, "Workers running a task."),
-        (
-            "sleeping_workers",
-            st.sleeping_workers,
-            "Workers parked for lack of work.",
-        ),
-        (
-            "queued_tasks",
-            st.queued,
-            "Tasks accepted and not yet started (an estimate).",
-        ),
-        (
-            "blocked_submitters",
-            st.blocked_submitters,
-            "Submitters waiting for room in a full queue.",
-        ),
-        (
-            "live_states",
-            st.live_states,
-            "Per-worker states alive (FuncPool with state).",
-        ),
-    ];
-    for (name, value, help) in gauges {
-        family(&mut out, &format!("stealpool_{name}"), "gauge", help, one(value as u64));
-    }
-    let counters: [(&str, u64, &str); 6] = [
-        ("tasks_submitted_total", st.submitted, "Tasks accepted."),
-        (
-            "tasks_completed_total",
-            st.completed,
-            "Tasks that finished running, panicked or not.",
-        ),
-        ("tasks_panicked_total", st.panicked, "Tasks that panicked."),
-        (
-            "steals_total",
-            st.stolen,
-            "Times a worker took work from another worker's deque.",
-        ),
-        (
-            "submit_waits_total",
-            st.wait_count,
-            "Submits that had to wait for room.",
-        ),
-        (
-            "submits_rejected_total",
-            st.rejected,
-            "Submits refused (closed, full or timed out).",
-        ),
-    ];
-    for (name, value, help) in counters {
-        family(&mut out, &format!("stealpool_{name}"), "counter", help, one(value));
-    }
-    family(
-        &mut out,
-        "stealpool_submit_wait_seconds_total",
-        "counter",
-        "Time submits spent waiting for room.",
-        [(String::new(), format!("{:.6}", st.wait_time.as_secs_f64()))],
+    object.insert("uptime_seconds".into(), json!(uptime.as_secs_f64()));
+    object.insert(
+        "queue_delay".into(),
+        match st.queue_delay {
+            Some(d) => json!({
+                "count": d.count,
+                "total_seconds": d.total.as_secs_f64(),
+                "max_seconds": d.max.as_secs_f64(),
+                "p50_seconds": d.p50.as_secs_f64(),
+                "p99_seconds": d.p99.as_secs_f64(),
+            }),
+            None => Value::Null,
+        },
     );
-    let per_worker = |f: fn(&WorkerStats) -> u64| {
-        workers
-            .iter()
-            .map(move |w| (format!("{{worker=\"{}\"}}", w.index), f(w).to_string()))
-            .collect::<Vec<_>>()
-    };
-    family(
-        &mut out,
-        "stealpool_worker_tasks_run_total",
-        "counter",
-        "Tasks run, per worker.",
-        per_worker(|w| w.tasks_run),
-    );
-    family(
-        &mut out,
-        "stealpool_worker_steals_total",
-        "counter",
-        "Steals from other workers' deques, per worker.",
-        per_worker(|w| w.steals),
-    );
-    family(
-        &mut out,
-        "stealpool_worker_parks_total",
-        "counter",
-        "Times a worker parked (asleep or suspended).",
-        per_worker(|w| w.parks),
-    );
-    family(
-        &mut out,
-        "stealpool_worker_state",
-        "gauge",
-        "1 for the state each worker is in, 0 for the others.",
-        workers.iter().flat_map(|w| {
-            let now = state_name(w.state);
-            STATES.iter().map(move |s| {
-                (
-                    format!("{{worker=\"{}\",state=\"{s}\"}}", w.index),
-                    u8::from(now == *s).to_string(),
-                )
+    object.insert("threads_started".into(), json!(threads.started.load(Ordering::Relaxed)));
+    object.insert("threads_stopped".into(), json!(threads.stopped.load(Ordering::Relaxed)));
+    let workers: Vec<Value> = workers
+        .iter()
+        .map(|w| {
+            json!({
+                "index": w.index,
+                "state": state_name(w.state),
+                "tasks_run": w.tasks,
+                "steals": w.steals,
+                "parks": w.parks,
+                "busy_seconds": w.busy_time.as_secs_f64(),
             })
-        }),
-    );
-    family(
-        &mut out,
-        "stealpool_example_uptime_seconds",
-        "gauge",
-        "Seconds since the example started.",
-        [(String::new(), format!("{:.3}", uptime.as_secs_f64()))],
-    );
-    out
+        })
+        .collect();
+    object.insert("workers".into(), Value::Array(workers));
+    Value::Object(object)
 }
 
-fn workers_table(st: &Stats, workers: &[WorkerStats]) -> String {
-    let mut out = format!(
-        "capacity {} of max {}, live {}, busy {}, queued {}, completed {}\n\n",
-        st.capacity, st.max_capacity, st.live_workers, st.busy_workers, st.queued, st.completed
-    );
-    let _ = writeln!(
-        out,
-        "{:>6}  {:<11}  {:>10}  {:>8}  {:>8}",
-        "worker", "state", "tasks_run", "steals", "parks"
-    );
+type Labels = Vec<(String, String)>;
+
+/// The pool's figures as Prometheus metrics. `prometheus-client` keeps
+/// metrics that the program updates as things happen; the pool keeps its
+/// own figures, so each scrape copies a fresh `Stats` into them first.
+struct Metrics {
+    registry: Registry,
+    gauges: Vec<(&'static str, Gauge)>,
+    counters: Vec<(&'static str, Counter)>,
+    seconds: Vec<(&'static str, Gauge<f64, AtomicU64>)>,
+    busy_seconds: Counter<f64, AtomicU64>,
+    worker_tasks: Family<Labels, Counter>,
+    worker_busy: Family<Labels, Counter<f64, AtomicU64>>,
+    worker_state: Family<Labels, Gauge>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("stealpool");
+        let gauges: Vec<(&'static str, Gauge)> = [
+            ("capacity", "Workers that may run tasks at once (as last tuned)"),
+            ("max_capacity", "The ceiling for tune"),
+            ("live_workers", "Worker threads alive"),
+            ("busy_workers", "Workers running a task"),
+            ("sleeping_workers", "Workers parked for lack of work"),
+            ("queued_tasks", "Tasks accepted and not yet started (an estimate)"),
+            ("blocked_submitters", "Submitters waiting for room in a full queue"),
+        ]
+        .into_iter()
+        .map(|(name, help)| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            (name, gauge)
+        })
+        .collect();
+        // Registered without `_total`: the OpenMetrics encoder adds it.
+        let counters: Vec<(&'static str, Counter)> = [
+            ("tasks_submitted", "Tasks accepted"),
+            ("tasks_completed", "Tasks that finished running, panicked or not"),
+            ("tasks_panicked", "Tasks that panicked"),
+            ("steals", "Times a worker took work from another worker's deque"),
+            ("submit_waits", "Submits that had to wait for room"),
+            ("submits_rejected", "Submits refused (closed, full or timed out)"),
+            ("queue_delay_tasks", "Tasks whose queue delay was measured"),
+        ]
+        .into_iter()
+        .map(|(name, help)| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            (name, counter)
+        })
+        .collect();
+        let seconds: Vec<(&'static str, Gauge<f64, AtomicU64>)> = [
+            (
+                "queue_delay_p50_seconds",
+                "Median wait between submit and start, recent tasks",
+            ),
+            ("queue_delay_p99_seconds", "99th percentile of that wait, recent tasks"),
+            ("queue_delay_max_seconds", "Longest of that wait, recent tasks"),
+        ]
+        .into_iter()
+        .map(|(name, help)| {
+            let gauge = Gauge::<f64, AtomicU64>::default();
+            registry.register(name, help, gauge.clone());
+            (name, gauge)
+        })
+        .collect();
+        let busy_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "busy_seconds",
+            "Time workers spent running tasks.",
+            busy_seconds.clone(),
+        );
+        let worker_tasks = Family::<Labels, Counter>::default();
+        registry.register("worker_tasks_run", "Tasks each worker ran.", worker_tasks.clone());
+        let worker_busy = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "worker_busy_seconds",
+            "Time each worker spent running tasks",
+            worker_busy.clone(),
+        );
+        let worker_state = Family::<Labels, Gauge>::default();
+        registry.register(
+            "worker_state",
+            "1 for the state each worker is in, 0 for the others",
+            worker_state.clone(),
+        );
+        Metrics {
+            registry,
+            gauges,
+            counters,
+            seconds,
+            busy_seconds,
+            worker_tasks,
+            worker_busy,
+            worker_state,
+        }
+    }
+
+    /// Copies a snapshot in and encodes it.
+    fn render(&self, st: &Stats, workers: &[WorkerStats]) -> String {
+        let delay = st.queue_delay.unwrap_or_default();
+        for (name, gauge) in &self.gauges {
+            gauge.set(match *name {
+                "capacity" => st.capacity,
+                "max_capacity" => st.max_capacity,
+                "live_workers" => st.live_workers,
+                "busy_workers" => st.busy_workers,
+                "sleeping_workers" => st.sleeping_workers,
+                "queued_tasks" => st.queued,
+                _ => st.blocked_submitters,
+            } as i64);
+        }
+        for (name, counter) in &self.counters {
+            // The pool's counters only grow: store the pool's figure.
+            counter.inner().store(
+                match *name {
+                    "tasks_submitted" => st.submitted,
+                    "tasks_completed" => st.completed,
+                    "tasks_panicked" => st.panicked,
+                    "steals" => st.stolen,
+                    "submit_waits" => st.wait_count,
+                    "submits_rejected" => st.rejected,
+                    _ => delay.count,
+                },
+                Ordering::Relaxed,
+            );
+        }
+        for (name, gauge) in &self.seconds {
+            gauge.set(
+                match *name {
+                    "queue_delay_p50_seconds" => delay.p50,
+                    "queue_delay_p99_seconds" => delay.p99,
+                    _ => delay.max,
+                }
+                .as_secs_f64(),
+            );
+        }
+        self.busy_seconds
+            .inner()
+            .store(st.busy_time.as_secs_f64().to_bits(), Ordering::Relaxed);
+        for w in workers {
+            let worker = vec![("worker".to_string(), w.index.to_string())];
+            self.worker_tasks
+                .get_or_create(&worker)
+                .inner()
+                .store(w.tasks, Ordering::Relaxed);
+            self.worker_busy
+                .get_or_create(&worker)
+                .inner()
+                .store(w.busy_time.as_secs_f64().to_bits(), Ordering::Relaxed);
+            for state in STATES {
+                let labels = vec![
+                    ("worker".to_string(), w.index.to_string()),
+                    ("state".to_string(), state.to_string()),
+                ];
+                self.worker_state
+                    .get_or_create(&labels)
+                    .set(i64::from(state_name(w.state) == state));
+            }
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+fn workers_table(workers: &[WorkerStats]) -> String {
+    let mut out = String::from("worker  state        tasks_run     steals      parks   busy_ms\n");
     for w in workers {
         let _ = writeln!(
             out,
-            "{:>6}  {:<11}  {:>10}  {:>8}  {:>8}",
+            "{:>6}  {:<11} {:>10} {:>10} {:>10} {:>9}",
             w.index,
             state_name(w.state),
-            w.tasks_run,
+            w.tasks,
             w.steals,
-            w.parks
+            w.parks,
+            w.busy_time.as_millis()
         );
     }
     out
 }
 
 const INDEX: &str = "stealpool observe example\n\n\
-    GET /stats       pool stats, plain text\n\
-    GET /stats.json  pool and per-worker stats, JSON\n\
-    GET /metrics     Prometheus text exposition format\n\
-    GET /workers     per-worker table\n";
+    GET /stats       the pool's figures, one `name: value` a line\n\
+    GET /stats.json  the same plus each worker's, as JSON\n\
+    GET /metrics     OpenMetrics text for Prometheus\n\
+    GET /workers     a table of the workers\n";
 
-/// Status line, extra headers, content type, body.
-type Response = (&'static str, &'static str, &'static str, String);
-
-fn route(method: &str, path: &str, pool: &Pool, started: Instant) -> Response {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    if method != "GET" && method != "HEAD" {
-        return (
-            "405 Method Not Allowed",
-            "Allow: GET, HEAD\r\n",
-            TEXT,
-            "method not allowed\n".into(),
-        );
-    }
-    let uptime = started.elapsed();
-    match path {
-        "/" => ("200 OK", "", TEXT, INDEX.into()),
-        "/stats" => ("200 OK", "", TEXT, stats_text(&pool.stats(), uptime)),
-        "/stats.json" => {
-            let (st, workers) = (pool.stats(), pool.worker_stats());
-            ("200 OK", "", "application/json", stats_json(&st, &workers, uptime))
-        }
-        "/metrics" => {
-            let (st, workers) = (pool.stats(), pool.worker_stats());
-            (
-                "200 OK",
-                "",
-                "text/plain; version=0.0.4; charset=utf-8",
-                metrics(&st, &workers, uptime),
-            )
-        }
-        "/workers" => {
-            let (st, workers) = (pool.stats(), pool.worker_stats());
-            ("200 OK", "", TEXT, workers_table(&st, &workers))
-        }
-        _ => ("404 Not Found", "", TEXT, format!("no such page: {path}\n")),
-    }
+fn header(value: &str) -> Header {
+    Header::from_bytes("Content-Type", value).expect("a valid header")
 }
 
-/// Reads the request head (request line and headers, up to the blank line).
-/// `Ok(None)`: the client closed or sent too much.
-fn read_head(stream: &TcpStream) -> io::Result<Option<Vec<String>>> {
-    let mut reader = BufReader::new(stream.take(MAX_HEAD as u64));
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
+/// Answers one request.
+fn respond(request: tiny_http::Request, pool: &Pool, metrics: &Metrics, threads: &Threads, started: Instant) {
+    let text = "text/plain; charset=utf-8";
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let response = match (request.method(), path.as_str()) {
+        (tiny_http::Method::Get, "/") => Response::from_string(INDEX).with_header(header(text)),
+        (tiny_http::Method::Get, "/stats") => {
+            Response::from_string(stats_text(&pool.stats(), started.elapsed())).with_header(header(text))
         }
-        let line = line.trim_end_matches(['\r', '\n']).to_string();
-        if line.is_empty() {
-            return Ok(Some(lines));
+        (tiny_http::Method::Get, "/stats.json") => {
+            let body = stats_json(&pool.stats(), &pool.worker_stats(), threads, started.elapsed());
+            Response::from_string(body.to_string()).with_header(header("application/json"))
         }
-        lines.push(line);
-    }
-}
-
-/// One connection: one request, one response, close (HTTP/1.1 with
-/// `Connection: close`).
-fn serve(mut stream: TcpStream, pool: &Pool, started: Instant) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let head = read_head(&stream)?;
-    let request_line = head.as_ref().and_then(|lines| lines.first()).map(String::as_str);
-    let parts: Vec<&str> = request_line.unwrap_or("").split_whitespace().collect();
-    let (method, response) = match parts.as_slice() {
-        [method, target, version] if version.starts_with("HTTP/1.") => {
-            let path = target.split(['?', '#']).next().unwrap_or("");
-            (*method, route(method, path, pool, started))
+        (tiny_http::Method::Get, "/metrics") => {
+            Response::from_string(metrics.render(&pool.stats(), &pool.worker_stats()))
+                .with_header(header("application/openmetrics-text; version=1.0.0; charset=utf-8"))
         }
-        _ => (
-            "GET",
-            (
-                "400 Bad Request",
-                "",
-                "text/plain; charset=utf-8",
-                "bad request\n".into(),
-            ),
-        ),
+        (tiny_http::Method::Get, "/workers") => {
+            Response::from_string(workers_table(&pool.worker_stats())).with_header(header(text))
+        }
+        (tiny_http::Method::Get, _) => Response::from_string("not found\n")
+            .with_status_code(404)
+            .with_header(header(text)),
+        _ => Response::from_string("method not allowed\n")
+            .with_status_code(405)
+            .with_header(header(text)),
     };
-    let (status, extra, content_type, body) = response;
-    let mut reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
-         Connection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    if method != "HEAD" {
-        reply.push_str(&body);
-    }
-    stream.write_all(reply.as_bytes())?;
-    stream.flush()?;
-    stream.shutdown(Shutdown::Write)
+    // A client that went away is its own problem.
+    let _ = request.respond(response);
 }
 
-/// Accepts connections until `stop` (then one more connection wakes it).
-fn accept_loop(listener: TcpListener, pool: Pool, stop: Arc<AtomicBool>, started: Instant) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else { continue };
-        let pool = pool.clone();
-        // A thread per connection: a slow client never holds up the others,
-        // and the pool under observation does not serve its own figures.
-        let spawned = thread::Builder::new().name("http".into()).spawn(move || {
-            if let Err(e) = serve(stream, &pool, started) {
+/// Serves requests until `stop`.
+fn serve(server: Server, pool: Pool, threads: Arc<Threads>, stop: Arc<AtomicBool>, started: Instant) {
+    let metrics = Metrics::new();
+    while !stop.load(Ordering::SeqCst) {
+        match server.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(request)) => respond(request, &pool, &metrics, &threads, started),
+            Ok(None) => {}
+            Err(e) => {
                 eprintln!("http: {e}");
+                return;
             }
-        });
-        if let Err(e) = spawned {
-            eprintln!("http: cannot start a thread: {e}");
         }
     }
 }
@@ -482,25 +497,38 @@ fn accept_loop(listener: TcpListener, pool: Pool, stop: Arc<AtomicBool>, started
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args();
     let started = Instant::now();
+    let threads = Arc::new(Threads::default());
+    let (on_start, on_stop) = (threads.clone(), threads.clone());
     let pool = Pool::builder()
         .capacity(TUNE_PLAN[0])
         .max_capacity(MAX_CAPACITY)
         .queue_limit(QUEUE_LIMIT)
         .pin_workers(false)
+        .keep_alive(Duration::from_secs(2))
         .thread_name(|i| format!("observe-{i}"))
+        .measure_queue_delay(true)
+        .on_thread_start(move |_| {
+            on_start.started.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_thread_stop(move |_| {
+            on_stop.stopped.fetch_add(1, Ordering::Relaxed);
+        })
         .build()?;
 
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))?;
-    let addr = listener.local_addr()?;
+    let server = Server::http(("127.0.0.1", args.port)).map_err(|e| e.to_string())?;
+    let addr = server
+        .server_addr()
+        .to_ip()
+        .ok_or("the server is not on an IP address")?;
     println!("listening on http://{addr}");
     println!("endpoints: /stats /stats.json /metrics /workers");
 
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
-        let (pool, stop) = (pool.clone(), stop.clone());
+        let (pool, threads, stop) = (pool.clone(), threads.clone(), stop.clone());
         thread::Builder::new()
-            .name("http-accept".into())
-            .spawn(move || accept_loop(listener, pool, stop, started))?
+            .name("http".into())
+            .spawn(move || serve(server, pool, threads, stop, started))?
     };
     let generator = {
         let (pool, stop) = (pool.clone(), stop.clone());
@@ -519,10 +547,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         thread::sleep(next.saturating_duration_since(Instant::now()));
         let st = pool.stats();
+        let delay = st.queue_delay.unwrap_or_default();
         let wanted = TUNE_PLAN[second % TUNE_PLAN.len()];
         println!(
-            "t={second:>3}s cap {} live {} busy {} queued {:>4} completed {:>7}  -> tune({wanted})",
-            st.capacity, st.live_workers, st.busy_workers, st.queued, st.completed
+            "t={second:>3}s cap {} live {} busy {} queued {:>4} completed {:>7} wait p50 {:>7.2?} p99 {:>7.2?}  -> tune({wanted})",
+            st.capacity, st.live_workers, st.busy_workers, st.queued, st.completed, delay.p50, delay.p99
         );
         pool.tune(wanted)?;
     }
@@ -532,18 +561,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Drain what is queued at full capacity.
     pool.tune(MAX_CAPACITY)?;
     pool.wait_idle();
-    // Wake the accept loop so that it sees `stop`.
-    let _ = TcpStream::connect(addr);
     server.join().expect("the server panicked");
     let st = pool.stats();
     println!(
-        "done: {} tasks in {:.1}s, {} stolen, {} submits waited {:.3}s in all, {} refused",
+        "done: {} tasks in {:.1}s, {} stolen, {} submits waited {:.3}s in all, {} refused, \
+         workers busy {:.1}s, {} threads started",
         st.completed,
         started.elapsed().as_secs_f64(),
         st.stolen,
         st.wait_count,
         st.wait_time.as_secs_f64(),
-        st.rejected
+        st.rejected,
+        st.busy_time.as_secs_f64(),
+        threads.started.load(Ordering::Relaxed)
     );
     pool.shutdown();
     Ok(())

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
+use crate::observe::report::Reporter;
+use crate::observe::user_hooks::{TaskObserver, ThreadHooks, UserHooks};
 use crate::sync::StdArc;
 
 pub(crate) type ThreadNameFn = dyn Fn(usize) -> String + Send + Sync;
@@ -35,6 +37,15 @@ pub(crate) struct Config {
     /// `Pool::current()` returns `None` on this pool's workers (a
     /// `FuncPool`'s inner pool is not handed out).
     pub(crate) hidden: bool,
+    /// The user's `on_thread_start` / `on_thread_stop`.
+    pub(crate) thread_hooks: ThreadHooks,
+    /// Task hooks and the queue-delay window; `None` (the run path takes no
+    /// detour) unless one is set.
+    pub(crate) task_observer: Option<Box<TaskObserver>>,
+    /// Whether submits stamp their tasks with the time (one clock read).
+    pub(crate) measure_queue_delay: bool,
+    /// Where the pool's messages go (see `observe/report.rs`).
+    pub(crate) reporter: Reporter,
 }
 
 /// The default ceiling for `tune`: generous, and never below the capacity.
@@ -90,6 +101,8 @@ pub(crate) struct Settings {
     pub(crate) max_blocked_submitters: Option<usize>,
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     pub(crate) hidden: bool,
+    /// Thread and task hooks, queue-delay measuring.
+    pub(crate) user_hooks: UserHooks,
 }
 
 impl Default for Settings {
@@ -110,6 +123,7 @@ impl Default for Settings {
             max_blocked_submitters: None,
             hooks: None,
             hidden: false,
+            user_hooks: UserHooks::default(),
         }
     }
 }
@@ -143,7 +157,13 @@ impl Settings {
         if self.queue_limit == Some(0) {
             return Err(BuildError::ZeroQueueLimit);
         }
+        let measure_queue_delay = self.user_hooks.measure_queue_delay;
+        let (thread_hooks, task_observer) = self.user_hooks.into_parts(max_capacity);
         Ok(Config {
+            thread_hooks,
+            task_observer,
+            measure_queue_delay,
+            reporter: Reporter::default(),
             capacity,
             max_capacity,
             thread_name: self.thread_name,

@@ -56,6 +56,7 @@ mod error;
 mod func;
 mod hooks;
 mod multi;
+mod observe;
 mod pool;
 mod scheduler;
 mod stats;
@@ -67,6 +68,7 @@ pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError
 pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiPool, MultiPoolBuilder};
+pub use observe::{QueueDelay, TaskEvent};
 pub use pool::builder::Builder;
 pub use pool::join_error::JoinError;
 pub use pool::join_handle::JoinHandle;

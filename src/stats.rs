@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::observe::QueueDelay;
+
 /// A snapshot of a pool's figures, from [`Pool::stats`](crate::Pool::stats).
 ///
 /// Each field is read without stopping the pool, so figures taken while it
@@ -28,6 +30,7 @@ use std::time::Duration;
 /// assert_eq!((stats.submitted, stats.completed, stats.queued), (1, 1, 0));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Stats {
     /// How many workers may run tasks at once (as last tuned).
@@ -80,10 +83,24 @@ pub struct Stats {
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
     pub live_states: usize,
+    /// The summed time workers spent at work: from when a worker finds
+    /// work until it parks again (its tasks, and the short search for more
+    /// between tasks and before it parks; never the time it is parked).
+    /// Grows while a task runs. Divided by the wall time, it is how many
+    /// workers were busy on average.
+    pub busy_time: Duration,
+    /// How long tasks waited between submit and start; `None` unless the
+    /// pool was built with
+    /// [`Builder::measure_queue_delay`](crate::Builder::measure_queue_delay)`(true)`.
+    pub queue_delay: Option<QueueDelay>,
+    /// Hooks (`on_thread_start`, `on_task_end`, ...) that panicked. Each
+    /// panic was contained: the worker and the task went on.
+    pub hook_panics: u64,
 }
 
 /// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum WorkerState {
     /// The slot has no thread (never started, or expired with keep-alive).
@@ -109,6 +126,7 @@ pub enum WorkerState {
 /// assert_eq!(workers.iter().map(|w| w.tasks_run).sum::<u64>(), 1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct WorkerStats {
     /// The worker's index (its slot).
@@ -117,6 +135,11 @@ pub struct WorkerStats {
     pub state: WorkerState,
     /// Tasks it ran.
     pub tasks_run: u64,
+    /// Tasks it ran (the same figure as `tasks_run`, under the name the
+    /// other per-worker figures use).
+    pub tasks: u64,
+    /// Time it spent at work (see [`Stats::busy_time`]).
+    pub busy_time: Duration,
     /// Times it took work from another worker's deque.
     pub steals: u64,
     /// Times it parked (asleep or suspended).

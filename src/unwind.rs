@@ -10,6 +10,7 @@ use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::config::PanicHandlerFn;
+use crate::observe::report::{self, Level, Reporter, Topic};
 use crate::sync::StdArc;
 
 /// A panic payload.
@@ -50,24 +51,44 @@ pub(crate) fn first_panic_of<A, B>(a: Result<A, Payload>, b: Result<B, Payload>)
     }
 }
 
-/// Gives a panic payload to `handler`, or prints it to stderr without one.
-/// A handler that panics, or a payload whose drop panics, is contained: the
-/// calling worker keeps running.
+/// Gives a panic payload to `handler`; without one, the panic was already
+/// printed by std's panic hook, so the pool only reports that it was one of
+/// its tasks (see `observe/report.rs`), never the message again. A handler
+/// that panics, or a payload whose drop panics, is contained: the calling
+/// worker keeps running. `reporter` is the pool's, `None` where no pool is
+/// at hand (a process-wide one is used).
 #[cold]
-pub(crate) fn deliver_panic(handler: Option<&StdArc<PanicHandlerFn>>, payload: Payload) {
+pub(crate) fn deliver_panic(handler: Option<&StdArc<PanicHandlerFn>>, reporter: Option<&Reporter>, payload: Payload) {
+    let reporter = reporter.unwrap_or(&report::PROCESS);
     match handler {
         Some(handler) => {
             let handler = handler.clone();
             if let Err(second) = panic::catch_unwind(AssertUnwindSafe(move || handler(payload))) {
-                eprintln!(
-                    "stealpool: the panic handler itself panicked: {}",
-                    panic_message(&*second)
+                reporter.report(
+                    Topic::HandlerPanicked,
+                    Level::Error,
+                    format_args!("the panic handler itself panicked: {}", panic_message(&*second)),
                 );
                 drop_payload(second);
             }
         }
         None => {
-            eprintln!("stealpool: a task panicked: {}", panic_message(&*payload));
+            if cfg!(feature = "log") {
+                reporter.report(
+                    Topic::TaskPanicked,
+                    Level::Error,
+                    format_args!("a task panicked: {}", panic_message(&*payload)),
+                );
+            } else {
+                reporter.report(
+                    Topic::TaskPanicked,
+                    Level::Error,
+                    format_args!(
+                        "a task panicked (the panic hook printed it above); set a panic handler to \
+                         receive the payloads, Stats::panicked counts them"
+                    ),
+                );
+            }
             drop_payload(payload);
         }
     }

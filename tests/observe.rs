@@ -561,6 +561,7 @@ fn check_exposition(text: &str) -> Exposition {
     let mut samples = HashMap::new();
     let mut done: HashSet<String> = HashSet::new();
     let mut current: Option<String> = None;
+    let mut eof = false;
     // A new family starts: the previous one is closed for good.
     let mut enter = |family: &str, current: &mut Option<String>, line: &str| {
         if current.as_deref() != Some(family) {
@@ -576,6 +577,7 @@ fn check_exposition(text: &str) -> Exposition {
     };
     for line in text.lines() {
         assert!(!line.is_empty(), "an empty line in the exposition");
+        assert!(!eof, "a line after # EOF: {line:?}");
         if let Some(comment) = line.strip_prefix('#') {
             let mut words = comment.trim_start().splitn(3, ' ');
             match words.next() {
@@ -599,7 +601,12 @@ fn check_exposition(text: &str) -> Exposition {
                         "TYPE twice for {name}"
                     );
                 }
-                _ => {} // a plain comment
+                Some("EOF") => {
+                    // OpenMetrics: the last line, alone.
+                    assert!(text.ends_with("# EOF\n"), "# EOF before the end: {line:?}");
+                    eof = true;
+                }
+                _ => {} // a plain comment (or an OpenMetrics # UNIT)
             }
             continue;
         }
@@ -628,6 +635,8 @@ fn check_exposition(text: &str) -> Exposition {
             name.trim_end_matches("_bucket"),
             name.trim_end_matches("_sum"),
             name.trim_end_matches("_count"),
+            // OpenMetrics names a counter's family without its `_total`.
+            name.trim_end_matches("_total"),
         ]
         .into_iter()
         .find(|f| types.contains_key(*f))
@@ -711,7 +720,10 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
             )
         })
         .collect();
-    for key in STAT_KEYS.iter().chain(&["wait_time_seconds"]) {
+    for key in STAT_KEYS
+        .iter()
+        .chain(&["wait_time_seconds", "busy_time_seconds", "queue_delay_p99_seconds"])
+    {
         assert!(fields.contains_key(key), "/stats lacks {key}:\n{}", text.body);
     }
 
@@ -723,7 +735,27 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
     for key in STAT_KEYS {
         count(key);
     }
-    assert!(matches!(stats.get("wait_time_seconds"), Some(Json::Num(t)) if *t >= 0.0));
+    for key in [
+        "wait_time_seconds",
+        "busy_time_seconds",
+        "queue_delay_p50_seconds",
+        "queue_delay_p99_seconds",
+    ] {
+        assert!(
+            matches!(stats.get(key), Some(Json::Num(t)) if *t >= 0.0),
+            "{key} in {}",
+            json.body
+        );
+    }
+    // The pool measures queue delay: p50 <= p99 <= max, a count that grows.
+    let delay = |key: &str| match stats.get(key) {
+        Some(Json::Num(t)) => *t,
+        other => panic!("{key}: {other:?}"),
+    };
+    assert!(delay("queue_delay_p50_seconds") <= delay("queue_delay_p99_seconds"));
+    assert!(delay("queue_delay_p99_seconds") <= delay("queue_delay_max_seconds"));
+    // The thread hooks counted at least the live workers' starts.
+    assert!(stats.count("threads_started") >= count("live_workers"), "{}", json.body);
     let max = count("max_capacity") as usize;
     assert!(
         (1..=max as u64).contains(&count("capacity")),
@@ -743,6 +775,10 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
             worker.count(key);
         }
         assert!(
+            matches!(worker.get("busy_seconds"), Some(Json::Num(t)) if *t >= 0.0),
+            "worker {i}: {worker:?}"
+        );
+        assert!(
             matches!(worker.get("state"), Some(Json::Str(s)) if STATES.contains(&s.as_str())),
             "worker {i}: {worker:?}"
         );
@@ -751,17 +787,22 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
     // /metrics: well-formed exposition, the expected families, per-worker
     // series, a completed counter that grows while the load runs.
     let metrics = get_ok(addr, "/metrics");
-    assert!(metrics.headers["content-type"].starts_with("text/plain"));
+    assert!(metrics.headers["content-type"].starts_with("application/openmetrics-text"));
     let first = check_exposition(&metrics.body);
     for (name, kind) in [
         ("stealpool_capacity", "gauge"),
         ("stealpool_live_workers", "gauge"),
         ("stealpool_busy_workers", "gauge"),
         ("stealpool_queued_tasks", "gauge"),
-        ("stealpool_tasks_submitted_total", "counter"),
-        ("stealpool_tasks_completed_total", "counter"),
-        ("stealpool_steals_total", "counter"),
-        ("stealpool_worker_tasks_run_total", "counter"),
+        ("stealpool_tasks_submitted", "counter"),
+        ("stealpool_tasks_completed", "counter"),
+        ("stealpool_steals", "counter"),
+        ("stealpool_busy_seconds", "counter"),
+        ("stealpool_queue_delay_tasks", "counter"),
+        ("stealpool_queue_delay_p50_seconds", "gauge"),
+        ("stealpool_queue_delay_p99_seconds", "gauge"),
+        ("stealpool_worker_tasks_run", "counter"),
+        ("stealpool_worker_busy_seconds", "counter"),
         ("stealpool_worker_state", "gauge"),
     ] {
         assert_eq!(
@@ -772,8 +813,13 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
         );
     }
     for i in 0..max {
-        let series = format!("stealpool_worker_tasks_run_total{{worker=\"{i}\"}}");
-        assert!(first.samples.contains_key(&series), "no {series}:\n{}", metrics.body);
+        for family in [
+            "stealpool_worker_tasks_run_total",
+            "stealpool_worker_busy_seconds_total",
+        ] {
+            let series = format!("{family}{{worker=\"{i}\"}}");
+            assert!(first.samples.contains_key(&series), "no {series}:\n{}", metrics.body);
+        }
         let in_one_state: f64 = STATES
             .iter()
             .map(|s| first.samples[&format!("stealpool_worker_state{{worker=\"{i}\",state=\"{s}\"}}")])
@@ -806,11 +852,11 @@ fn serves_stats_json_metrics_and_workers_while_the_load_runs() {
     assert!(table
         .body
         .lines()
-        .any(|l| l.contains("worker") && l.contains("state") && l.contains("tasks_run")));
+        .any(|l| l.contains("worker") && l.contains("state") && l.contains("tasks_run") && l.contains("busy_ms")));
     assert_eq!(rows.len(), max, "/workers rows:\n{}", table.body);
     for (i, row) in rows.iter().enumerate() {
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells.len(), 5, "row {row:?}");
+        assert_eq!(cells.len(), 6, "row {row:?}");
         assert_eq!(cells[0], i.to_string());
         assert!(STATES.contains(&cells[1]), "row {row:?}");
         assert!(cells[2..].iter().all(|c| c.parse::<u64>().is_ok()), "row {row:?}");

@@ -118,6 +118,58 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         /// ```
         pinning(pinning: crate::Pinning)
     );
+    /// As [`Builder::on_thread_start`]. Runs before the worker's state (if
+    /// any) is made.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().on_thread_start(|i| assert!(i < 64)).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_thread_start(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.on_thread_start(hook);
+        self
+    }
+    /// As [`Builder::on_thread_stop`]. Runs before the worker's state (if
+    /// any) is dropped.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().on_thread_stop(|i| assert!(i < 64)).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_thread_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.on_thread_stop(hook);
+        self
+    }
+    /// As [`Builder::on_task_start`]: once per invocation.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().on_task_start(|e| assert!(!e.panicked())).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_start(mut self, hook: impl Fn(&crate::TaskEvent) + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.on_task_start(hook);
+        self
+    }
+    /// As [`Builder::on_task_end`]: once per invocation.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().on_task_end(|e| assert!(!e.panicked())).build(|_: u8| ())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_end(mut self, hook: impl Fn(&crate::TaskEvent) + Send + Sync + 'static) -> Self {
+        self.builder = self.builder.on_task_end(hook);
+        self
+    }
+    forward!(
+        /// As [`Builder::measure_queue_delay`].
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().measure_queue_delay(true).build(|_: u8| ())?;
+        /// assert!(fp.stats().queue_delay.is_some());
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        measure_queue_delay(measure: bool)
+    );
     /// As [`Builder::pin_to_cores`].
     ///
     /// ```

@@ -6,10 +6,45 @@ use crossbeam_utils::CachePadded;
 
 use crate::error::BuildError;
 use crate::multi::MultiPool;
+use crate::observe::TaskEvent;
 use crate::pool::builder::Builder;
 use crate::sync::{Arc, AtomicUsize, StdArc};
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
+type PoolThreadHookFn = dyn Fn(usize, usize) + Send + Sync;
+type PoolTaskHookFn = dyn Fn(usize, &TaskEvent) + Send + Sync;
+
+/// The hooks of a `MultiPool`: each is called with the sub-pool's index.
+#[derive(Clone, Default)]
+struct PoolHooks {
+    on_thread_start: Option<StdArc<PoolThreadHookFn>>,
+    on_thread_stop: Option<StdArc<PoolThreadHookFn>>,
+    on_task_start: Option<StdArc<PoolTaskHookFn>>,
+    on_task_end: Option<StdArc<PoolTaskHookFn>>,
+    measure_queue_delay: Option<bool>,
+}
+
+impl PoolHooks {
+    /// The template with sub-pool `pool`'s hooks installed.
+    fn install(&self, pool: usize, mut builder: Builder) -> Builder {
+        if let Some(hook) = self.on_thread_start.clone() {
+            builder = builder.on_thread_start(move |i| hook(pool, i));
+        }
+        if let Some(hook) = self.on_thread_stop.clone() {
+            builder = builder.on_thread_stop(move |i| hook(pool, i));
+        }
+        if let Some(hook) = self.on_task_start.clone() {
+            builder = builder.on_task_start(move |e| hook(pool, e));
+        }
+        if let Some(hook) = self.on_task_end.clone() {
+            builder = builder.on_task_end(move |e| hook(pool, e));
+        }
+        if let Some(measure) = self.measure_queue_delay {
+            builder = builder.measure_queue_delay(measure);
+        }
+        builder
+    }
+}
 
 /// How a [`MultiPool`] picks the sub-pool for each task.
 ///
@@ -83,6 +118,7 @@ pub struct MultiPoolBuilder {
     strategy: LoadBalancing,
     thread_name: Option<StdArc<PoolThreadNameFn>>,
     split_cores: bool,
+    hooks: PoolHooks,
 }
 
 impl Default for MultiPoolBuilder {
@@ -127,6 +163,7 @@ impl MultiPoolBuilder {
             strategy: LoadBalancing::default(),
             thread_name: None,
             split_cores: false,
+            hooks: PoolHooks::default(),
         }
     }
 
@@ -215,6 +252,95 @@ impl MultiPoolBuilder {
         self
     }
 
+    /// As [`Builder::on_thread_start`], with the sub-pool's index first:
+    /// `hook(pool, worker)`. (Hooks set on the
+    /// [`pool_builder`](MultiPoolBuilder::pool_builder) template apply too,
+    /// without the sub-pool's index.)
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder()
+    ///     .pools(2)
+    ///     .on_thread_start(|pool, worker| assert!(pool < 2 && worker < 64))
+    ///     .build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, usize) + Send + Sync + 'static,
+    {
+        self.hooks.on_thread_start = Some(StdArc::new(hook));
+        self
+    }
+
+    /// As [`Builder::on_thread_stop`], with the sub-pool's index first.
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder()
+    ///     .on_thread_stop(|pool, worker| assert!(pool < 2 && worker < 64))
+    ///     .build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_stop<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, usize) + Send + Sync + 'static,
+    {
+        self.hooks.on_thread_stop = Some(StdArc::new(hook));
+        self
+    }
+
+    /// As [`Builder::on_task_start`], with the sub-pool's index first.
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder()
+    ///     .on_task_start(|pool, event| assert!(pool < 2 && !event.panicked()))
+    ///     .build()?;
+    /// mp.submit(|| ())?;
+    /// mp.wait_idle();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, &TaskEvent) + Send + Sync + 'static,
+    {
+        self.hooks.on_task_start = Some(StdArc::new(hook));
+        self
+    }
+
+    /// As [`Builder::on_task_end`], with the sub-pool's index first.
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder()
+    ///     .on_task_end(|pool, event| assert!(pool < 2 && !event.panicked()))
+    ///     .build()?;
+    /// mp.submit(|| ())?;
+    /// mp.wait_idle();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_end<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize, &TaskEvent) + Send + Sync + 'static,
+    {
+        self.hooks.on_task_end = Some(StdArc::new(hook));
+        self
+    }
+
+    /// As [`Builder::measure_queue_delay`], for every sub-pool.
+    /// [`MultiPool::stats`] adds the counts and totals up; its `max`, `p50`
+    /// and `p99` are the highest of the sub-pools' (each sub-pool's own
+    /// figures are in `mp.pool(i).stats()`).
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder().measure_queue_delay(true).build()?;
+    /// mp.submit(|| ())?;
+    /// mp.wait_idle();
+    /// assert_eq!(mp.stats().queue_delay.map(|d| d.count), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn measure_queue_delay(mut self, measure: bool) -> Self {
+        self.hooks.measure_queue_delay = Some(measure);
+        self
+    }
+
     /// Gives each sub-pool its own share of the cores this process may run
     /// on, and pins its workers there: sub-pool `p` of `k` gets the cores at
     /// positions `c` with `c mod k == p` (with fewer cores than sub-pools,
@@ -263,6 +389,7 @@ impl MultiPoolBuilder {
                 .clone()
                 .pin_workers(false)
                 .thread_name(move |i| names(index, i));
+            builder = self.hooks.install(index, builder);
             if let Some(capacity) = self.capacity_per_pool {
                 builder = builder.capacity(capacity);
             }

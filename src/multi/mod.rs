@@ -103,6 +103,9 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         rejected,
         free_capacity,
         live_states,
+        busy_time,
+        queue_delay,
+        hook_panics,
     } = *part;
     total.capacity += capacity;
     total.max_capacity += max_capacity;
@@ -122,6 +125,9 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.rejected += rejected;
     total.free_capacity += free_capacity;
     total.live_states += live_states;
+    total.busy_time += busy_time;
+    total.queue_delay = crate::observe::QueueDelay::merge(total.queue_delay, queue_delay);
+    total.hook_panics += hook_panics;
 }
 
 impl MultiPool {

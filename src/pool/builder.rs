@@ -56,6 +56,7 @@ impl fmt::Debug for Builder {
             .field("pinning", &self.settings.pinning)
             .field("pin_cores", &self.settings.pin_cores)
             .field("panic_handler", &self.settings.panic_handler.as_ref().map(|_| ".."))
+            .field("hooks", &self.settings.user_hooks)
             .finish()
     }
 }
@@ -63,7 +64,7 @@ impl fmt::Debug for Builder {
 impl Builder {
     /// A builder with the defaults: one worker per available core, threads
     /// named `stealpool-{i}`, the platform's stack size, workers pinned to
-    /// cores, panics printed to stderr.
+    /// cores, no panic handler (see [`Builder::panic_handler`]).
     ///
     /// ```
     /// let pool = stealpool::Builder::new().build().unwrap();
@@ -311,10 +312,13 @@ impl Builder {
         self
     }
 
-    /// What happens to the payload of a panicking `submit`ted task. Default:
-    /// print it to stderr. The worker survives either way, and
+    /// What happens to the payload of a panicking `submit`ted task (and of
+    /// a panicking hook). Default: std's panic hook has printed the panic;
+    /// the pool reports that a task panicked through the `log` facade (the
+    /// default `log` feature; without it a line on stderr once per pool) and
+    /// drops the payload. The worker survives either way, and
     /// [`Stats::panicked`](crate::Stats::panicked) counts the panic. A
-    /// handler that panics itself is caught too (and reported on stderr).
+    /// handler that panics itself is caught too (and reported the same way).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -337,6 +341,158 @@ impl Builder {
         H: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
     {
         self.settings.panic_handler = Some(StdArc::new(handler));
+        self
+    }
+
+    /// Runs `hook` on each new worker thread, before its first task, with
+    /// the worker's index (set a thread priority, register the thread with
+    /// a profiler, fill thread-local caches). Called exactly once per thread
+    /// the pool starts: at build with `prealloc`, on demand, when `tune`
+    /// grows the pool or keep-alive brought a thread back, after `reboot`.
+    ///
+    /// A panic in the hook is contained (the thread goes on to run tasks),
+    /// counted in [`Stats::hook_panics`](crate::Stats::hook_panics) and
+    /// handed to the [panic handler](Builder::panic_handler), if there is one.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let count = started.clone();
+    /// let pool = stealpool::Pool::builder()
+    ///     .capacity(2)
+    ///     .prealloc(true)
+    ///     .on_thread_start(move |_index| {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()?;
+    /// pool.shutdown(); // waits for the threads: each has run its hook
+    /// assert_eq!(started.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.settings.user_hooks.on_thread_start = Some(StdArc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each worker thread as it stops, after its last task,
+    /// with the worker's index (flush thread-local buffers). Called exactly
+    /// once per thread that started, whatever ends it: keep-alive, a
+    /// `tune` that shrank the pool followed by keep-alive, shutdown, reboot.
+    /// Panics are contained as for [`on_thread_start`](Builder::on_thread_start).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let count = stopped.clone();
+    /// let pool = stealpool::Pool::builder()
+    ///     .capacity(2)
+    ///     .prealloc(true)
+    ///     .on_thread_stop(move |_index| {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()?;
+    /// pool.shutdown();
+    /// assert_eq!(stopped.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn on_thread_stop<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.settings.user_hooks.on_thread_stop = Some(StdArc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on the worker just before each task starts: every task
+    /// counted in [`Stats::submitted`](crate::Stats::submitted) (`submit`,
+    /// `spawn`, scope spawns, a `join` called from outside the pool as one
+    /// task; the halves of a `join` inside a task are part of that task). The
+    /// [`TaskEvent`](crate::TaskEvent) tells the worker and, with
+    /// [`measure_queue_delay`](Builder::measure_queue_delay), how long the
+    /// task waited. A pool with a task hook pays a few nanoseconds per task
+    /// for it; a pool without pays nothing. Panics are contained as for
+    /// [`on_thread_start`](Builder::on_thread_start): the task still runs.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let count = started.clone();
+    /// let pool = stealpool::Pool::builder()
+    ///     .on_task_start(move |_event| {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()?;
+    /// pool.submit(|| ())?;
+    /// pool.wait_idle();
+    /// assert_eq!(started.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_start<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&crate::TaskEvent) + Send + Sync + 'static,
+    {
+        self.settings.user_hooks.on_task_start = Some(StdArc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on the worker right after each task ends, panicked or
+    /// not, with how long it ran ([`TaskEvent::ran_for`](crate::TaskEvent::ran_for))
+    /// and whether it panicked. The task counts as completed (for
+    /// `wait_idle` and [`Stats::completed`](crate::Stats::completed)) only
+    /// after the hook returned. Panics are contained as for
+    /// [`on_thread_start`](Builder::on_thread_start).
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let longest = Arc::new(Mutex::new(Duration::ZERO));
+    /// let record = longest.clone();
+    /// let pool = stealpool::Pool::builder()
+    ///     .on_task_end(move |event| {
+    ///         let mut longest = record.lock().unwrap();
+    ///         *longest = (*longest).max(event.ran_for());
+    ///     })
+    ///     .build()?;
+    /// pool.submit(|| std::thread::sleep(Duration::from_millis(2)))?;
+    /// pool.wait_idle();
+    /// assert!(*longest.lock().unwrap() >= Duration::from_millis(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_task_end<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&crate::TaskEvent) + Send + Sync + 'static,
+    {
+        self.settings.user_hooks.on_task_end = Some(StdArc::new(hook));
+        self
+    }
+
+    /// Measures how long each task waits between its submit and its start
+    /// (default `false`). Each submit then reads the clock once and wraps
+    /// its task with the time (a small allocation); the figures appear in
+    /// [`Stats::queue_delay`](crate::Stats::queue_delay) and
+    /// [`TaskEvent::queued_for`](crate::TaskEvent::queued_for). Off, a
+    /// submit pays one test of a flag.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().measure_queue_delay(true).build()?;
+    /// pool.submit(|| ())?;
+    /// pool.wait_idle();
+    /// assert_eq!(pool.stats().queue_delay.map(|d| d.count), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn measure_queue_delay(mut self, measure: bool) -> Self {
+        self.settings.user_hooks.measure_queue_delay = measure;
         self
     }
 

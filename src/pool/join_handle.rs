@@ -136,7 +136,7 @@ impl<T> Packet<T> {
         }
         if let Some(error) = orphaned {
             if let Ok(payload) = error.try_into_panic() {
-                deliver_panic(self.panic_handler.as_ref(), payload);
+                deliver_panic(self.panic_handler.as_ref(), None, payload);
             }
         }
     }
@@ -518,7 +518,7 @@ impl<T> Drop for JoinHandle<T> {
         drop(state);
         if let Some(Err(error)) = unseen {
             if let Ok(payload) = error.try_into_panic() {
-                deliver_panic(self.packet.panic_handler.as_ref(), payload);
+                deliver_panic(self.packet.panic_handler.as_ref(), None, payload);
             }
         }
     }

@@ -135,8 +135,24 @@ impl Admission<'_> {
     }
 
     /// Pushes the admitted task.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(self, shared: &Arc<Shared>, job: JobRef) {
+        // The one test an unmeasured pool pays per submit (`stamp.rs`).
+        if shared.config.measure_queue_delay {
+            return self.push_stamped(shared, job);
+        }
+        match self {
+            Admission::Inside(worker) => worker.push_counted(job),
+            Admission::Outside => Shared::inject(shared, job),
+        }
+    }
+
+    /// `push` in a pool that measures queue delays: the job travels with
+    /// the time of its submit.
+    #[cold]
+    #[inline(never)]
+    fn push_stamped(self, shared: &Arc<Shared>, job: JobRef) {
+        let job = crate::scheduler::stamp::stamp(job);
         match self {
             Admission::Inside(worker) => worker.push_counted(job),
             Admission::Outside => Shared::inject(shared, job),

@@ -18,11 +18,13 @@ pub(crate) mod backpressure;
 pub(crate) mod job;
 pub(crate) mod job_cache;
 pub(crate) mod latch;
+pub(crate) mod observed;
 pub(crate) mod parker;
 pub(crate) mod pinning;
 pub(crate) mod queue;
 pub(crate) mod registry;
 pub(crate) mod sleep;
+pub(crate) mod stamp;
 pub(crate) mod worker;
 
 pub(crate) use admission::{Admission, Refusal, Room};

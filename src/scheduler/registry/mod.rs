@@ -12,6 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::config::{Config, Pinning};
+use crate::observe::busy::BusyTime;
 use crate::scheduler::backpressure::Backpressure;
 use crate::scheduler::job::{JobKind, JobRef};
 use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
@@ -48,6 +49,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) home_core: AtomicUsize,
     /// Whether the thread is pinned to its home core now.
     pub(crate) pinned: AtomicBool,
+    /// Time spent running tasks (see `observe/busy.rs`).
+    pub(crate) busy_time: BusyTime,
     /// Times adaptive pinning let the thread off its core.
     pub(crate) pin_releases: AtomicU64,
 }
@@ -521,7 +524,7 @@ impl Shared {
     /// Hands a task's panic to the panic handler (or prints it).
     #[cold]
     pub(crate) fn handle_panic(&self, payload: Payload) {
-        deliver_panic(self.config.panic_handler.as_ref(), payload);
+        deliver_panic(self.config.panic_handler.as_ref(), Some(&self.config.reporter), payload);
     }
 }
 
@@ -546,9 +549,13 @@ impl Shared {
         shared.close();
         let mut unrun = Vec::new();
         let mut keep = Vec::new();
-        let mut sort = |job: JobRef| match job.kind() {
-            JobKind::Task => unrun.push(job),
-            JobKind::Bound | JobKind::Stack => keep.push(job),
+        // A queue-delay stamp comes off: what is handed back is the task.
+        let mut sort = |job: JobRef| {
+            let job = crate::scheduler::stamp::unstamp(job).0;
+            match job.kind() {
+                JobKind::Task => unrun.push(job),
+                JobKind::Bound | JobKind::Stack => keep.push(job),
+            }
         };
         while let Some(job) = steal_retrying(|| shared.injector.steal()) {
             sort(job);
@@ -612,6 +619,8 @@ impl Shared {
                     index,
                     state,
                     tasks_run: counters.completed.load(Ordering::Relaxed),
+                    tasks: counters.completed.load(Ordering::Relaxed),
+                    busy_time: counters.busy_time.read(),
                     steals: counters.stolen.load(Ordering::Relaxed),
                     parks: counters.parks.load(Ordering::Relaxed),
                     home_core: counters.home_core.load(Ordering::Relaxed).checked_sub(1),
@@ -636,6 +645,7 @@ impl Shared {
         let mut sleeping_workers = 0;
         let mut panicked = 0;
         let mut stolen = 0;
+        let mut busy_time = Duration::ZERO;
         for (index, slot) in shared.slots.iter().enumerate() {
             let counters = &slot.counters;
             // Relaxed: figures for display, each individually coherent.
@@ -645,6 +655,7 @@ impl Shared {
             sleeping_workers += usize::from(live && shared.sleep.is_sleeping(index));
             panicked += counters.panicked.load(Ordering::Relaxed);
             stolen += counters.stolen.load(Ordering::Relaxed);
+            busy_time += counters.busy_time.read();
         }
         // Handed back by `shutdown_now`: neither queued nor completed.
         let pending = usize::try_from(submitted - completed - withdrawn - cancelled).unwrap_or(usize::MAX);
@@ -669,6 +680,14 @@ impl Shared {
             cancelled,
             panicked,
             stolen,
+            busy_time,
+            queue_delay: shared
+                .config
+                .task_observer
+                .as_ref()
+                .and_then(|observer| observer.delays.as_ref())
+                .map(|delays| delays.snapshot()),
+            hook_panics: shared.config.reporter.hook_panics(),
         }
     }
 }

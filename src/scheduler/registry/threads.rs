@@ -54,7 +54,10 @@ impl Reported {
         let bit = trouble as u8;
         if self.0 & bit == 0 {
             self.0 |= bit;
-            eprintln!("stealpool: {} (reported once per pool)", message());
+            crate::observe::report::emit(
+                crate::observe::report::Level::Warn,
+                format_args!("{} (reported once per pool)", message()),
+            );
         }
     }
 }

@@ -15,8 +15,10 @@ pub(crate) use join_frames::JoinFrame;
 use join_frames::JoinFrames;
 use keep_alive::{Parked, Suspension};
 
+use crate::observe::report::{Level, Topic};
 use crate::scheduler::job::JobRef;
 use crate::scheduler::latch::{Latch, LatchOwner};
+use crate::scheduler::observed;
 use crate::scheduler::pinning::{self, AdaptivePolicy, WorkerPin};
 use crate::scheduler::queue::{Steal, Worker};
 use crate::scheduler::registry::{Shared, WorkerCounters};
@@ -225,6 +227,10 @@ impl WorkerThread {
     /// kinds catch their own) and counting it.
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
+        // The one test an unobserved pool pays per task (observed.rs).
+        if let Some(observer) = &self.shared.config.task_observer {
+            return observed::execute_observed(self, observer, job);
+        }
         self.shared.run_job(
             job,
             || self.note_panic(),
@@ -235,6 +241,7 @@ impl WorkerThread {
     /// Counts a panic of a task on this worker.
     #[cold]
     pub(crate) fn note_panic(&self) {
+        crate::observe::event::note_caught_panic();
         WorkerCounters::bump(&self.counters().panicked);
     }
 
@@ -301,6 +308,7 @@ impl WorkerThread {
         let mut idle_since: Option<Instant> = None;
         loop {
             if self.index >= shared.capacity() {
+                self.counters().busy_time.stop();
                 if searching {
                     self.leave_search_for_suspension();
                 }
@@ -365,6 +373,7 @@ impl WorkerThread {
                 return false;
             }
             WorkerCounters::bump(&self.counters().parks);
+            self.counters().busy_time.stop();
             if self.adaptive.is_some() {
                 self.before_park();
             }
@@ -431,6 +440,7 @@ impl WorkerThread {
     /// fans out to threads started on demand too.
     #[inline]
     fn found_work(&self) {
+        self.counters().busy_time.start();
         let shared = &self.shared;
         if shared.sleep.end_searching(true) && self.missing_after_fence() && shared.has_queued_work() {
             Shared::start_missing_worker(shared);
@@ -550,19 +560,30 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         join_frames: JoinFrames::new(),
     };
     CURRENT.with(|current| current.set(&worker));
+    if worker.shared.config.thread_hooks.on_start.is_some() {
+        observed::thread_started(&worker.shared, index);
+    }
     // A panic here would be a bug in the pool (tasks' panics are caught
     // where they run); still, the thread's accounting must be undone, or
     // `shutdown` would wait for it forever.
     let expired = match panic::catch_unwind(AssertUnwindSafe(|| worker.main_loop())) {
         Ok(expired) => expired,
         Err(payload) => {
-            eprintln!(
-                "stealpool: worker {index} failed (a bug in stealpool, please report it): {}",
-                crate::unwind::panic_message(&*payload)
+            worker.shared.config.reporter.report(
+                Topic::WorkerFailed,
+                Level::Error,
+                format_args!(
+                    "worker {index} failed (a bug in stealpool, please report it): {}",
+                    crate::unwind::panic_message(&*payload)
+                ),
             );
             false
         }
     };
+    worker.counters().busy_time.stop();
+    if worker.shared.config.thread_hooks.on_stop.is_some() {
+        observed::thread_stopped(&worker.shared, index);
+    }
     CURRENT.with(|current| current.set(ptr::null()));
     let WorkerThread {
         shared, index, deque, ..

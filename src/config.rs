@@ -140,8 +140,15 @@ impl Settings {
         if self.keep_alive == Some(Duration::ZERO) {
             return Err(BuildError::ZeroKeepAlive);
         }
-        if self.queue_limit == Some(0) {
-            return Err(BuildError::ZeroQueueLimit);
+        // The two settings that shape waiting for room mean nothing without
+        // a queue limit: refuse them rather than ignore them.
+        if self.queue_limit.is_none() {
+            if self.nonblocking {
+                return Err(BuildError::NonblockingWithoutQueueLimit);
+            }
+            if let Some(submitters) = self.max_blocked_submitters {
+                return Err(BuildError::MaxBlockedSubmittersWithoutQueueLimit { submitters });
+            }
         }
         Ok(Config {
             capacity,

@@ -62,8 +62,14 @@ macro_rules! forward {
 
 impl<A: Send + 'static> FuncPoolBuilder<A> {
     pub(crate) fn new() -> Self {
+        FuncPoolBuilder::from_builder(Builder::new())
+    }
+
+    /// A `FuncPool` builder with a `Pool` builder's settings (a
+    /// `MultiFuncPool`'s sub-pools).
+    pub(crate) fn from_builder(builder: Builder) -> Self {
         FuncPoolBuilder {
-            builder: Builder::new(),
+            builder,
             check: None,
             _argument: PhantomData,
         }

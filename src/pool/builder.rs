@@ -174,16 +174,28 @@ impl Builder {
         self
     }
 
-    /// At most `tasks` accepted tasks wait for a worker: the pool holds at
-    /// most `tasks + capacity` tasks, waiting or running, so a burst into an
-    /// idle pool fills the free workers first. When the queue is full,
-    /// `submit` from outside the pool blocks until there is room (or, with
-    /// [`nonblocking`](Builder::nonblocking), returns
+    /// Bounds the queue: at most `tasks + capacity` tasks submitted from
+    /// outside the pool are accepted and unfinished (waiting or running) at
+    /// any moment. So once every worker is busy at most `tasks` wait, and a
+    /// burst into an idle pool fills the free workers first. The bound counts
+    /// tasks *admitted for* a free worker, not tasks it already started: under
+    /// load up to `tasks + capacity` may sit in the queue for an instant
+    /// (the workers they were admitted for are on their way to them), which
+    /// is also the most [`Pool::shutdown_now`] can hand back (plus tasks
+    /// submitted from inside the pool, below). The capacity is read at each
+    /// submit, so `tune` moves the bound with it.
+    ///
+    /// `queue_limit(0)` admits a task only if a worker is free for it (ants'
+    /// rule): a submit to a pool whose workers are all busy blocks until one
+    /// finishes (or, with [`nonblocking`](Builder::nonblocking), returns
+    /// [`SubmitError::Full`](crate::SubmitError::Full) at once).
+    ///
+    /// When the queue is full, `submit` from outside the pool blocks until
+    /// there is room (or, with [`nonblocking`](Builder::nonblocking), returns
     /// [`SubmitError::Full`](crate::SubmitError::Full) at once). Submits from
     /// inside the pool's own tasks never block and are never refused for
     /// room: they may go over the limit, since waiting there could deadlock
-    /// the pool. Default: unbounded. `0` makes [`build`](Builder::build) fail
-    /// with [`BuildError::ZeroQueueLimit`].
+    /// the pool. Default: unbounded.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(10_000).build().unwrap();
@@ -196,7 +208,10 @@ impl Builder {
 
     /// With a [`queue_limit`](Builder::queue_limit): refuse with
     /// [`SubmitError::Full`](crate::SubmitError::Full) instead of blocking
-    /// when the queue is full. Default: `false` (block).
+    /// when the queue is full. Default: `false` (block). `true` without a
+    /// `queue_limit` makes [`build`](Builder::build) fail with
+    /// [`BuildError::NonblockingWithoutQueueLimit`] (an unbounded queue is
+    /// never full).
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(100).nonblocking(true).build().unwrap();
@@ -210,7 +225,8 @@ impl Builder {
     /// With a [`queue_limit`](Builder::queue_limit): at most `submitters`
     /// threads wait for room at once; the next one gets
     /// [`SubmitError::Full`](crate::SubmitError::Full) at once. Default:
-    /// unlimited.
+    /// unlimited. Without a `queue_limit`, [`build`](Builder::build) fails
+    /// with [`BuildError::MaxBlockedSubmittersWithoutQueueLimit`].
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(100).max_blocked_submitters(4).build().unwrap();

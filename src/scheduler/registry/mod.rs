@@ -512,8 +512,8 @@ impl Shared {
     /// Each worker slot's figures (see `Pool::worker_stats`).
     pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
         let shared = self;
-        shared
-            .slots
+        // Only slots that have or had a thread (see `Pool::worker_stats`).
+        shared.slots[..shared.started_high().min(shared.slots.len())]
             .iter()
             .enumerate()
             .map(|(index, slot)| {

@@ -89,6 +89,17 @@ impl WorkerThread {
         self.push(job);
     }
 
+    /// Pushes a counted task submitted from inside one of this pool's tasks
+    /// onto the injector instead of the own deque (`spawn_fifo`): it then
+    /// starts in FIFO order with the other injected tasks. Never blocks.
+    #[inline]
+    pub(crate) fn push_counted_fifo(&self, job: JobRef) {
+        // Counted before it is pushed, wherever it goes: see
+        // `Shared::all_tasks_done`.
+        WorkerCounters::bump(&self.counters().submitted);
+        Shared::inject(&self.shared, job);
+    }
+
     /// Pops from the own deque (LIFO).
     #[inline]
     pub(crate) fn pop(&self) -> Option<JobRef> {
@@ -117,9 +128,12 @@ impl WorkerThread {
         let shared = &*self.shared;
         loop {
             let mut retry = false;
-            // The injector first: outside submits land there, and a batch
-            // amortises its contended head over up to 32 tasks.
-            match shared.injector.steal_batch_and_pop(&self.deque) {
+            // The injector first: outside submits land there. One task at a
+            // time, never a batch: a batch would wait in this deque behind
+            // the task we run now, while later submits start on other
+            // workers, so outside tasks would not start in submission
+            // order (ARCHITECTURE.md, "Where work goes": start order).
+            match shared.injector.steal() {
                 Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}

@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) nonblocking: bool,
     pub(crate) max_blocked_submitters: Option<usize>,
+    /// Workers take one task at a time from the injector (strict start
+    /// order) instead of batches.
+    pub(crate) fifo: bool,
     /// Per-worker hooks (a `FuncPool`'s per-worker state).
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     /// `Pool::current()` returns `None` on this pool's workers (a
@@ -88,6 +91,7 @@ pub(crate) struct Settings {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) nonblocking: bool,
     pub(crate) max_blocked_submitters: Option<usize>,
+    pub(crate) fifo: bool,
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     pub(crate) hidden: bool,
 }
@@ -108,6 +112,7 @@ impl Default for Settings {
             queue_limit: None,
             nonblocking: false,
             max_blocked_submitters: None,
+            fifo: false,
             hooks: None,
             hidden: false,
         }
@@ -164,6 +169,7 @@ impl Settings {
             queue_limit: self.queue_limit,
             nonblocking: self.nonblocking,
             max_blocked_submitters: self.max_blocked_submitters,
+            fifo: self.fifo,
             hooks: self.hooks,
             hidden: self.hidden,
         })

@@ -1,6 +1,7 @@
-//! Start order: tasks submitted from outside the pool start in submission
-//! order as far as the workers allow; tasks spawned inside a task keep
-//! LIFO locality; `spawn_fifo` and `scope_fifo` start in spawn order.
+//! Start order: with `Builder::fifo(true)` tasks submitted from outside the
+//! pool start in submission order as far as the workers allow; tasks
+//! spawned inside a task keep LIFO locality; `spawn_fifo` and `scope_fifo`
+//! start in spawn order.
 
 mod common;
 
@@ -11,17 +12,22 @@ use std::time::Duration;
 use common::{named_builder, serial, wait_until, Watchdog, SOON};
 use stealpool::Pool;
 
-/// threadpool's `test_shrink`, on stealpool: the first six tasks wait on
-/// one barrier with the caller, the next four on another, on a pool of six.
-/// It deadlocks unless the first six tasks are the ones that start first
-/// (before the fix, a worker took a batch of the first tasks into its own
-/// deque while later tasks started elsewhere; 19 of 20 rounds failed).
+/// threadpool's `test_shrink`, on stealpool with strict start order: the
+/// first six tasks wait on one barrier with the caller, the next four on
+/// another, on a pool of six. It deadlocks unless the first six tasks are
+/// the ones that start first (with batches, the default, a worker takes
+/// several of the first tasks into its own deque while later tasks start
+/// elsewhere: this test hangs there).
 #[test]
 fn the_first_tasks_submitted_are_the_first_to_start() {
     let _s = serial();
     let _w = Watchdog::new("the_first_tasks_submitted_are_the_first_to_start", 240);
     for round in 0..20 {
-        let pool = named_builder("so-shrink-", 6).max_capacity(6).build().expect("build");
+        let pool = named_builder("so-shrink-", 6)
+            .max_capacity(6)
+            .fifo(true)
+            .build()
+            .expect("build");
         let (b0, b1) = (Arc::new(Barrier::new(7)), Arc::new(Barrier::new(7)));
         for _ in 0..6 {
             let (b0, b1) = (b0.clone(), b1.clone());
@@ -57,8 +63,8 @@ fn the_first_tasks_submitted_are_the_first_to_start() {
 /// With one submitter, task `i` starts only after every task before it was
 /// taken, and a taken task starts at once on the worker that took it, so
 /// at most `capacity - 1` earlier tasks can still be unstarted when `i`
-/// starts: its start rank is at least `i - (capacity - 1)`. (Batches taken
-/// into one worker's deque broke this by dozens of places.)
+/// starts: its start rank is at least `i - (capacity - 1)`. (Batches, the
+/// default, break this by dozens of places.)
 #[test]
 fn outside_tasks_start_in_submission_order_as_far_as_the_workers_allow() {
     let _s = serial();
@@ -68,7 +74,7 @@ fn outside_tasks_start_in_submission_order_as_far_as_the_workers_allow() {
     );
     const TASKS: usize = 20_000;
     for capacity in [1, 2, 4] {
-        let pool = named_builder("so-rank-", capacity).build().expect("build");
+        let pool = named_builder("so-rank-", capacity).fifo(true).build().expect("build");
         let next_rank = Arc::new(AtomicUsize::new(0));
         let worst = Arc::new(Mutex::new((0usize, 0usize)));
         for i in 0..TASKS {
@@ -179,28 +185,30 @@ fn scope_fifo_starts_spawns_in_order_and_scope_newest_first() {
     assert_eq!(record(false), [4, 3, 2, 1, 0]);
 }
 
-/// The order guarantee survives a busy pool: with every worker blocked, a
-/// long queue of outside tasks starts front to back once they are released.
+/// One worker runs a queue that built up behind it front to back, with
+/// batches (the default) or without.
 #[test]
-fn a_queue_behind_busy_workers_starts_front_to_back() {
+fn a_queue_behind_a_busy_worker_starts_front_to_back() {
     let _s = serial();
-    let _w = Watchdog::new("a_queue_behind_busy_workers_starts_front_to_back", 60);
-    let pool: Pool = named_builder("so-busy-", 1).build().expect("build");
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let started = Arc::new(AtomicUsize::new(0));
-    let s = started.clone();
-    pool.submit(move || {
-        s.fetch_add(1, SeqCst);
-        release_rx.recv_timeout(Duration::from_secs(60)).ok();
-    })
-    .expect("blocker");
-    assert!(wait_until(SOON, || started.load(SeqCst) == 1));
-    let order = Arc::new(Mutex::new(Vec::new()));
-    for i in 0..100 {
-        let o = order.clone();
-        pool.submit(move || o.lock().unwrap().push(i)).expect("submit");
+    let _w = Watchdog::new("a_queue_behind_a_busy_worker_starts_front_to_back", 60);
+    for fifo in [false, true] {
+        let pool: Pool = named_builder("so-busy-", 1).fifo(fifo).build().expect("build");
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = started.clone();
+        pool.submit(move || {
+            s.fetch_add(1, SeqCst);
+            release_rx.recv_timeout(Duration::from_secs(60)).ok();
+        })
+        .expect("blocker");
+        assert!(wait_until(SOON, || started.load(SeqCst) == 1));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for i in 0..100 {
+            let o = order.clone();
+            pool.submit(move || o.lock().unwrap().push(i)).expect("submit");
+        }
+        release_tx.send(()).expect("release");
+        pool.wait_idle();
+        assert_eq!(*order.lock().unwrap(), (0..100).collect::<Vec<_>>(), "fifo({fifo})");
     }
-    release_tx.send(()).expect("release");
-    pool.wait_idle();
-    assert_eq!(*order.lock().unwrap(), (0..100).collect::<Vec<_>>());
 }

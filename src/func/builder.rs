@@ -189,6 +189,16 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         /// ```
         max_blocked_submitters(submitters: usize)
     );
+    forward!(
+        /// As [`Builder::fifo`]: arguments invoked from outside start in
+        /// invocation order as far as the workers allow.
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(2).fifo(true).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        fifo(strict: bool)
+    );
 
     /// As [`Builder::thread_name`].
     ///

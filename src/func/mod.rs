@@ -99,8 +99,8 @@ impl<A: Send + 'static> FuncPool<A> {
     /// is full: then it blocks until there is room (or refuses, with
     /// `nonblocking` or when `max_blocked_submitters` already wait). From
     /// inside the function: onto the worker's own deque, never blocking.
-    /// Arguments invoked from outside start in invocation order as far as
-    /// the workers allow (as [`Pool::submit`]). Caller runs as
+    /// Start order as [`Pool::submit`] (strict with
+    /// [`fifo`](FuncPoolBuilder::fifo)). Caller runs as
     /// [`Pool::submit`] when no thread can start.
     ///
     /// # Errors

@@ -237,6 +237,48 @@ impl Builder {
         self
     }
 
+    /// Strict start order for tasks submitted from outside the pool: `true`
+    /// makes workers take one task at a time from the shared FIFO queue and
+    /// start it at once, so when task *i* starts every earlier task has been
+    /// taken, and at most `capacity - 1` of them (taken by other workers an
+    /// instant before) have not started yet. Code that is deadlock-free on a
+    /// FIFO pool (the first `capacity` tasks waiting for each other) is then
+    /// deadlock-free here too.
+    ///
+    /// Default: `false`: a worker takes a batch (up to half the queue, at
+    /// most 33 tasks) and runs it oldest first, which pays the queue's
+    /// contended head once per batch. Tasks still start in submission order
+    /// within the queue and within each batch, but the rest of a batch waits
+    /// behind the task its worker runs while later tasks may start on other
+    /// workers. On a 2-core machine strict order cost 2.4x on a million tiny
+    /// tasks from one thread (`submit_1m` in `benches/peers.rs`).
+    ///
+    /// Tasks submitted from inside a task go to the worker's own deque and
+    /// run newest first there either way; [`Pool::spawn_fifo`] and
+    /// [`Pool::scope_fifo`] send them through the FIFO queue instead.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    ///
+    /// // Four tasks that wait for each other, then one more: with strict
+    /// // order the fifth can never take a worker the first four need.
+    /// let pool = stealpool::Pool::builder().capacity(4).fifo(true).build()?;
+    /// let barrier = Arc::new(Barrier::new(4));
+    /// for _ in 0..4 {
+    ///     let barrier = barrier.clone();
+    ///     pool.submit(move || {
+    ///         barrier.wait();
+    ///     })?;
+    /// }
+    /// pool.submit(|| ())?;
+    /// pool.wait_idle();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fifo(mut self, strict: bool) -> Self {
+        self.settings.fifo = strict;
+        self
+    }
+
     /// Names worker `i`'s thread. Default: `stealpool-{i}`. A panic in the
     /// closure while [`build`](Builder::build) starts pre-allocated threads
     /// makes it fail with [`BuildError::ThreadNamePanicked`], and a name

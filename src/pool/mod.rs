@@ -104,11 +104,14 @@ impl Pool {
     /// integers) is stored in the queued job itself, with no allocation; a
     /// larger one is boxed once.
     ///
-    /// **Start order.** Tasks submitted from outside start in submission
-    /// order as far as the workers allow: a worker takes one task at a time
-    /// from the shared FIFO queue and starts it at once. Tasks submitted
-    /// from inside a task go to that worker's own deque and run newest
-    /// first there (locality); use [`Pool::spawn_fifo`] for FIFO order.
+    /// **Start order.** Tasks submitted from outside wait in one FIFO queue.
+    /// By default a worker takes a batch of them and runs it oldest first,
+    /// so the rest of its batch may wait behind a long task while later
+    /// tasks start on other workers; with [`Builder::fifo`] a worker takes
+    /// one at a time and they start in submission order as far as the
+    /// workers allow. Tasks submitted from inside a task go to that
+    /// worker's own deque and run newest first there (locality); use
+    /// [`Pool::spawn_fifo`] for FIFO order.
     ///
     /// A panic in `task` is caught: the worker keeps running, the panic
     /// handler gets the payload and [`Stats::panicked`] counts it.
@@ -259,11 +262,11 @@ impl Pool {
 
     /// Like [`Pool::spawn`], but from inside one of the pool's tasks the
     /// task goes to the pool's shared FIFO queue instead of the worker's
-    /// own LIFO deque, so tasks spawned this way start in the order they
-    /// were spawned, as far as the workers allow (rayon's `spawn_fifo`).
-    /// From outside the pool it is the same as [`Pool::spawn`] (outside
-    /// tasks always start in submission order). Blocking and errors as
-    /// [`Pool::spawn`].
+    /// own LIFO deque, so tasks spawned this way start oldest first (rayon's
+    /// `spawn_fifo`): exactly on one worker, and as far as the workers allow
+    /// on several with [`Builder::fifo`] (by default a worker takes them in
+    /// batches, see [`Pool::submit`]). From outside the pool it is the same
+    /// as [`Pool::spawn`]. Blocking and errors as [`Pool::spawn`].
     ///
     /// # Errors
     ///
@@ -434,10 +437,10 @@ impl Pool {
         self.scope_with(false, body)
     }
 
-    /// Like [`Pool::scope`], but the closures spawned in it start in the
-    /// order they were spawned (as far as the workers allow), like
-    /// rayon's `scope_fifo`: they go through the pool's shared FIFO queue
-    /// instead of the spawning worker's own LIFO deque. Spawns from outside
+    /// Like [`Pool::scope`], but the closures spawned in it start oldest
+    /// first, like rayon's `scope_fifo`: they go through the pool's shared
+    /// FIFO queue instead of the spawning worker's own LIFO deque (the
+    /// order is as strict as [`Pool::spawn_fifo`]'s). Spawns from outside
     /// the pool already take that queue, so there the two scopes are alike.
     ///
     /// ```

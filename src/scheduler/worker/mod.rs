@@ -128,12 +128,18 @@ impl WorkerThread {
         let shared = &*self.shared;
         loop {
             let mut retry = false;
-            // The injector first: outside submits land there. One task at a
-            // time, never a batch: a batch would wait in this deque behind
-            // the task we run now, while later submits start on other
-            // workers, so outside tasks would not start in submission
-            // order (ARCHITECTURE.md, "Where work goes": start order).
-            match shared.injector.steal() {
+            // The injector first: outside submits land there. A batch
+            // amortises its contended head over up to 33 tasks; with strict
+            // start order (`Builder::fifo`) one task at a time, since a
+            // batch waits in this deque behind the task we run now while
+            // later submits start on other workers (ARCHITECTURE.md, "Where
+            // work goes", O1).
+            let taken = if shared.config.fifo {
+                shared.injector.steal()
+            } else {
+                shared.injector.steal_batch_and_pop(&self.deque)
+            };
+            match taken {
                 Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}

@@ -150,6 +150,8 @@ fn spawn_fifo_inside_a_task_starts_in_spawn_order() {
     let results: Vec<i32> = handles.into_iter().map(|h| h.join().expect("child")).collect();
     assert_eq!(results, [0, 10, 20, 30, 40]);
     assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4]);
+    // A handle's result is published before the task counts as completed.
+    pool.wait_idle();
     assert_eq!(pool.stats().completed, 6);
 }
 

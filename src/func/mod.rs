@@ -311,14 +311,35 @@ impl<A: Send + 'static> FuncPool<A> {
         stats
     }
 
-    /// Per-worker figures. As [`Pool::worker_stats`].
+    /// Per-worker figures of the slots that have or had a thread. As
+    /// [`Pool::worker_stats`].
     ///
     /// ```
-    /// let fp = stealpool::FuncPool::builder().capacity(2).max_capacity(2).build(|_: u8| ())?;
+    /// let fp = stealpool::FuncPool::builder().capacity(2).max_capacity(8).build(|_: u8| ())?;
+    /// assert!(fp.worker_stats().is_empty()); // threads start on demand
+    /// fp.prestart()?;
     /// assert_eq!(fp.worker_stats().len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.pool.worker_stats()
+    }
+
+    /// Starts a thread for every worker of the current capacity that has
+    /// none yet. As [`Pool::prestart`] (a worker's state is still made on
+    /// its first call).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error if it refused a thread.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(2).build(|_: u8| ())?;
+    /// assert_eq!(fp.prestart()?, 2);
+    /// assert_eq!(fp.stats().live_workers, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prestart(&self) -> std::io::Result<usize> {
+        self.pool.prestart()
     }
 }

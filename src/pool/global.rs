@@ -50,7 +50,9 @@ fn with_current<R>(f: impl FnOnce(&Pool) -> R) -> R {
 }
 
 /// Runs `a` and `b`, potentially in parallel, on the pool running the
-/// caller, or on the [`global_pool`] outside any pool (as [`Pool::join`]).
+/// caller, or on the [`global_pool`] outside any pool (as [`Pool::join`]):
+/// the caller blocks until both finished (a worker helps with other tasks
+/// meanwhile); never refused.
 ///
 /// ```
 /// fn sum(v: &[u64]) -> u64 {
@@ -83,7 +85,8 @@ where
 }
 
 /// Runs `body` with a [`Scope`] on the pool running the caller, or on the
-/// [`global_pool`] outside any pool (as [`Pool::scope`]).
+/// [`global_pool`] outside any pool (as [`Pool::scope`]): blocks until
+/// every spawn finished; spawns are never refused.
 ///
 /// ```
 /// let mut data = vec![1, 2, 3];
@@ -103,12 +106,13 @@ where
 
 /// Runs `task` on the pool running the caller, or on the [`global_pool`]
 /// outside any pool, and returns a handle to its result (as
-/// [`Pool::spawn`]).
+/// [`Pool::spawn`]). Never blocks: inside a pool a submit never waits for
+/// room, and the global pool has no queue limit.
 ///
 /// # Errors
 ///
 /// [`SubmitError::Closed`] with the closure itself if that pool is shut
-/// down.
+/// down (never `Full` or `Timeout`).
 ///
 /// ```
 /// let handle = stealpool::spawn(|| 6 * 7)?;

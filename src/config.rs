@@ -32,6 +32,9 @@ pub(crate) struct Config {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) nonblocking: bool,
     pub(crate) max_blocked_submitters: Option<usize>,
+    /// Workers take one task at a time from the injector (strict start
+    /// order) instead of batches.
+    pub(crate) fifo: bool,
     /// Per-worker hooks (a `FuncPool`'s per-worker state).
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     /// `Pool::current()` returns `None` on this pool's workers (a
@@ -99,6 +102,7 @@ pub(crate) struct Settings {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) nonblocking: bool,
     pub(crate) max_blocked_submitters: Option<usize>,
+    pub(crate) fifo: bool,
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     pub(crate) hidden: bool,
     /// Thread and task hooks, queue-delay measuring.
@@ -121,6 +125,7 @@ impl Default for Settings {
             queue_limit: None,
             nonblocking: false,
             max_blocked_submitters: None,
+            fifo: false,
             hooks: None,
             hidden: false,
             user_hooks: UserHooks::default(),
@@ -154,8 +159,15 @@ impl Settings {
         if self.keep_alive == Some(Duration::ZERO) {
             return Err(BuildError::ZeroKeepAlive);
         }
-        if self.queue_limit == Some(0) {
-            return Err(BuildError::ZeroQueueLimit);
+        // The two settings that shape waiting for room mean nothing without
+        // a queue limit: refuse them rather than ignore them.
+        if self.queue_limit.is_none() {
+            if self.nonblocking {
+                return Err(BuildError::NonblockingWithoutQueueLimit);
+            }
+            if let Some(submitters) = self.max_blocked_submitters {
+                return Err(BuildError::MaxBlockedSubmittersWithoutQueueLimit { submitters });
+            }
         }
         let measure_queue_delay = self.user_hooks.measure_queue_delay;
         let (thread_hooks, task_observer) = self.user_hooks.into_parts(max_capacity);
@@ -177,6 +189,7 @@ impl Settings {
             queue_limit: self.queue_limit,
             nonblocking: self.nonblocking,
             max_blocked_submitters: self.max_blocked_submitters,
+            fifo: self.fifo,
             hooks: self.hooks,
             hidden: self.hidden,
         })

@@ -8,8 +8,14 @@ use std::fmt;
 /// closure (or argument) that was refused, available through
 /// [`SubmitError::into_inner`].
 ///
-/// `Debug` does not require `F: Debug`, so `?` and `unwrap` work on any
-/// closure.
+/// `Debug` does not require `F: Debug`, so `unwrap` and `expect` work on
+/// any closure, and so does `?` into an error type that converts from
+/// `SubmitError<F>` itself. `?` into `Box<dyn Error + Send + Sync>` or an
+/// `anyhow::Error` needs the error to be `Sync`, which `SubmitError<F>` is
+/// only when the closure is: for any closure, convert to the closure-free
+/// [`SubmitErrorKind`] first with `.map_err(SubmitError::into_kind)?` (the
+/// refused closure is dropped), or read [`SubmitError::kind`] before
+/// taking the closure back with [`SubmitError::into_inner`].
 ///
 /// # Examples
 ///
@@ -87,12 +93,99 @@ impl<F> SubmitError<F> {
         matches!(self, SubmitError::Timeout(_))
     }
 
-    fn reason(&self) -> &'static str {
+    /// Why the task was refused, without the task: a `Copy` error that is
+    /// `Send + Sync + 'static` whatever the closure is.
+    ///
+    /// ```
+    /// use stealpool::SubmitErrorKind;
+    /// # let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+    /// pool.shutdown();
+    /// let error = pool.submit(|| ()).unwrap_err();
+    /// assert_eq!(error.kind(), SubmitErrorKind::Closed);
+    /// let task = error.into_inner(); // the closure is still there
+    /// # drop(task);
+    /// ```
+    pub fn kind(&self) -> SubmitErrorKind {
         match self {
-            SubmitError::Closed(_) => "the pool is shut down",
-            SubmitError::Full(_) => "the pool's queue is full",
-            SubmitError::Timeout(_) => "timed out waiting for room in the pool's queue",
+            SubmitError::Closed(_) => SubmitErrorKind::Closed,
+            SubmitError::Full(_) => SubmitErrorKind::Full,
+            SubmitError::Timeout(_) => SubmitErrorKind::Timeout,
         }
+    }
+
+    /// Why the task was refused, dropping the refused closure (or
+    /// argument): what `?` into `Box<dyn Error + Send + Sync>` or
+    /// `anyhow::Error` needs when the closure is not `Sync`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::error::Error;
+    ///
+    /// fn start(pool: &stealpool::Pool) -> Result<(), Box<dyn Error + Send + Sync>> {
+    ///     let not_sync = Cell::new(1); // Send, not Sync
+    ///     pool.submit(move || not_sync.set(2)).map_err(stealpool::SubmitError::into_kind)?;
+    ///     Ok(())
+    /// }
+    /// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+    /// start(&pool).unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(start(&pool).unwrap_err().to_string(), "task refused: the pool is shut down");
+    /// ```
+    pub fn into_kind(self) -> SubmitErrorKind {
+        self.kind()
+    }
+
+    fn reason(&self) -> &'static str {
+        self.kind().reason()
+    }
+}
+
+/// Why a task was refused, without the task (see [`SubmitError::kind`]).
+///
+/// `Copy`, `Send`, `Sync` and `'static`, so `?` turns it into any boxed or
+/// `anyhow`-like error.
+///
+/// ```
+/// use stealpool::{SubmitError, SubmitErrorKind};
+///
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// pool.shutdown();
+/// let kind: SubmitErrorKind = pool.submit(|| ()).unwrap_err().into();
+/// assert_eq!(kind, SubmitErrorKind::Closed);
+/// assert_eq!(kind.to_string(), "task refused: the pool is shut down");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubmitErrorKind {
+    /// As [`SubmitError::Closed`].
+    Closed,
+    /// As [`SubmitError::Full`].
+    Full,
+    /// As [`SubmitError::Timeout`].
+    Timeout,
+}
+
+impl SubmitErrorKind {
+    fn reason(self) -> &'static str {
+        match self {
+            SubmitErrorKind::Closed => "the pool is shut down",
+            SubmitErrorKind::Full => "the pool's queue is full",
+            SubmitErrorKind::Timeout => "timed out waiting for room in the pool's queue",
+        }
+    }
+}
+
+impl fmt::Display for SubmitErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task refused: {}", self.reason())
+    }
+}
+
+impl std::error::Error for SubmitErrorKind {}
+
+impl<F> From<SubmitError<F>> for SubmitErrorKind {
+    fn from(error: SubmitError<F>) -> Self {
+        error.into_kind()
     }
 }
 
@@ -155,8 +248,16 @@ pub enum BuildError {
     /// `keep_alive(Duration::ZERO)`: a worker would expire the moment it
     /// idles.
     ZeroKeepAlive,
-    /// `queue_limit(0)`: no task could ever be queued.
-    ZeroQueueLimit,
+    /// `nonblocking(true)` without a `queue_limit`: an unbounded queue is
+    /// never full, so the setting would be silently ignored.
+    NonblockingWithoutQueueLimit,
+    /// `max_blocked_submitters(k)` without a `queue_limit`: nobody ever
+    /// waits for room in an unbounded queue, so the setting would be
+    /// silently ignored.
+    MaxBlockedSubmittersWithoutQueueLimit {
+        /// The requested bound.
+        submitters: usize,
+    },
     /// `capacity` or `max_capacity` above the most worker slots a pool may
     /// have (65,536: slots are allocated at build).
     CapacityTooLarge {
@@ -213,7 +314,16 @@ impl fmt::Display for BuildError {
                 write!(f, "min_workers ({min_workers}) is above capacity ({capacity})")
             }
             BuildError::ZeroKeepAlive => write!(f, "keep_alive must be longer than zero"),
-            BuildError::ZeroQueueLimit => write!(f, "queue_limit must be at least 1"),
+            BuildError::NonblockingWithoutQueueLimit => {
+                write!(
+                    f,
+                    "nonblocking(true) needs a queue_limit (an unbounded queue is never full)"
+                )
+            }
+            BuildError::MaxBlockedSubmittersWithoutQueueLimit { submitters } => write!(
+                f,
+                "max_blocked_submitters({submitters}) needs a queue_limit (nobody waits for room in an unbounded queue)"
+            ),
             BuildError::ZeroPools => write!(f, "a multi-pool needs at least one sub-pool"),
         }
     }

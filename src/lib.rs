@@ -64,12 +64,13 @@ mod sync;
 mod unwind;
 
 pub use config::Pinning;
-pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
+pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
 pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
-pub use multi::{LoadBalancing, MultiPool, MultiPoolBuilder};
+pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};
 pub use observe::{QueueDelay, TaskEvent};
 pub use pool::builder::Builder;
+pub use pool::global::{global_pool, join, scope, spawn};
 pub use pool::join_error::JoinError;
 pub use pool::join_handle::JoinHandle;
 pub use pool::scope::Scope;

@@ -121,8 +121,8 @@ pub enum WorkerState {
 /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(4).build().unwrap();
 /// pool.submit(|| ()).unwrap();
 /// pool.wait_idle();
-/// let workers = pool.worker_stats();
-/// assert_eq!(workers.len(), 4);
+/// let workers = pool.worker_stats(); // the slots that have or had a thread
+/// assert!((1..=2).contains(&workers.len()));
 /// assert_eq!(workers.iter().map(|w| w.tasks_run).sum::<u64>(), 1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -352,6 +352,7 @@ fn multi_pool_shutdown_now_hands_back_every_queued_task() {
     for index in 0..2 {
         let (g, e) = (gate.clone(), entered.clone());
         mp.pool(index)
+            .unwrap()
             .submit(move || {
                 e.fetch_add(1, Ordering::SeqCst);
                 wait_until(Duration::from_secs(60), || g.load(Ordering::SeqCst));
@@ -372,7 +373,7 @@ fn multi_pool_shutdown_now_hands_back_every_queued_task() {
     }
     let queued: Vec<usize> = mp.pools().iter().map(|p| p.stats().queued).collect();
     assert_eq!(queued, [100, 100], "round robin spreads 200 tasks evenly");
-    let (p0, p1) = (mp.pool(0).clone(), mp.pool(1).clone());
+    let (p0, p1) = (mp.pool(0).unwrap().clone(), mp.pool(1).unwrap().clone());
     let opener = open_after_close(gate.clone(), move || p0.is_closed() && p1.is_closed());
     let m = mp.clone();
     let unrun = within(SOON, "MultiPool::shutdown_now", move || m.shutdown_now());

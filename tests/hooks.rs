@@ -550,7 +550,7 @@ fn funcpool_and_multipool_run_the_hooks_too() {
         .unwrap();
     for i in 0..3 {
         for _ in 0..10 {
-            mp.pool(i).submit(|| ()).unwrap();
+            mp.pool(i).expect("sub-pool").submit(|| ()).unwrap();
         }
     }
     mp.wait_idle();

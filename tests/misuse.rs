@@ -136,16 +136,29 @@ fn tune_zero_or_above_max_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn queue_limit_zero_is_a_build_error() {
+fn queue_settings_without_a_queue_limit_are_build_errors() {
     let _s = serial();
-    let _w = Watchdog::new("queue_limit_zero_is_a_build_error", 60);
+    let _w = Watchdog::new("queue_settings_without_a_queue_limit_are_build_errors", 60);
     const P: &str = "mu-ql0-";
-    match named_builder(P, 2).queue_limit(0).prealloc(true).build() {
-        Err(e @ BuildError::ZeroQueueLimit) => assert!(shown(&e).contains("queue_limit"), "{e}"),
-        Err(e) => panic!("queue_limit(0) must be ZeroQueueLimit, got {e:?}"),
-        Ok(_) => panic!("queue_limit(0) built a pool"),
+    match named_builder(P, 2).nonblocking(true).prealloc(true).build() {
+        Err(e @ BuildError::NonblockingWithoutQueueLimit) => assert!(shown(&e).contains("queue_limit"), "{e}"),
+        Err(e) => panic!("nonblocking without queue_limit must be refused, got {e:?}"),
+        Ok(_) => panic!("nonblocking(true) without a queue_limit built a pool"),
+    }
+    match named_builder(P, 2).max_blocked_submitters(4).prealloc(true).build() {
+        Err(e @ BuildError::MaxBlockedSubmittersWithoutQueueLimit { submitters: 4 }) => {
+            assert!(shown(&e).contains("queue_limit"), "{e}")
+        }
+        Err(e) => panic!("max_blocked_submitters without queue_limit must be refused, got {e:?}"),
+        Ok(_) => panic!("max_blocked_submitters(4) without a queue_limit built a pool"),
     }
     assert_eq!(threads_named(P), 0, "a refused build started a thread");
+    // nonblocking(false) is the default and no contradiction.
+    let pool = named_builder(P, 1)
+        .nonblocking(false)
+        .build()
+        .expect("nonblocking(false) alone");
+    pool.shutdown();
 }
 
 #[test]
@@ -1108,7 +1121,10 @@ fn func_pool_bad_settings_are_the_same_build_errors() {
     let f = |_: u8| ();
     let cases: Vec<(&str, Result<FuncPool<u8>, BuildError>)> = vec![
         ("capacity(0)", b().capacity(0).build(f)),
-        ("queue_limit(0)", b().capacity(1).queue_limit(0).build(f)),
+        (
+            "nonblocking without queue_limit",
+            b().capacity(1).nonblocking(true).build(f),
+        ),
         ("keep_alive(ZERO)", b().capacity(1).keep_alive(Duration::ZERO).build(f)),
         ("min_workers > capacity", b().capacity(1).min_workers(2).build(f)),
         ("max_capacity < capacity", b().capacity(2).max_capacity(1).build(f)),
@@ -1117,7 +1133,7 @@ fn func_pool_bad_settings_are_the_same_build_errors() {
         let error = outcome.err().unwrap_or_else(|| panic!("{what}: built a FuncPool"));
         let ok = match what {
             "capacity(0)" => matches!(error, BuildError::ZeroCapacity),
-            "queue_limit(0)" => matches!(error, BuildError::ZeroQueueLimit),
+            "nonblocking without queue_limit" => matches!(error, BuildError::NonblockingWithoutQueueLimit),
             "keep_alive(ZERO)" => matches!(error, BuildError::ZeroKeepAlive),
             "min_workers > capacity" => matches!(error, BuildError::MinWorkersAboveCapacity { .. }),
             _ => matches!(error, BuildError::MaxCapacityBelowCapacity { .. }),

@@ -115,6 +115,7 @@ fn thread_names_say_which_sub_pool() {
     for pool in 0..3 {
         let name = mp
             .pool(pool)
+            .unwrap()
             .spawn(|| thread::current().name().map(String::from))
             .unwrap();
         let name = name.join().unwrap().expect("named");
@@ -126,6 +127,7 @@ fn thread_names_say_which_sub_pool() {
     let custom = multi("names", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
     let name = custom
         .pool(1)
+        .unwrap()
         .spawn(|| thread::current().name().map(String::from))
         .unwrap();
     assert_eq!(name.join().unwrap().as_deref(), Some("names-1-0"));
@@ -202,8 +204,8 @@ fn round_robin_retries_full_once_on_the_other_sub_pool() {
         .pool_builder(Pool::builder().queue_limit(1).nonblocking(true))
         .build()
         .expect("build");
-    let gate = block_worker(mp.pool(0));
-    mp.pool(0).submit(|| ()).expect("one place in the queue");
+    let gate = block_worker(mp.pool(0).unwrap());
+    mp.pool(0).unwrap().submit(|| ()).expect("one place in the queue");
     // A single submitter: its turns go 0, 1, 0, 1. Sub-pool 0 is full, so
     // the turns on it are retried on sub-pool 1; each task is awaited
     // before the next, so sub-pool 1 always has room.
@@ -216,13 +218,13 @@ fn round_robin_retries_full_once_on_the_other_sub_pool() {
     }
     drop(gate);
     mp.wait_idle();
-    assert_eq!(mp.pool(0).stats().rejected, 2, "two first tries on sub-pool 0");
+    assert_eq!(mp.pool(0).unwrap().stats().rejected, 2, "two first tries on sub-pool 0");
     assert_eq!(
-        mp.pool(0).stats().completed,
+        mp.pool(0).unwrap().stats().completed,
         2,
         "the blocker and the task queued behind it"
     );
-    assert_eq!(mp.pool(1).stats().completed, 4);
+    assert_eq!(mp.pool(1).unwrap().stats().completed, 4);
 }
 
 #[test]
@@ -233,12 +235,12 @@ fn closed_sub_pool_is_never_retried() {
     let mp = multi("rrclosed", 2, 1, LoadBalancing::RoundRobin)
         .build()
         .expect("build");
-    mp.pool(0).shutdown();
+    mp.pool(0).unwrap().shutdown();
     assert!(mp.is_closed(), "one closed sub-pool makes the multi-pool closed");
     let outcomes: Vec<bool> = (0..10).map(|_| mp.submit(|| ()).is_ok()).collect();
     assert_eq!(outcomes, [false, true].repeat(5));
     mp.wait_idle();
-    assert_eq!(mp.pool(1).stats().completed, 5);
+    assert_eq!(mp.pool(1).unwrap().stats().completed, 5);
 }
 
 /// Puts a blocking task on sub-pool `target` *through the multi-pool*
@@ -266,7 +268,7 @@ fn counted_blocker(mp: &MultiPool, target: usize) -> Gate {
         if pool == target {
             return Gate(open);
         }
-        mp.pool(pool).wait_idle();
+        mp.pool(pool).unwrap().wait_idle();
     }
     panic!("no submit went to sub-pool {target}");
 }
@@ -283,7 +285,7 @@ fn probe_one(mp: &MultiPool) -> Result<usize, SubmitError<()>> {
         })?;
     let pool = rx.recv_timeout(SOON).expect("the task did not run");
     // Finished, so its count is back down before the next submit.
-    mp.pool(pool).wait_idle();
+    mp.pool(pool).unwrap().wait_idle();
     Ok(pool)
 }
 
@@ -304,7 +306,7 @@ fn least_tasks_steers_around_a_blocked_sub_pool() {
     }
     // Ties between the idle sub-pools go round.
     assert_eq!(used, BTreeSet::from([1, 2]));
-    assert_eq!(mp.pool(0).stats().completed, 0, "the blocker is still running");
+    assert_eq!(mp.pool(0).unwrap().stats().completed, 0, "the blocker is still running");
 }
 
 /// With `LeastTasks` and every count at zero, consecutive submits from a
@@ -351,7 +353,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
         })
         .unwrap();
         let pool = rx.recv_timeout(SOON).expect("the task did not run");
-        mp.pool(pool).wait_idle();
+        mp.pool(pool).unwrap().wait_idle();
         panics += usize::from(pool == 0);
     }
     assert_eq!(panics, 5, "ties alternate between the two sub-pools");
@@ -361,9 +363,9 @@ fn least_tasks_counts_go_back_down_on_every_path() {
     // Refused for room by sub-pool 0 (blocked, queue full); sub-pool 1 takes
     // the others.
     {
-        let _gate = block_worker(mp.pool(0));
-        mp.pool(0).submit(|| ()).unwrap();
-        mp.pool(0).submit(|| ()).unwrap();
+        let _gate = block_worker(mp.pool(0).unwrap());
+        mp.pool(0).unwrap().submit(|| ()).unwrap();
+        mp.pool(0).unwrap().submit(|| ()).unwrap();
         let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
         let full = outcomes
             .iter()
@@ -376,7 +378,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
     assert_every_load_is_zero(&mp);
 
     // Refused because sub-pool 0 is closed.
-    mp.pool(0).shutdown();
+    mp.pool(0).unwrap().shutdown();
     let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
     let closed = outcomes
         .iter()
@@ -391,10 +393,10 @@ fn least_tasks_counts_go_back_down_on_every_path() {
     // submits to sub-pool 0, whose worker is blocked (uncounted), until two
     // wait there (a tie may put one behind the blocker on sub-pool 1).
     let gate1 = counted_blocker(&mp, 1);
-    let gate0 = block_worker(mp.pool(0));
+    let gate0 = block_worker(mp.pool(0).unwrap());
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..3 {
-        if mp.pool(0).stats().queued == 2 {
+        if mp.pool(0).unwrap().stats().queued == 2 {
             break;
         }
         let ran = ran.clone();
@@ -403,7 +405,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
         })
         .unwrap();
     }
-    assert_eq!(mp.pool(0).stats().queued, 2);
+    assert_eq!(mp.pool(0).unwrap().stats().queued, 2);
     let queued = mp.stats().queued;
     let releaser = {
         let mp = mp.clone();
@@ -413,7 +415,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
             // drained (and not before, or the worker would run the tasks).
             for (pool, gate) in [gate0, gate1].iter().enumerate() {
                 assert!(wait_until(SOON * 3, || {
-                    mp.pool(pool).is_closed() && mp.pool(pool).stats().queued == 0
+                    mp.pool(pool).unwrap().is_closed() && mp.pool(pool).unwrap().stats().queued == 0
                 }));
                 gate.open();
             }
@@ -447,7 +449,7 @@ fn round_robin_spreads_evenly() {
     mp.wait_idle();
     for (pool, count) in ran.iter().enumerate() {
         assert_eq!(count.load(Ordering::SeqCst), 100, "sub-pool {pool}");
-        assert_eq!(mp.pool(pool).stats().completed, 100, "sub-pool {pool}");
+        assert_eq!(mp.pool(pool).unwrap().stats().completed, 100, "sub-pool {pool}");
     }
 }
 
@@ -526,7 +528,7 @@ fn shutdown_timeout_reports_a_blocked_sub_pool() {
     let mp = multi("timeout", 2, 1, LoadBalancing::RoundRobin)
         .build()
         .expect("build");
-    let gate = block_worker(mp.pool(1));
+    let gate = block_worker(mp.pool(1).unwrap());
     assert!(
         mp.shutdown_timeout(Duration::from_millis(20)).is_err(),
         "sub-pool 1 cannot finish"
@@ -577,7 +579,7 @@ fn stats_are_the_sum_of_the_sub_pools() {
             .unwrap();
     }
     mp.wait_idle();
-    mp.pool(2).shutdown();
+    mp.pool(2).unwrap().shutdown();
     assert!(mp.submit(|| ()).is_ok()); // turn 30 % 3 == 0
     assert!(mp.submit(|| ()).is_ok());
     assert!(mp.submit(|| ()).is_err()); // sub-pool 2: closed, not retried
@@ -630,11 +632,12 @@ fn wait_idle_sees_work_submitted_to_a_sub_pool_already_waited_for() {
     let _w = Watchdog::new("wait_idle_sees_work_submitted_to_a_sub_pool_already_waited_for", 60);
     let mp = multi("cross", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
     let done = Arc::new(Mutex::new(Vec::new()));
-    let (pool0, done2) = (mp.pool(0).clone(), done.clone());
+    let (pool0, done2) = (mp.pool(0).unwrap().clone(), done.clone());
     // A task on sub-pool 1 that, once sub-pool 0 has most likely been waited
     // for, submits a slow task to sub-pool 0. (If the machine stalls past
     // the sleep, the test still passes: it then only checks less.)
     mp.pool(1)
+        .unwrap()
         .submit(move || {
             thread::sleep(Duration::from_millis(50));
             let done = done2.clone();
@@ -698,7 +701,7 @@ fn split_cores_gives_each_sub_pool_its_own_cores() {
         .unwrap();
     let mut seen = Vec::new();
     for index in 0..2 {
-        let h = mp.pool(index).spawn(allowed_cpus_of_this_thread).unwrap();
+        let h = mp.pool(index).unwrap().spawn(allowed_cpus_of_this_thread).unwrap();
         seen.push(h.join().unwrap());
     }
     println!("sub-pool cores: {seen:?}");

@@ -63,8 +63,14 @@ macro_rules! forward {
 
 impl<A: Send + 'static> FuncPoolBuilder<A> {
     pub(crate) fn new() -> Self {
+        FuncPoolBuilder::from_builder(Builder::new())
+    }
+
+    /// A `FuncPool` builder with a `Pool` builder's settings (a
+    /// `MultiFuncPool`'s sub-pools).
+    pub(crate) fn from_builder(builder: Builder) -> Self {
         FuncPoolBuilder {
-            builder: Builder::new(),
+            builder,
             check: None,
             _argument: PhantomData,
         }
@@ -235,6 +241,16 @@ impl<A: Send + 'static> FuncPoolBuilder<A> {
         /// # Ok::<(), Box<dyn std::error::Error>>(())
         /// ```
         max_blocked_submitters(submitters: usize)
+    );
+    forward!(
+        /// As [`Builder::fifo`]: arguments invoked from outside start in
+        /// invocation order as far as the workers allow.
+        ///
+        /// ```
+        /// let fp = stealpool::FuncPool::builder().capacity(2).fifo(true).build(|_: u8| ())?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        fifo(strict: bool)
     );
 
     /// As [`Builder::thread_name`].

@@ -96,13 +96,21 @@ impl<A: Send + 'static> FuncPool<A> {
     }
 
     /// Runs the function on `arg`. From outside the pool: lock-free, and no
-    /// allocation once warm (the argument goes into a recycled slot). From
+    /// allocation once warm (the argument goes into a recycled slot), unless
+    /// a [`queue_limit`](FuncPoolBuilder::queue_limit) is set and the queue
+    /// is full: then it blocks until there is room (or refuses, with
+    /// `nonblocking` or when `max_blocked_submitters` already wait). From
     /// inside the function: onto the worker's own deque, never blocking.
+    /// Start order as [`Pool::submit`] (strict with
+    /// [`fifo`](FuncPoolBuilder::fifo)). Caller runs as
+    /// [`Pool::submit`] when no thread can start.
     ///
     /// # Errors
     ///
     /// As [`Pool::submit`], with the argument itself handed back:
-    /// `Closed(arg)`, `Full(arg)`.
+    /// `Closed(arg)` when shut down; `Full(arg)` from outside a bounded,
+    /// nonblocking pool whose queue is full (or with `max_blocked_submitters`
+    /// waiting). Never `Timeout`.
     ///
     /// ```
     /// let fp = stealpool::FuncPool::builder().capacity(1).build(|n: u32| assert!(n < 10))?;
@@ -117,11 +125,13 @@ impl<A: Send + 'static> FuncPool<A> {
     }
 
     /// Like [`FuncPool::invoke`], but waits at most `timeout` for room in a
-    /// full queue.
+    /// full queue, even on a nonblocking pool (never blocks without a
+    /// `queue_limit` or from inside the function).
     ///
     /// # Errors
     ///
-    /// `Timeout(arg)` if no room opened in time; otherwise as `invoke`.
+    /// `Timeout(arg)` if no room opened in time; `Closed(arg)` if shut down;
+    /// `Full(arg)` if `max_blocked_submitters` already wait.
     ///
     /// ```
     /// use std::time::Duration;
@@ -247,14 +257,29 @@ impl<A: Send + 'static> FuncPool<A> {
     /// ```
     #[must_use = "the returned arguments were accepted and never run"]
     pub fn shutdown_now(&self) -> Vec<A> {
+        let unrun = self.withdraw_queued();
+        self.finish_shutdown_now();
+        unrun
+    }
+
+    /// The first half of `shutdown_now`: closes the pool and takes every
+    /// queued argument out (`MultiFuncPool` does this for every sub-pool
+    /// before it waits on any).
+    pub(crate) fn withdraw_queued(&self) -> Vec<A> {
         let slots = self.core.slots();
         self.pool
-            .shutdown_now()
+            .withdraw_queued()
             .into_iter()
             // SAFETY: the inner pool is never handed out, so every counted
             // task in it is an invocation made by `slots.job_for`, unrun.
             .map(|task| unsafe { slots.take_back(task.into_job_ref()) })
             .collect()
+    }
+
+    /// The second half of `shutdown_now`: waits for the running calls and
+    /// joins the threads.
+    pub(crate) fn finish_shutdown_now(&self) {
+        self.pool.finish_shutdown_now();
     }
 
     /// Starts a shut-down pool again. As [`Pool::reboot`].
@@ -303,14 +328,35 @@ impl<A: Send + 'static> FuncPool<A> {
         stats
     }
 
-    /// Per-worker figures. As [`Pool::worker_stats`].
+    /// Per-worker figures of the slots that have or had a thread. As
+    /// [`Pool::worker_stats`].
     ///
     /// ```
-    /// let fp = stealpool::FuncPool::builder().capacity(2).max_capacity(2).build(|_: u8| ())?;
+    /// let fp = stealpool::FuncPool::builder().capacity(2).max_capacity(8).build(|_: u8| ())?;
+    /// assert!(fp.worker_stats().is_empty()); // threads start on demand
+    /// fp.prestart()?;
     /// assert_eq!(fp.worker_stats().len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.pool.worker_stats()
+    }
+
+    /// Starts a thread for every worker of the current capacity that has
+    /// none yet. As [`Pool::prestart`] (a worker's state is still made on
+    /// its first call).
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error if it refused a thread.
+    ///
+    /// ```
+    /// let fp = stealpool::FuncPool::builder().capacity(2).build(|_: u8| ())?;
+    /// assert_eq!(fp.prestart()?, 2);
+    /// assert_eq!(fp.stats().live_workers, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prestart(&self) -> std::io::Result<usize> {
+        self.pool.prestart()
     }
 }

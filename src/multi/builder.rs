@@ -2,13 +2,11 @@
 
 use std::fmt;
 
-use crossbeam_utils::CachePadded;
-
 use crate::error::BuildError;
-use crate::multi::MultiPool;
+use crate::multi::{MultiFuncPool, MultiInner, MultiPool};
 use crate::observe::TaskEvent;
 use crate::pool::builder::Builder;
-use crate::sync::{Arc, AtomicUsize, StdArc};
+use crate::sync::StdArc;
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
 type PoolThreadHookFn = dyn Fn(usize, usize) + Send + Sync;
@@ -187,7 +185,7 @@ impl MultiPoolBuilder {
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(3).build()?;
-    /// assert_eq!(mp.pool(1).capacity(), 3);
+    /// assert_eq!(mp.pool(1).unwrap().capacity(), 3);
     /// assert_eq!(mp.capacity(), 6);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
@@ -206,7 +204,7 @@ impl MultiPoolBuilder {
     ///     .pools(2)
     ///     .pool_builder(Pool::builder().capacity(2).max_capacity(8))
     ///     .build()?;
-    /// assert_eq!(mp.pool(0).max_capacity(), 8);
+    /// assert_eq!(mp.pool(0).unwrap().max_capacity(), 8);
     /// assert_eq!(mp.capacity(), 4);
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
@@ -240,7 +238,7 @@ impl MultiPoolBuilder {
     ///     .capacity_per_pool(1)
     ///     .thread_name(|pool, i| format!("shard{pool}-w{i}"))
     ///     .build()?;
-    /// let name = mp.pool(1).spawn(|| std::thread::current().name().map(String::from))?;
+    /// let name = mp.pool(1).unwrap().spawn(|| std::thread::current().name().map(String::from))?;
     /// assert_eq!(name.join().unwrap().as_deref(), Some("shard1-w0"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -327,7 +325,7 @@ impl MultiPoolBuilder {
     /// As [`Builder::measure_queue_delay`], for every sub-pool.
     /// [`MultiPool::stats`] adds the counts and totals up; its `max`, `p50`
     /// and `p99` are the highest of the sub-pools' (each sub-pool's own
-    /// figures are in `mp.pool(i).stats()`).
+    /// figures are in `mp.pool(i)` (an `Option<&Pool>`), `.stats()`).
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().measure_queue_delay(true).build()?;
@@ -375,13 +373,65 @@ impl MultiPoolBuilder {
     /// ));
     /// ```
     pub fn build(self) -> Result<MultiPool, BuildError> {
+        let strategy = self.strategy;
+        let mut pools = Vec::with_capacity(self.pools);
+        for builder in self.sub_builders()? {
+            // On error, returning drops the pools built so far: each was its
+            // last handle, so it shuts down.
+            pools.push(builder.build()?);
+        }
+        Ok(MultiPool::from_inner(MultiInner::new(
+            pools.into_boxed_slice(),
+            strategy,
+        )))
+    }
+
+    /// Builds a [`MultiFuncPool`]: every sub-pool is a [`FuncPool`](crate::FuncPool) running
+    /// `func`, configured as [`build`](MultiPoolBuilder::build) configures a
+    /// sub-pool (Go ants' `MultiPoolWithFunc`).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](MultiPoolBuilder::build).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let total = Arc::new(AtomicU64::new(0));
+    /// let sum = total.clone();
+    /// let mfp = stealpool::MultiPool::builder()
+    ///     .pools(2)
+    ///     .capacity_per_pool(1)
+    ///     .build_func(move |n: u64| {
+    ///         sum.fetch_add(n, Ordering::Relaxed);
+    ///     })?;
+    /// for n in 1..=10 {
+    ///     mfp.invoke(n)?;
+    /// }
+    /// mfp.wait_idle();
+    /// assert_eq!(total.load(Ordering::Relaxed), 55);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_func<A, F>(self, func: F) -> Result<MultiFuncPool<A>, BuildError>
+    where
+        A: Send + 'static,
+        F: Fn(A) + Send + Sync + 'static,
+    {
+        let strategy = self.strategy;
+        let builders = self.sub_builders()?;
+        MultiFuncPool::build(builders, strategy, func)
+    }
+
+    /// The builder of each sub-pool.
+    fn sub_builders(self) -> Result<Vec<Builder>, BuildError> {
         if self.pools == 0 {
             return Err(BuildError::ZeroPools);
         }
         let names = self
             .thread_name
             .unwrap_or_else(|| StdArc::new(|pool, i| format!("stealpool-{pool}-{i}")));
-        let mut pools = Vec::with_capacity(self.pools);
+        let mut builders = Vec::with_capacity(self.pools);
         for index in 0..self.pools {
             let names = names.clone();
             let mut builder = self
@@ -402,18 +452,8 @@ impl MultiPoolBuilder {
                 };
                 builder = builder.pin_to_cores(share);
             }
-            // On error, returning drops the pools built so far: each was its
-            // last handle, so it shuts down.
-            pools.push(builder.build()?);
+            builders.push(builder);
         }
-        let loads = (0..self.pools)
-            .map(|_| Arc::new(CachePadded::new(AtomicUsize::new(0))))
-            .collect();
-        Ok(MultiPool {
-            pools: pools.into_boxed_slice(),
-            loads,
-            strategy: self.strategy,
-            turn: CachePadded::new(AtomicUsize::new(0)),
-        })
+        Ok(builders)
     }
 }

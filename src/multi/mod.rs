@@ -8,6 +8,7 @@
 //! counters), chosen by [`LoadBalancing`].
 
 pub(crate) mod builder;
+mod func;
 mod routing;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 pub use builder::{LoadBalancing, MultiPoolBuilder};
+pub use func::MultiFuncPool;
 use routing::LoadToken;
 
 use crate::error::{RebootError, ShutdownTimeout, SubmitError, TuneError};
@@ -68,7 +70,14 @@ use crate::sync::{Arc, AtomicUsize};
 /// mp.submit(|| ())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct MultiPool {
+    /// Shared by every clone: a `MultiPool` is a cheap handle, like `Pool`.
+    inner: Arc<MultiInner>,
+}
+
+/// What every clone of a `MultiPool` shares.
+pub(crate) struct MultiInner {
     pools: Box<[Pool]>,
     /// Per sub-pool: tasks submitted through [`LoadBalancing::LeastTasks`]
     /// and not finished yet. Each in its own allocation and cache line: a
@@ -80,8 +89,23 @@ pub struct MultiPool {
     turn: CachePadded<AtomicUsize>,
 }
 
+impl MultiInner {
+    pub(crate) fn new(pools: Box<[Pool]>, strategy: LoadBalancing) -> MultiInner {
+        let loads = pools
+            .iter()
+            .map(|_| Arc::new(CachePadded::new(AtomicUsize::new(0))))
+            .collect();
+        MultiInner {
+            pools,
+            loads,
+            strategy,
+            turn: CachePadded::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
 /// Adds `part`'s figures to `total` (capacities and counts alike).
-fn add_stats(total: &mut Stats, part: &Stats) {
+pub(crate) fn add_stats(total: &mut Stats, part: &Stats) {
     // Destructured in full, so a new field of `Stats` fails to compile here
     // until it is summed too.
     let Stats {
@@ -131,6 +155,10 @@ fn add_stats(total: &mut Stats, part: &Stats) {
 }
 
 impl MultiPool {
+    pub(crate) fn from_inner(inner: MultiInner) -> MultiPool {
+        MultiPool { inner: Arc::new(inner) }
+    }
+
     /// A [`MultiPoolBuilder`] with the default settings.
     ///
     /// ```
@@ -143,16 +171,19 @@ impl MultiPool {
     }
 
     /// Runs `task` on one of the sub-pools, chosen by the strategy (see
-    /// [`LoadBalancing`]). Otherwise as [`Pool::submit`]: lock-free unless a
-    /// bounded queue is full, the closure boxed once, a panic caught and
-    /// counted.
+    /// [`LoadBalancing`]). Otherwise as [`Pool::submit`]: lock-free and
+    /// never blocking unless the sub-pools have a `queue_limit` and the
+    /// chosen one is full (then it blocks until there is room, or refuses
+    /// as configured); from inside a sub-pool's task it never blocks. The
+    /// closure travels with a load counter (boxed once when that makes it
+    /// wider than two words); a panic is caught and counted.
     ///
     /// # Errors
     ///
     /// As [`Pool::submit`], from the sub-pool that refused (with
     /// [`LoadBalancing::RoundRobin`], a `Full` one was already offered to a
     /// second sub-pool): [`SubmitError::Closed`] or [`SubmitError::Full`]
-    /// with the closure itself.
+    /// with the closure itself; never `Timeout`.
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).build()?;
@@ -170,14 +201,14 @@ impl MultiPool {
     }
 
     /// Runs `task` on a sub-pool chosen by the strategy and returns a handle
-    /// to its result, as [`Pool::spawn`]. With
-    /// [`LoadBalancing::RoundRobin`] a `Full` refusal is offered to the least
-    /// loaded other sub-pool once.
+    /// to its result, as [`Pool::spawn`] (blocking as [`MultiPool::submit`]).
+    /// With [`LoadBalancing::RoundRobin`] a `Full` refusal is offered to the
+    /// least loaded other sub-pool once.
     ///
     /// # Errors
     ///
     /// [`SubmitError::Closed`] or [`SubmitError::Full`] with the closure
-    /// itself.
+    /// itself; never `Timeout`.
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).build()?;
@@ -191,17 +222,17 @@ impl MultiPool {
         T: Send + 'static,
     {
         let room = Room::AsConfigured;
-        match self.strategy {
+        match self.inner.strategy {
             LoadBalancing::LeastTasks => {
                 let index = self.least_loaded();
                 // Counted before the submit, as in `submit_counted`; the
                 // token goes with the task (or is dropped on refusal).
-                let token = LoadToken::new(&self.loads[index]);
-                self.pools[index].spawn_guarded(task, token, room)
+                let token = LoadToken::new(&self.inner.loads[index]);
+                self.inner.pools[index].spawn_guarded(task, token, room)
             }
             LoadBalancing::RoundRobin => {
                 let first = self.next_in_turn();
-                match self.pools[first].spawn_guarded(task, (), room) {
+                match self.inner.pools[first].spawn_guarded(task, (), room) {
                     Err(SubmitError::Full(task)) => {
                         self.retry_full(first, task, |pool, task| pool.spawn_guarded(task, (), room))
                     }
@@ -263,7 +294,7 @@ impl MultiPool {
     pub fn wait_idle(&self) {
         let mut submitted = self.submitted();
         loop {
-            for pool in self.pools.iter() {
+            for pool in self.inner.pools.iter() {
                 pool.wait_idle();
             }
             // A task that finished during this round may have submitted to
@@ -280,7 +311,7 @@ impl MultiPool {
 
     /// Tasks the sub-pools accepted so far, in all.
     fn submitted(&self) -> u64 {
-        self.pools.iter().map(|pool| pool.stats().submitted).sum()
+        self.inner.pools.iter().map(|pool| pool.stats().submitted).sum()
     }
 
     /// Changes every sub-pool's capacity to `capacity_per_pool` (see
@@ -303,7 +334,7 @@ impl MultiPool {
         // Sub-pools tuned to another ceiling through `pool(i)` cannot exist
         // (`max_capacity` is fixed at build), so either the first tune fails
         // and nothing changed, or none does.
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             pool.tune(capacity_per_pool)?;
         }
         Ok(())
@@ -325,27 +356,26 @@ impl MultiPool {
     /// ```
     pub fn stats(&self) -> Stats {
         let mut total = Stats::default();
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             add_stats(&mut total, &pool.stats());
         }
         total
     }
 
-    /// Sub-pool `index`.
-    ///
-    /// # Panics
-    ///
-    /// If `index` is not below the number of sub-pools.
+    /// Sub-pool `index`, or `None` if there are not that many (ants'
+    /// `ErrInvalidPoolIndex`).
     ///
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).build()?;
-    /// mp.pool(1).submit(|| ())?; // straight to sub-pool 1
-    /// mp.pool(1).wait_idle();
-    /// assert_eq!(mp.pool(1).stats().completed, 1);
+    /// let one = mp.pool(1).expect("two sub-pools");
+    /// one.submit(|| ())?; // straight to sub-pool 1
+    /// one.wait_idle();
+    /// assert_eq!(one.stats().completed, 1);
+    /// assert!(mp.pool(2).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn pool(&self, index: usize) -> &Pool {
-        &self.pools[index]
+    pub fn pool(&self, index: usize) -> Option<&Pool> {
+        self.inner.pools.get(index)
     }
 
     /// Every sub-pool, in order.
@@ -356,7 +386,7 @@ impl MultiPool {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn pools(&self) -> &[Pool] {
-        &self.pools
+        &self.inner.pools
     }
 
     /// The strategy spreading the tasks.
@@ -368,7 +398,7 @@ impl MultiPool {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn strategy(&self) -> LoadBalancing {
-        self.strategy
+        self.inner.strategy
     }
 
     /// The total capacity: the sum of the sub-pools' capacities.
@@ -379,7 +409,7 @@ impl MultiPool {
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        self.pools.iter().map(Pool::capacity).sum()
+        self.inner.pools.iter().map(Pool::capacity).sum()
     }
 
     /// Whether some sub-pool refuses new work (it was shut down).
@@ -387,18 +417,18 @@ impl MultiPool {
     /// ```
     /// let mp = stealpool::MultiPool::builder().pools(2).capacity_per_pool(1).build()?;
     /// assert!(!mp.is_closed());
-    /// mp.pool(1).shutdown();
+    /// mp.pool(1).unwrap().shutdown();
     /// assert!(mp.is_closed());
     /// # Ok::<(), stealpool::BuildError>(())
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.pools.iter().any(Pool::is_closed)
+        self.inner.pools.iter().any(Pool::is_closed)
     }
 
     /// Closes every sub-pool without waiting, so that no sub-pool takes new
     /// work while another drains.
     fn close_all(&self) {
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             // A zero timeout closes the pool and gives up waiting at once;
             // the `Err(ShutdownTimeout)` that follows is expected.
             let _ = pool.shutdown_timeout(Duration::ZERO);
@@ -418,7 +448,7 @@ impl MultiPool {
     /// ```
     pub fn shutdown(&self) {
         self.close_all();
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             pool.shutdown();
         }
     }
@@ -442,7 +472,7 @@ impl MultiPool {
         let deadline = Instant::now().checked_add(timeout);
         self.close_all();
         let mut result = Ok(());
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             let left = deadline.map_or(timeout, |deadline| deadline.saturating_duration_since(Instant::now()));
             if pool.shutdown_timeout(left).is_err() {
                 result = Err(ShutdownTimeout);
@@ -469,10 +499,10 @@ impl MultiPool {
         // otherwise the sub-pools behind the first would run their queues
         // while it waits.
         let mut unrun = Vec::new();
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             unrun.extend(pool.withdraw_queued());
         }
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             pool.finish_shutdown_now();
         }
         unrun
@@ -496,7 +526,7 @@ impl MultiPool {
     /// ```
     pub fn reboot(&self) -> Result<(), RebootError> {
         let mut first_error = None;
-        for pool in self.pools.iter() {
+        for pool in self.inner.pools.iter() {
             if let Err(error) = pool.reboot() {
                 first_error.get_or_insert(error);
             }
@@ -508,8 +538,8 @@ impl MultiPool {
 impl fmt::Debug for MultiPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MultiPool")
-            .field("pools", &self.pools.len())
-            .field("strategy", &self.strategy)
+            .field("pools", &self.inner.pools.len())
+            .field("strategy", &self.inner.strategy)
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()

@@ -56,7 +56,7 @@ impl MultiPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        match self.strategy {
+        match self.inner.strategy {
             LoadBalancing::LeastTasks => self.submit_counted(self.least_loaded(), task, room),
             LoadBalancing::RoundRobin => {
                 let first = self.next_in_turn();
@@ -83,14 +83,14 @@ impl MultiPool {
         // `stats` scans the sub-pool's worker slots: fine on this cold path,
         // and it sees every task, also those submitted to a sub-pool
         // directly.
-        let other = (0..self.pools.len())
+        let other = (0..self.inner.pools.len())
             .filter(|&index| index != refused)
             .min_by_key(|&index| {
-                let stats = self.pools[index].stats();
+                let stats = self.inner.pools[index].stats();
                 stats.queued + stats.busy_workers
             });
         match other {
-            Some(other) => offer(&self.pools[other], value),
+            Some(other) => offer(&self.inner.pools[other], value),
             None => Err(SubmitError::Full(value)),
         }
     }
@@ -101,7 +101,7 @@ impl MultiPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        Self::submit_to(&self.pools[index], task, room)
+        Self::submit_to(&self.inner.pools[index], task, room)
     }
 
     fn submit_to<F>(pool: &Pool, task: F, room: Room) -> Result<(), SubmitError<F>>
@@ -119,8 +119,8 @@ impl MultiPool {
     {
         // Counted before the submit, so that concurrent submitters see it
         // while this one may still wait for room.
-        let token = LoadToken::new(&self.loads[index]);
-        self.pools[index]
+        let token = LoadToken::new(&self.inner.loads[index]);
+        self.inner.pools[index]
             .submit_mapped((task, token), room, |(task, token)| {
                 HeapJob::into_job_ref(
                     move || {
@@ -138,38 +138,44 @@ impl MultiPool {
     #[inline]
     pub(super) fn next_in_turn(&self) -> usize {
         // Relaxed: only spreads submits; any interleaving is a fair turn.
-        self.turn.fetch_add(1, Ordering::Relaxed) % self.pools.len()
+        self.inner.turn.fetch_add(1, Ordering::Relaxed) % self.inner.pools.len()
     }
 
-    /// The sub-pool with the smallest load, scanning from a start that moves
-    /// on with each call on this thread (ties go round).
+    /// The sub-pool with the smallest load (see [`least_loaded`]).
     #[inline]
     pub(super) fn least_loaded(&self) -> usize {
-        let count = self.loads.len();
-        let start = SCAN_START.with(|start| {
-            let value = start.get();
-            start.set(value.wrapping_add(1));
-            value % count
-        });
-        let mut best = start;
-        // Relaxed: a hint (see `LoadToken`).
-        let mut best_load = self.loads[start].load(Ordering::Relaxed);
-        let mut index = start;
-        for _ in 1..count {
-            if best_load == 0 {
-                break;
-            }
-            index += 1;
-            if index == count {
-                index = 0;
-            }
-            // Relaxed: a hint (see `LoadToken`).
-            let load = self.loads[index].load(Ordering::Relaxed);
-            if load < best_load {
-                best = index;
-                best_load = load;
-            }
-        }
-        best
+        least_loaded(&self.inner.loads)
     }
+}
+
+/// The index of the smallest load, scanning from a start that moves on with
+/// each call on this thread (ties go round).
+#[inline]
+pub(super) fn least_loaded(loads: &[Arc<CachePadded<AtomicUsize>>]) -> usize {
+    let count = loads.len();
+    let start = SCAN_START.with(|start| {
+        let value = start.get();
+        start.set(value.wrapping_add(1));
+        value % count
+    });
+    let mut best = start;
+    // Relaxed: a hint (see `LoadToken`).
+    let mut best_load = loads[start].load(Ordering::Relaxed);
+    let mut index = start;
+    for _ in 1..count {
+        if best_load == 0 {
+            break;
+        }
+        index += 1;
+        if index == count {
+            index = 0;
+        }
+        // Relaxed: a hint (see `LoadToken`).
+        let load = loads[index].load(Ordering::Relaxed);
+        if load < best_load {
+            best = index;
+            best_load = load;
+        }
+    }
+    best
 }

@@ -175,16 +175,28 @@ impl Builder {
         self
     }
 
-    /// At most `tasks` accepted tasks wait for a worker: the pool holds at
-    /// most `tasks + capacity` tasks, waiting or running, so a burst into an
-    /// idle pool fills the free workers first. When the queue is full,
-    /// `submit` from outside the pool blocks until there is room (or, with
-    /// [`nonblocking`](Builder::nonblocking), returns
+    /// Bounds the queue: at most `tasks + capacity` tasks submitted from
+    /// outside the pool are accepted and unfinished (waiting or running) at
+    /// any moment. So once every worker is busy at most `tasks` wait, and a
+    /// burst into an idle pool fills the free workers first. The bound counts
+    /// tasks *admitted for* a free worker, not tasks it already started: under
+    /// load up to `tasks + capacity` may sit in the queue for an instant
+    /// (the workers they were admitted for are on their way to them), which
+    /// is also the most [`Pool::shutdown_now`] can hand back (plus tasks
+    /// submitted from inside the pool, below). The capacity is read at each
+    /// submit, so `tune` moves the bound with it.
+    ///
+    /// `queue_limit(0)` admits a task only if a worker is free for it (ants'
+    /// rule): a submit to a pool whose workers are all busy blocks until one
+    /// finishes (or, with [`nonblocking`](Builder::nonblocking), returns
+    /// [`SubmitError::Full`](crate::SubmitError::Full) at once).
+    ///
+    /// When the queue is full, `submit` from outside the pool blocks until
+    /// there is room (or, with [`nonblocking`](Builder::nonblocking), returns
     /// [`SubmitError::Full`](crate::SubmitError::Full) at once). Submits from
     /// inside the pool's own tasks never block and are never refused for
     /// room: they may go over the limit, since waiting there could deadlock
-    /// the pool. Default: unbounded. `0` makes [`build`](Builder::build) fail
-    /// with [`BuildError::ZeroQueueLimit`].
+    /// the pool. Default: unbounded.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(10_000).build().unwrap();
@@ -197,7 +209,10 @@ impl Builder {
 
     /// With a [`queue_limit`](Builder::queue_limit): refuse with
     /// [`SubmitError::Full`](crate::SubmitError::Full) instead of blocking
-    /// when the queue is full. Default: `false` (block).
+    /// when the queue is full. Default: `false` (block). `true` without a
+    /// `queue_limit` makes [`build`](Builder::build) fail with
+    /// [`BuildError::NonblockingWithoutQueueLimit`] (an unbounded queue is
+    /// never full).
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(100).nonblocking(true).build().unwrap();
@@ -211,7 +226,8 @@ impl Builder {
     /// With a [`queue_limit`](Builder::queue_limit): at most `submitters`
     /// threads wait for room at once; the next one gets
     /// [`SubmitError::Full`](crate::SubmitError::Full) at once. Default:
-    /// unlimited.
+    /// unlimited. Without a `queue_limit`, [`build`](Builder::build) fails
+    /// with [`BuildError::MaxBlockedSubmittersWithoutQueueLimit`].
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().queue_limit(100).max_blocked_submitters(4).build().unwrap();
@@ -219,6 +235,48 @@ impl Builder {
     /// ```
     pub fn max_blocked_submitters(mut self, submitters: usize) -> Self {
         self.settings.max_blocked_submitters = Some(submitters);
+        self
+    }
+
+    /// Strict start order for tasks submitted from outside the pool: `true`
+    /// makes workers take one task at a time from the shared FIFO queue and
+    /// start it at once, so when task *i* starts every earlier task has been
+    /// taken, and at most `capacity - 1` of them (taken by other workers an
+    /// instant before) have not started yet. Code that is deadlock-free on a
+    /// FIFO pool (the first `capacity` tasks waiting for each other) is then
+    /// deadlock-free here too.
+    ///
+    /// Default: `false`: a worker takes a batch (up to half the queue, at
+    /// most 33 tasks) and runs it oldest first, which pays the queue's
+    /// contended head once per batch. Tasks still start in submission order
+    /// within the queue and within each batch, but the rest of a batch waits
+    /// behind the task its worker runs while later tasks may start on other
+    /// workers. On a 2-core machine strict order cost 2.4x on a million tiny
+    /// tasks from one thread (`submit_1m` in `benches/peers.rs`).
+    ///
+    /// Tasks submitted from inside a task go to the worker's own deque and
+    /// run newest first there either way; [`Pool::spawn_fifo`] and
+    /// [`Pool::scope_fifo`] send them through the FIFO queue instead.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    ///
+    /// // Four tasks that wait for each other, then one more: with strict
+    /// // order the fifth can never take a worker the first four need.
+    /// let pool = stealpool::Pool::builder().capacity(4).fifo(true).build()?;
+    /// let barrier = Arc::new(Barrier::new(4));
+    /// for _ in 0..4 {
+    ///     let barrier = barrier.clone();
+    ///     pool.submit(move || {
+    ///         barrier.wait();
+    ///     })?;
+    /// }
+    /// pool.submit(|| ())?;
+    /// pool.wait_idle();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fifo(mut self, strict: bool) -> Self {
+        self.settings.fifo = strict;
         self
     }
 

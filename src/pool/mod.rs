@@ -1,6 +1,7 @@
 //! The public handle: `Pool`.
 
 pub(crate) mod builder;
+pub(crate) mod global;
 pub(crate) mod join;
 pub(crate) mod join_error;
 pub(crate) mod join_handle;
@@ -68,6 +69,12 @@ impl Pool {
         Pool { shared }
     }
 
+    /// The shared state, for the crate's unit tests.
+    #[cfg(test)]
+    pub(crate) fn shared_for_tests(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A [`Builder`] with the default settings.
     ///
     /// ```
@@ -94,13 +101,28 @@ impl Pool {
 
     /// Runs `task` on the pool.
     ///
-    /// From outside the pool this is lock-free: one push onto the global
-    /// injector and one read of the idle word, waking a worker only if none
-    /// is awake to find the task. From inside one of the pool's tasks it
-    /// pushes onto that worker's own deque and never blocks, so tasks that
-    /// submit tasks cannot deadlock the pool. A closure that captures at most
-    /// two words (a reference, an `Arc`, a couple of integers) is stored in
-    /// the queued job itself, with no allocation; a larger one is boxed once.
+    /// **Blocking.** From outside the pool, on a pool without a
+    /// [`queue_limit`](Builder::queue_limit), this is lock-free and never
+    /// blocks: one push onto the global injector and one read of the idle
+    /// word, waking a worker only if none is awake to find the task. With a
+    /// `queue_limit` and a full queue it blocks until a place frees (or
+    /// refuses at once with [`nonblocking`](Builder::nonblocking), or when
+    /// [`max_blocked_submitters`](Builder::max_blocked_submitters) threads
+    /// already wait). From inside one of the pool's tasks it pushes onto
+    /// that worker's own deque and never blocks, whatever the limit, so
+    /// tasks that submit tasks cannot deadlock the pool. A closure that
+    /// captures at most two words (a reference, an `Arc`, a couple of
+    /// integers) is stored in the queued job itself, with no allocation; a
+    /// larger one is boxed once.
+    ///
+    /// **Start order.** Tasks submitted from outside wait in one FIFO queue.
+    /// By default a worker takes a batch of them and runs it oldest first,
+    /// so the rest of its batch may wait behind a long task while later
+    /// tasks start on other workers; with [`Builder::fifo`] a worker takes
+    /// one at a time and they start in submission order as far as the
+    /// workers allow. Tasks submitted from inside a task go to that
+    /// worker's own deque and run newest first there (locality); use
+    /// [`Pool::spawn_fifo`] for FIFO order.
     ///
     /// A panic in `task` is caught: the worker keeps running, the panic
     /// handler gets the payload and [`Stats::panicked`] counts it.
@@ -116,8 +138,14 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] with the closure itself if the pool is shut
-    /// down.
+    /// Each with the closure itself:
+    /// * [`SubmitError::Closed`] if the pool is shut down (also while this
+    ///   call waited for room);
+    /// * [`SubmitError::Full`] on a pool with a `queue_limit`, from outside
+    ///   only: the queue is full and the pool is `nonblocking`, or
+    ///   `max_blocked_submitters` threads already wait for room.
+    ///
+    /// Never [`SubmitError::Timeout`] (that is [`Pool::submit_timeout`]'s).
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
@@ -183,12 +211,16 @@ impl Pool {
 
     /// Like [`Pool::submit`], but waits at most `timeout` for room in a full
     /// queue (see [`Builder::queue_limit`]), even on a nonblocking pool.
+    /// Without a `queue_limit`, or from inside the pool's own tasks, it never
+    /// blocks (as [`Pool::submit`]).
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Timeout`] if no room opened in time,
-    /// [`SubmitError::Closed`] if the pool is (or gets) shut down; both with
-    /// the closure itself.
+    /// Each with the closure itself: [`SubmitError::Timeout`] if no room
+    /// opened in time; [`SubmitError::Closed`] if the pool is (or gets) shut
+    /// down; [`SubmitError::Full`] if
+    /// [`max_blocked_submitters`](Builder::max_blocked_submitters) threads
+    /// already wait for room.
     ///
     /// ```
     /// use std::time::Duration;
@@ -205,6 +237,12 @@ impl Pool {
 
     /// Runs `task` on the pool and returns a handle to its result.
     ///
+    /// Queued and blocking exactly as [`Pool::submit`]: never blocks inside
+    /// the pool or without a [`queue_limit`](Builder::queue_limit); from
+    /// outside, a full bounded queue blocks it until there is room (or it
+    /// refuses, as configured). The task itself costs one allocation (the
+    /// result's packet).
+    ///
     /// [`JoinHandle::join`] blocks for the result (inside the pool it runs
     /// other tasks while it waits); `JoinHandle` is also a `Future`. A panic
     /// in `task` comes back as `Err(payload)` and is counted in
@@ -213,8 +251,11 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] with the closure itself if the pool is shut
-    /// down.
+    /// As [`Pool::submit`], each with the closure itself:
+    /// [`SubmitError::Closed`] if the pool is shut down;
+    /// [`SubmitError::Full`] from outside a pool with a `queue_limit` that is
+    /// `nonblocking` (or has `max_blocked_submitters` waiting). Never
+    /// `Timeout`.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
@@ -228,6 +269,130 @@ impl Pool {
         T: Send + 'static,
     {
         self.spawn_guarded(task, (), Room::AsConfigured)
+    }
+
+    /// Like [`Pool::spawn`], but from inside one of the pool's tasks the
+    /// task goes to the pool's shared FIFO queue instead of the worker's
+    /// own LIFO deque, so tasks spawned this way start oldest first (rayon's
+    /// `spawn_fifo`): exactly on one worker, and as far as the workers allow
+    /// on several with [`Builder::fifo`] (by default a worker takes them in
+    /// batches, see [`Pool::submit`]). From outside the pool it is the same
+    /// as [`Pool::spawn`]. Blocking and errors as [`Pool::spawn`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::spawn`]: [`SubmitError::Closed`], and on a pool with a
+    /// [`queue_limit`](Builder::queue_limit) [`SubmitError::Full`] (only
+    /// from outside the pool), each with the closure itself.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let pool = stealpool::Pool::builder().capacity(1).build()?;
+    /// let order = Arc::new(Mutex::new(Vec::new()));
+    /// let inner = (pool.clone(), order.clone());
+    /// pool.spawn(move || {
+    ///     let (pool, order) = inner;
+    ///     for i in 0..3 {
+    ///         let order = order.clone();
+    ///         let _ = pool.spawn_fifo(move || order.lock().unwrap().push(i));
+    ///     }
+    /// })?
+    /// .join()
+    /// .unwrap();
+    /// pool.wait_idle();
+    /// assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_fifo<F, T>(&self, task: F) -> Result<JoinHandle<T>, SubmitError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let admission = match Admission::admit(&self.shared, Room::AsConfigured) {
+            Ok(admission) => admission,
+            Err(refusal) => return Err(self.refuse(refusal, task)),
+        };
+        let packet = Arc::new(Packet::new(self.shared.config.panic_handler.clone(), None));
+        let handle = JoinHandle::new(packet.clone(), &self.shared);
+        admission.push_fifo(&self.shared, SpawnJob::into_job_ref(packet, task, ()));
+        Ok(handle)
+    }
+
+    /// Runs `f` on one of the pool's workers and returns its result, like
+    /// rayon's `install`: code inside `f` that calls [`Pool::current`],
+    /// [`join`](crate::join), [`scope`](crate::scope) or
+    /// [`spawn`](crate::spawn) uses this pool. `f` may borrow from the
+    /// caller's stack; the caller blocks until it returns (a panic in `f` is
+    /// re-raised here).
+    ///
+    /// Called from inside one of this pool's own tasks, `f` runs inline, on
+    /// the calling worker. On a shut-down pool `f` runs on the calling
+    /// thread (as [`Pool::join`] does there). Never refused and never
+    /// blocked by a [`queue_limit`](Builder::queue_limit).
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).build()?;
+    /// let numbers: Vec<u64> = (1..=100).collect();
+    /// let sum = pool.install(|| {
+    ///     assert!(stealpool::Pool::current().is_some());
+    ///     let (a, b) = stealpool::join(|| numbers[..50].iter().sum::<u64>(), || numbers[50..].iter().sum::<u64>());
+    ///     a + b
+    /// });
+    /// assert_eq!(sum, 5050);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn install<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if WorkerThread::current_in(&self.shared).is_some() {
+            return f();
+        }
+        self.install_from_outside(f)
+    }
+
+    #[cold]
+    fn install_from_outside<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        if Admission::admit(&self.shared, Room::Unlimited).is_err() {
+            return f();
+        }
+        let job = StackJob::new(f, Latch::for_current_thread());
+        // SAFETY: `job` stays in this frame until its latch is set, which
+        // `wait_blocking` waits for.
+        Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
+        help_while_draining(|| job.latch.probe());
+        job.latch.wait_blocking();
+        job.into_result().into_return_value()
+    }
+
+    /// Starts a thread for every worker of the current capacity that has
+    /// none yet, so the next tasks pay no thread start (rusty_pool's
+    /// `start_core_threads`; [`Builder::prealloc`] does this at build).
+    /// Returns how many threads it started. The threads idle until work
+    /// comes; with a [`keep_alive`](Builder::keep_alive) they expire like
+    /// any idle thread (down to [`min_workers`](Builder::min_workers)). On a
+    /// shut-down pool it starts nothing and returns `Ok(0)`.
+    ///
+    /// # Errors
+    ///
+    /// The operating system's error if it refused a thread; the threads
+    /// started before it keep running, and the missing ones start on demand.
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(3).build()?;
+    /// assert_eq!(pool.stats().live_workers, 0); // threads start on demand
+    /// assert_eq!(pool.prestart()?, 3);
+    /// assert_eq!(pool.stats().live_workers, 3);
+    /// assert_eq!(pool.prestart()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn prestart(&self) -> std::io::Result<usize> {
+        Shared::prestart(&self.shared)
     }
 
     /// [`Pool::spawn`] with a value that lives as long as the task: dropped
@@ -286,6 +451,10 @@ impl Pool {
     /// like [`std::thread::scope`].
     ///
     /// The body runs on the calling thread; spawned closures run on the pool.
+    /// [`Scope::spawn`] never blocks and is never refused (a
+    /// [`queue_limit`](Builder::queue_limit) does not apply to it: the scope
+    /// waits for its spawns anyway); `scope` itself blocks until every
+    /// spawn has finished.
     /// Called from inside one of the pool's tasks, the waiting worker runs
     /// other tasks meanwhile, so nested scopes never deadlock. If the body or
     /// any spawned closure panics, the panic is re-raised here after all of
@@ -308,12 +477,47 @@ impl Pool {
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
+        self.scope_with(false, body)
+    }
+
+    /// Like [`Pool::scope`], but the closures spawned in it start oldest
+    /// first, like rayon's `scope_fifo`: they go through the pool's shared
+    /// FIFO queue instead of the spawning worker's own LIFO deque (the
+    /// order is as strict as [`Pool::spawn_fifo`]'s). Spawns from outside
+    /// the pool already take that queue, so there the two scopes are alike.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// let pool = stealpool::Pool::builder().capacity(1).build()?;
+    /// let order = Mutex::new(Vec::new());
+    /// pool.install(|| {
+    ///     pool.scope_fifo(|s| {
+    ///         for i in 0..4 {
+    ///             let order = &order;
+    ///             s.spawn(move || order.lock().unwrap().push(i));
+    ///         }
+    ///     })
+    /// });
+    /// assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]); // one worker: exactly in order
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scope_fifo<'env, F, R>(&self, body: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        self.scope_with(true, body)
+    }
+
+    fn scope_with<'env, F, R>(&self, fifo: bool, body: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
         let worker = WorkerThread::current_in(&self.shared);
         let latch = match worker {
             Some(worker) => worker.new_latch(),
             None => Latch::for_current_thread(),
         };
-        let scope = Scope::new(&self.shared, latch);
+        let scope = Scope::new(&self.shared, latch, fifo);
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
         scope.wait_for_spawns(worker);
         let value = match result {
@@ -332,8 +536,10 @@ impl Pool {
     /// Inside the pool, `b` is offered to thieves while the calling worker
     /// runs `a`; if nobody took it, the worker runs `b` itself (no allocation
     /// either way). From outside, the whole `join` runs on the pool and the
-    /// caller blocks. A panic in either closure is re-raised after both
-    /// finished. On a shut down pool both run on the calling thread.
+    /// caller blocks until both finished. Never refused and never held back
+    /// by a [`queue_limit`](Builder::queue_limit). A panic in either closure
+    /// is re-raised after both finished. On a shut down pool both run on the
+    /// calling thread.
     ///
     /// "Potentially" is meant: `a` must not wait for something only `b`
     /// does (a channel, a barrier). When no other worker is free to take
@@ -395,8 +601,16 @@ impl Pool {
         job.into_result().into_return_value()
     }
 
-    /// Blocks until nothing is queued or running: every task accepted so far
-    /// (and every task those tasks submitted) has finished.
+    /// Blocks until the pool is idle: nothing queued or running, so every
+    /// task accepted before the call (and every task those tasks submitted)
+    /// has finished.
+    ///
+    /// Exactly: it returns once the pool has been idle at some moment after
+    /// the call began. With several threads waiting, every one that was
+    /// waiting when the pool went idle returns, even if one of them (or
+    /// anyone) submits new work before the others wake: they do not wait
+    /// for that work (like the waves of threadpool's `join`). Work accepted
+    /// after the idle moment is not waited for; call `wait_idle` again.
     ///
     /// # Panics
     ///
@@ -627,13 +841,22 @@ impl Pool {
         self.shared.config.max_capacity
     }
 
-    /// Each worker slot's figures, `max_capacity` of them.
+    /// The figures of each worker slot that has or had a thread: slots
+    /// `0..n`, where `n` is the highest slot ever started plus one (threads
+    /// start in slot order, so this is every slot that ever ran). A slot
+    /// whose thread exited (keep-alive, shutdown) reads
+    /// [`WorkerState::NotStarted`](crate::WorkerState::NotStarted) and
+    /// keeps its counts. Slots never used up to
+    /// [`max_capacity`](Pool::max_capacity) are left out, so a fresh pool
+    /// with threads on demand returns an empty list.
     ///
     /// ```
-    /// use stealpool::WorkerState;
-    /// let pool = stealpool::Pool::builder().capacity(1).max_capacity(2).build().unwrap();
+    /// let pool = stealpool::Pool::builder().capacity(2).max_capacity(64).build().unwrap();
+    /// assert!(pool.worker_stats().is_empty()); // no thread yet
+    /// pool.prestart().unwrap();
     /// let workers = pool.worker_stats();
-    /// assert_eq!(workers[1].state, WorkerState::NotStarted);
+    /// assert_eq!(workers.len(), 2);
+    /// assert_eq!(workers[1].index, 1);
     /// ```
     pub fn worker_stats(&self) -> Vec<WorkerStats> {
         self.shared.worker_stats()

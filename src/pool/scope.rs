@@ -39,6 +39,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     waiters: HandleWaiters,
     /// Set when `pending` reaches zero.
     latch: Latch,
+    /// Spawns go to the pool's FIFO injector, also from inside the pool
+    /// (`Pool::scope_fifo`).
+    fifo: bool,
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
 }
@@ -73,13 +76,14 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {
-    pub(crate) fn new(shared: &'scope Arc<Shared>, latch: Latch) -> Self {
+    pub(crate) fn new(shared: &'scope Arc<Shared>, latch: Latch, fifo: bool) -> Self {
         Scope {
             shared,
             pending: AtomicUsize::new(1),
             panic: Mutex::new(None),
             waiters: HandleWaiters::new(),
             latch,
+            fifo,
             scope: PhantomData,
             env: PhantomData,
         }
@@ -92,8 +96,13 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// joined or not; it re-raises the first panic that no
     /// [`ScopedJoinHandle::join`] returned.
     ///
-    /// If the pool is shut down, `task` runs inline on the calling thread:
-    /// scoped work is never refused.
+    /// Never blocks and is never refused: a
+    /// [`queue_limit`](crate::Builder::queue_limit) does not apply (the scope
+    /// waits for its spawns anyway), and if the pool is shut down, `task`
+    /// runs inline on the calling thread. Spawned inside the pool, a task
+    /// goes to the worker's own deque (newest first there); in a
+    /// [`Pool::scope_fifo`](crate::Pool::scope_fifo), to the pool's FIFO
+    /// queue.
     ///
     /// [`Pool::scope`]: crate::Pool::scope
     ///
@@ -125,6 +134,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let scope = ScopeRef(self);
         let job = move || scope.run_task(spawned);
         match Admission::admit(self.shared, Room::Unlimited) {
+            Ok(admission) if self.fifo => admission.push_fifo(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Err(_) => job(),
         }

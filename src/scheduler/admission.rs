@@ -158,4 +158,15 @@ impl Admission<'_> {
             Admission::Outside => Shared::inject(shared, job),
         }
     }
+
+    /// Pushes the admitted task onto the pool's FIFO injector, also from
+    /// inside the pool (`spawn_fifo`, `scope_fifo`): it starts after the
+    /// tasks queued there before it.
+    #[inline]
+    pub(crate) fn push_fifo(self, shared: &Arc<Shared>, job: JobRef) {
+        match self {
+            Admission::Inside(worker) => worker.push_counted_fifo(job),
+            Admission::Outside => Shared::inject(shared, job),
+        }
+    }
 }

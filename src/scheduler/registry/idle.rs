@@ -56,7 +56,11 @@ impl Drop for Draining {
 /// People blocked in `wait_idle`.
 pub(super) struct IdleWaiters {
     waiters: AtomicUsize,
-    lock: Mutex<()>,
+    /// The idle generation: raised (under this lock) each time a waiter
+    /// sees the pool idle while others wait. A waiter that registered at
+    /// generation `g` and finds a later one returns even if work was
+    /// submitted since: the pool was idle after its call began.
+    lock: Mutex<u64>,
     condvar: Condvar,
 }
 
@@ -64,7 +68,7 @@ impl IdleWaiters {
     pub(crate) fn new() -> Self {
         IdleWaiters {
             waiters: AtomicUsize::new(0),
-            lock: Mutex::new(()),
+            lock: Mutex::new(0),
             condvar: Condvar::new(),
         }
     }
@@ -105,9 +109,19 @@ impl Shared {
 
     fn wait_idle_until_or_forever(this: &Arc<Self>, deadline: Option<Instant>) -> bool {
         if this.all_tasks_done() {
+            // Others may be waiting for this very idle moment: release them
+            // before our caller can submit more. The fence orders our reads
+            // of the counters before the read of `waiters`, pairing with a
+            // waiter's register-then-fence: a waiter we miss registered
+            // after this idle moment, and checks for itself.
+            fence(Ordering::SeqCst);
+            if this.idle.waiters.load(Ordering::Relaxed) > 0 {
+                this.release_idle_waiters(&mut lock(&this.idle.lock));
+            }
             return true;
         }
         let mut guard = lock(&this.idle.lock);
+        let registered_at = *guard;
         // SeqCst RMW + fence before the check: pairs with the fence a worker
         // issues between its last completion and reading `waiters`, so either
         // it sees us waiting or we see its completion. The lock covers the
@@ -116,6 +130,12 @@ impl Shared {
         fence(Ordering::SeqCst);
         let idle = loop {
             if this.all_tasks_done() {
+                this.release_idle_waiters(&mut guard);
+                break true;
+            }
+            if *guard != registered_at {
+                // Another waiter saw the pool idle after we registered (work
+                // submitted since is not ours to wait for).
                 break true;
             }
             let now = Instant::now();
@@ -134,6 +154,7 @@ impl Shared {
                 let ran = this.live_threads.load(Ordering::Relaxed) == 0 && this.run_one_stranded();
                 guard = lock(&this.idle.lock);
                 if this.all_tasks_done() {
+                    this.release_idle_waiters(&mut guard);
                     break true;
                 }
                 if ran {
@@ -146,6 +167,14 @@ impl Shared {
         this.idle.waiters.fetch_sub(1, Ordering::Relaxed);
         drop(guard);
         idle
+    }
+
+    /// The pool is idle now: every waiter registered so far returns (a new
+    /// generation), even if one of them submits work before the others
+    /// wake. Called with the waiters' lock held.
+    fn release_idle_waiters(&self, generation: &mut u64) {
+        *generation = generation.wrapping_add(1);
+        self.idle.condvar.notify_all();
     }
 
     /// Runs queued jobs on the calling thread while no worker thread is
@@ -222,5 +251,112 @@ pub(crate) fn help_while_draining(done: impl Fn() -> bool) {
         if !ran {
             std::thread::sleep(POLL);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::{mpsc, Arc as StdArc};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crate::Pool;
+
+    /// Polls `cond` for up to 10 s (generous: it holds within microseconds).
+    fn soon(mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// Waves, like threadpool's join tests: several threads wait for the
+    /// pool to go idle, and the first to return submits new work at once.
+    /// Every thread that was waiting when the pool went idle returns in that
+    /// wave, not at the next idle moment (before the idle generation, the
+    /// others saw the new work and kept waiting: here, forever, since the
+    /// new work waits for all of them).
+    #[test]
+    fn every_waiter_waiting_when_the_pool_went_idle_returns() {
+        const WAITERS: usize = 4;
+        const WAVES: usize = 20;
+        let pool = Pool::builder().capacity(2).pin_workers(false).build().unwrap();
+        for wave in 0..WAVES {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            pool.submit(move || {
+                gate_rx.recv_timeout(Duration::from_secs(60)).ok();
+            })
+            .unwrap();
+            // Work each returning waiter submits: held until every waiter
+            // of this wave returned.
+            let hold = StdArc::new(AtomicBool::new(true));
+            let returned = StdArc::new(AtomicUsize::new(0));
+            let waiters: Vec<_> = (0..WAITERS)
+                .map(|_| {
+                    let (pool, hold, returned) = (pool.clone(), hold.clone(), returned.clone());
+                    thread::spawn(move || {
+                        pool.wait_idle();
+                        returned.fetch_add(1, SeqCst);
+                        let hold = hold.clone();
+                        pool.submit(move || {
+                            let deadline = Instant::now() + Duration::from_secs(60);
+                            while hold.load(SeqCst) && Instant::now() < deadline {
+                                thread::sleep(Duration::from_micros(100));
+                            }
+                        })
+                        .unwrap();
+                    })
+                })
+                .collect();
+            let idle = &pool.shared_for_tests().idle;
+            assert!(
+                soon(|| idle.waiters.load(SeqCst) == WAITERS),
+                "wave {wave}: the waiters did not all register"
+            );
+            gate_tx.send(()).unwrap();
+            let all_returned = soon(|| returned.load(SeqCst) == WAITERS);
+            hold.store(false, SeqCst);
+            assert!(
+                all_returned,
+                "wave {wave}: only {} of {WAITERS} waiters returned when the pool went idle",
+                returned.load(SeqCst)
+            );
+            for waiter in waiters {
+                waiter.join().unwrap();
+            }
+            pool.wait_idle();
+        }
+        assert_eq!(pool.stats().completed, (WAVES * (1 + WAITERS)) as u64);
+    }
+
+    /// A waiter that registers after the idle moment it could have seen
+    /// waits for its own: `wait_idle` never returns while work accepted
+    /// before the call is unfinished.
+    #[test]
+    fn a_later_waiter_still_waits_for_work_accepted_before_its_call() {
+        let pool = Pool::builder().capacity(1).pin_workers(false).build().unwrap();
+        let (gate_tx, gate_rx) = mpsc::channel::<()>();
+        let done = StdArc::new(AtomicBool::new(false));
+        let d = done.clone();
+        pool.submit(move || {
+            gate_rx.recv_timeout(Duration::from_secs(60)).ok();
+            d.store(true, SeqCst);
+        })
+        .unwrap();
+        let waiter = {
+            let (pool, done) = (pool.clone(), done.clone());
+            thread::spawn(move || {
+                pool.wait_idle();
+                done.load(SeqCst)
+            })
+        };
+        assert!(soon(|| pool.shared_for_tests().idle.waiters.load(SeqCst) == 1));
+        gate_tx.send(()).unwrap();
+        assert!(waiter.join().unwrap(), "wait_idle returned before the task finished");
     }
 }

@@ -318,6 +318,29 @@ impl Shared {
         Shared::start_all_locked(this, &mut control, fallback_name)
     }
 
+    /// Starts a thread for every slot below the capacity that has none
+    /// (`Pool::prestart`). Returns how many started; nothing on a closed
+    /// pool (its threads are leaving).
+    pub(crate) fn prestart(this: &Arc<Self>) -> Result<usize, io::Error> {
+        let mut control = lock(&this.control);
+        if this.is_closed() {
+            return Ok(0);
+        }
+        let mut started = 0;
+        for index in 0..this.capacity() {
+            // Relaxed: `live` changes only under the control lock, held here.
+            if !this.slots[index].counters.live.load(Ordering::Relaxed) {
+                match Shared::start_worker_locked(this, &mut control, index, true) {
+                    Ok(()) => started += 1,
+                    Err(StartError::Spawn(error)) => return Err(error),
+                    // Not returned with the default-name fallback.
+                    Err(StartError::NamePanicked(_) | StartError::NameInvalid(_)) => {}
+                }
+            }
+        }
+        Ok(started)
+    }
+
     /// Changes the capacity (already validated), under the control lock.
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);

@@ -155,6 +155,17 @@ impl WorkerThread {
         self.push(job);
     }
 
+    /// Pushes a counted task submitted from inside one of this pool's tasks
+    /// onto the injector instead of the own deque (`spawn_fifo`): it then
+    /// starts in FIFO order with the other injected tasks. Never blocks.
+    #[inline]
+    pub(crate) fn push_counted_fifo(&self, job: JobRef) {
+        // Counted before it is pushed, wherever it goes: see
+        // `Shared::all_tasks_done`.
+        WorkerCounters::bump(&self.counters().submitted);
+        Shared::inject(&self.shared, job);
+    }
+
     /// Pops from the own deque (LIFO).
     #[inline]
     pub(crate) fn pop(&self) -> Option<JobRef> {
@@ -183,9 +194,18 @@ impl WorkerThread {
         let shared = &*self.shared;
         loop {
             let mut retry = false;
-            // The injector first: outside submits land there, and a batch
-            // amortises its contended head over up to 32 tasks.
-            match shared.injector.steal_batch_and_pop(&self.deque) {
+            // The injector first: outside submits land there. A batch
+            // amortises its contended head over up to 33 tasks; with strict
+            // start order (`Builder::fifo`) one task at a time, since a
+            // batch waits in this deque behind the task we run now while
+            // later submits start on other workers (ARCHITECTURE.md, "Where
+            // work goes", O1).
+            let taken = if shared.config.fifo {
+                shared.injector.steal()
+            } else {
+                shared.injector.steal_batch_and_pop(&self.deque)
+            };
+            match taken {
                 Steal::Success(job) => return Some(job),
                 Steal::Retry => retry = true,
                 Steal::Empty => {}

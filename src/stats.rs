@@ -30,7 +30,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// How many workers may run tasks at once (as last tuned).
+    /// How many workers may run tasks at once now: as last tuned, plus the
+    /// slots lent by blocked workers (see `blocked_workers`).
     pub capacity: usize,
     /// The ceiling for `tune`.
     pub max_capacity: usize,
@@ -71,6 +72,11 @@ pub struct Stats {
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
     pub live_states: usize,
+    /// Workers that lent their slot because they are blocked: inside
+    /// [`block_in_place`](crate::block_in_place), or seen busy and off the
+    /// CPU by the autoscaler (see [`Autoscale`](crate::Autoscale)).
+    /// `capacity` includes the slots they lent.
+    pub blocked_workers: usize,
 }
 
 /// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).

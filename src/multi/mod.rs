@@ -102,6 +102,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         rejected,
         free_capacity,
         live_states,
+        blocked_workers,
     } = *part;
     total.capacity += capacity;
     total.max_capacity += max_capacity;
@@ -120,6 +121,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.rejected += rejected;
     total.free_capacity += free_capacity;
     total.live_states += live_states;
+    total.blocked_workers += blocked_workers;
 }
 
 impl MultiPool {

@@ -2,9 +2,11 @@
 //! counters, the lifecycle word and the idle waiters.
 
 pub(crate) mod idle;
+pub(crate) mod lending;
 pub(crate) mod threads;
 
 use idle::IdleWaiters;
+use lending::Lending;
 
 use crossbeam_utils::CachePadded;
 
@@ -50,6 +52,9 @@ pub(crate) struct WorkerCounters {
     pub(crate) pinned: AtomicBool,
     /// Times adaptive pinning let the thread off its core.
     pub(crate) pin_releases: AtomicU64,
+    /// Why the worker's slot is lent now (`LendReason` bits; 0: not lent).
+    /// Changed only under the control lock (`registry/lending.rs`).
+    pub(crate) lending: AtomicUsize,
 }
 
 impl WorkerCounters {
@@ -124,6 +129,9 @@ pub(crate) struct Shared {
     pub(crate) ran_by_waiters: AtomicU64,
     /// Refused submits of any kind.
     rejected: AtomicU64,
+    /// The base capacity and the slots lent by blocked workers, from which
+    /// the capacity is computed (`registry/lending.rs`).
+    pub(crate) lending: Lending,
 }
 
 impl Shared {
@@ -169,6 +177,7 @@ impl Shared {
             handed_back_run: AtomicU64::new(0),
             ran_by_waiters: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            lending: Lending::new(config.capacity, config.max_capacity),
             config,
         }
     }
@@ -580,6 +589,7 @@ impl Shared {
             wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
             rejected: shared.rejected.load(Ordering::Relaxed),
             live_states: 0,
+            blocked_workers: shared.blocked_workers(),
             live_workers,
             busy_workers,
             sleeping_workers,

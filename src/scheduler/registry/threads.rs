@@ -316,9 +316,11 @@ impl Shared {
     }
 
     /// Changes the capacity (already validated), under the control lock.
+    /// Slots lent by blocked workers stay lent on top of it
+    /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
-        Shared::tune_locked(this, &mut control, capacity);
+        Shared::set_base_capacity_locked(this, &mut control, capacity);
     }
 
     /// Changes the capacity (already validated). See ARCHITECTURE.md,

@@ -2,6 +2,7 @@
 //! (`keep_alive.rs`: its idle life; `adaptive.rs`: adaptive pinning).
 
 mod adaptive;
+mod block;
 mod keep_alive;
 
 use std::cell::{Cell, RefCell};

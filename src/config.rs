@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::time::Duration;
 
+use crate::autoscale::Autoscale;
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
 use crate::sync::StdArc;
@@ -35,6 +36,8 @@ pub(crate) struct Config {
     /// `Pool::current()` returns `None` on this pool's workers (a
     /// `FuncPool`'s inner pool is not handed out).
     pub(crate) hidden: bool,
+    /// The autoscaler's settings at build, if any.
+    pub(crate) autoscale: Option<Autoscale>,
 }
 
 /// The default ceiling for `tune`: generous, and never below the capacity.
@@ -90,6 +93,7 @@ pub(crate) struct Settings {
     pub(crate) max_blocked_submitters: Option<usize>,
     pub(crate) hooks: Option<StdArc<dyn WorkerHooks>>,
     pub(crate) hidden: bool,
+    pub(crate) autoscale: Option<Autoscale>,
 }
 
 impl Default for Settings {
@@ -110,6 +114,7 @@ impl Default for Settings {
             max_blocked_submitters: None,
             hooks: None,
             hidden: false,
+            autoscale: None,
         }
     }
 }
@@ -143,6 +148,13 @@ impl Settings {
         if self.queue_limit == Some(0) {
             return Err(BuildError::ZeroQueueLimit);
         }
+        if let Some(scale) = self.autoscale.filter(|scale| !scale.fits(max_capacity)) {
+            return Err(BuildError::InvalidAutoscale {
+                min: scale.min,
+                max: scale.max,
+                max_capacity,
+            });
+        }
         Ok(Config {
             capacity,
             max_capacity,
@@ -159,6 +171,7 @@ impl Settings {
             max_blocked_submitters: self.max_blocked_submitters,
             hooks: self.hooks,
             hidden: self.hidden,
+            autoscale: self.autoscale,
         })
     }
 }

@@ -51,6 +51,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod autoscale;
 mod block_in_place;
 mod config;
 mod error;
@@ -63,6 +64,7 @@ mod stats;
 mod sync;
 mod unwind;
 
+pub use autoscale::Autoscale;
 pub use block_in_place::block_in_place;
 pub use config::Pinning;
 pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};

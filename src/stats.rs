@@ -77,6 +77,9 @@ pub struct Stats {
     /// CPU by the autoscaler (see [`Autoscale`](crate::Autoscale)).
     /// `capacity` includes the slots they lent.
     pub blocked_workers: usize,
+    /// Times the autoscaler moved the capacity for the queue delay (grows
+    /// and shrinks; lent slots are counted in `blocked_workers` instead).
+    pub autoscale_steps: u64,
 }
 
 /// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).

@@ -103,6 +103,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
         free_capacity,
         live_states,
         blocked_workers,
+        autoscale_steps,
     } = *part;
     total.capacity += capacity;
     total.max_capacity += max_capacity;
@@ -122,6 +123,7 @@ fn add_stats(total: &mut Stats, part: &Stats) {
     total.free_capacity += free_capacity;
     total.live_states += live_states;
     total.blocked_workers += blocked_workers;
+    total.autoscale_steps += autoscale_steps;
 }
 
 impl MultiPool {

@@ -18,9 +18,6 @@
 //! threads for queued work, a shrink lets the workers above the new value
 //! finish their task and suspend by the normal rules.
 
-// The autoscaler (next) uses the detected reason, the ceiling and the figures.
-#![allow(dead_code)]
-
 use crate::scheduler::registry::threads::Control;
 use crate::scheduler::registry::Shared;
 use crate::sync::{lock, Arc, AtomicUsize, MutexGuard, Ordering};

@@ -14,6 +14,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::config::{Config, Pinning};
+use crate::scheduler::autoscale::AutoscaleCell;
 use crate::scheduler::backpressure::Backpressure;
 use crate::scheduler::job::{JobKind, JobRef};
 use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
@@ -132,6 +133,9 @@ pub(crate) struct Shared {
     /// The base capacity and the slots lent by blocked workers, from which
     /// the capacity is computed (`registry/lending.rs`).
     pub(crate) lending: Lending,
+    /// The autoscaler's settings, monitor thread and samples
+    /// (`scheduler/autoscale/`).
+    pub(crate) autoscale: AutoscaleCell,
 }
 
 impl Shared {
@@ -178,6 +182,7 @@ impl Shared {
             ran_by_waiters: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             lending: Lending::new(config.capacity, config.max_capacity),
+            autoscale: AutoscaleCell::new(config.capacity, workers),
             config,
         }
     }
@@ -260,6 +265,8 @@ impl Shared {
         if let Some(backpressure) = &self.backpressure {
             backpressure.wake_all();
         }
+        // The autoscaler's monitor leaves.
+        self.autoscale.poke();
         previous & CLOSED == 0
     }
 
@@ -590,6 +597,7 @@ impl Shared {
             rejected: shared.rejected.load(Ordering::Relaxed),
             live_states: 0,
             blocked_workers: shared.blocked_workers(),
+            autoscale_steps: shared.autoscale.steps(),
             live_workers,
             busy_workers,
             sleeping_workers,

@@ -320,6 +320,7 @@ impl Shared {
     /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
+        this.autoscale.set_start(capacity);
         Shared::set_base_capacity_locked(this, &mut control, capacity);
     }
 
@@ -416,6 +417,7 @@ impl Shared {
             // be a bug in the pool; there is nothing left to clean up.
             let _ = handle.join();
         }
+        self.autoscale.join_monitor(|| self.is_closed());
         true
     }
 

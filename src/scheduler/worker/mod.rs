@@ -320,6 +320,7 @@ impl WorkerThread {
             if self.adaptive.is_some() {
                 self.after_wake();
             }
+            shared.autoscale.note_woken();
             // Woken (or kept): we are counted as searching again.
         }
     }
@@ -483,6 +484,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         adaptive,
     };
     CURRENT.with(|current| current.set(&worker));
+    worker.shared.autoscale.note_thread_started(index);
     // A panic here would be a bug in the pool (tasks' panics are caught
     // where they run); still, the thread's accounting must be undone, or
     // `shutdown` would wait for it forever.
@@ -500,6 +502,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
     let WorkerThread {
         shared, index, deque, ..
     } = worker;
+    shared.autoscale.note_thread_leaving(index);
     if !expired {
         shared.leave(index);
     }

@@ -330,9 +330,13 @@ fn assert_every_load_is_zero(mp: &Arc<MultiPool>) {
 fn least_tasks_counts_go_back_down_on_every_path() {
     let _w = Watchdog::new("least_tasks_counts_go_back_down_on_every_path", 60);
     // Every path is taken on sub-pool 0 only: equal leftovers on both
-    // sub-pools would not show.
+    // sub-pools would not show. Strict isolation: the paths need tasks to
+    // stay queued behind sub-pool 0's blocked worker (a full queue, tasks
+    // for `shutdown_now` to hand back), which sub-pool 1 would otherwise
+    // take.
     let mp = Arc::new(
         multi("counts", 2, 1, LoadBalancing::LeastTasks)
+            .steal_across(false)
             .pool_builder(Pool::builder().queue_limit(2).nonblocking(true).panic_handler(|_| ()))
             .build()
             .expect("build"),
@@ -690,10 +694,13 @@ fn split_cores_gives_each_sub_pool_its_own_cores() {
         println!("skipped: fewer than 2 cores to split");
         return;
     }
+    // Strict isolation: each probe must run on its own sub-pool's worker
+    // (an idle worker of the other sub-pool would otherwise take it first).
     let mp = MultiPool::builder()
         .pools(2)
         .capacity_per_pool(1)
         .split_cores()
+        .steal_across(false)
         .build()
         .unwrap();
     let mut seen = Vec::new();
@@ -752,4 +759,68 @@ fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
             Ok(_) => panic!("a closed multi-pool accepted a spawn"),
         }
     }
+}
+
+/// Hierarchical stealing: two capacity-1 sub-pools, one whose worker is
+/// blocked; a burst of 100 tiny tasks with `LeastTasks` puts some behind the
+/// blocked worker, and the other sub-pool's worker takes them. The blocked
+/// task waits until all 100 ran (10 s bound): without stealing across it
+/// would wait for tasks queued behind itself and time out.
+#[test]
+fn an_idle_sub_pool_runs_the_tasks_queued_behind_a_blocked_one() {
+    let _w = Watchdog::new("idle_sub_pool_helps", 60);
+    let mp = multi("across", 2, 1, LoadBalancing::LeastTasks).build().expect("build");
+    let done = Arc::new(AtomicUsize::new(0));
+    let (finished_tx, finished_rx) = mpsc::channel();
+    let d = done.clone();
+    mp.pool(0)
+        .submit(move || {
+            let all = wait_until(Duration::from_secs(10), || d.load(Ordering::SeqCst) == 100);
+            finished_tx.send(all).unwrap();
+        })
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..100 {
+        let done = done.clone();
+        mp.submit(move || {
+            done.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    assert!(
+        finished_rx.recv().unwrap(),
+        "only {} of 100 tasks ran while sub-pool 0 was blocked",
+        done.load(Ordering::SeqCst)
+    );
+    println!("100 tasks done in {:?} with one sub-pool blocked", started.elapsed());
+    mp.wait_idle();
+    let stats = mp.stats();
+    assert_eq!((stats.submitted, stats.completed), (101, 101));
+}
+
+/// `steal_across(false)`: a task queued behind a blocked sub-pool stays
+/// there while the other sub-pool idles, and runs once the blocker ends.
+#[test]
+fn strict_isolation_keeps_tasks_on_their_sub_pool() {
+    let _w = Watchdog::new("strict_isolation", 60);
+    let mp = multi("strict", 2, 1, LoadBalancing::RoundRobin)
+        .steal_across(false)
+        .build()
+        .expect("build");
+    let gate = block_worker(mp.pool(0));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    mp.pool(0)
+        .submit(move || {
+            assert_eq!(current_sub_pool(), 0);
+            r.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
+    // Sub-pool 1 is idle and sees nothing of sub-pool 0's queue.
+    thread::sleep(Duration::from_millis(50));
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(mp.pool(1).stats().completed, 0);
+    gate.open();
+    mp.wait_idle();
+    assert!(ran.load(Ordering::SeqCst));
 }

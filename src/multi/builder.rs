@@ -7,6 +7,8 @@ use crossbeam_utils::CachePadded;
 use crate::error::BuildError;
 use crate::multi::MultiPool;
 use crate::pool::builder::Builder;
+use crate::pool::Pool;
+use crate::scheduler::Shared;
 use crate::sync::{Arc, AtomicUsize, StdArc};
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
@@ -83,6 +85,7 @@ pub struct MultiPoolBuilder {
     strategy: LoadBalancing,
     thread_name: Option<StdArc<PoolThreadNameFn>>,
     split_cores: bool,
+    steal_across: bool,
 }
 
 impl Default for MultiPoolBuilder {
@@ -100,6 +103,7 @@ impl fmt::Debug for MultiPoolBuilder {
             .field("strategy", &self.strategy)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("split_cores", &self.split_cores)
+            .field("steal_across", &self.steal_across)
             .finish()
     }
 }
@@ -127,7 +131,28 @@ impl MultiPoolBuilder {
             strategy: LoadBalancing::default(),
             thread_name: None,
             split_cores: false,
+            steal_across: true,
         }
+    }
+
+    /// Whether a worker with nothing to do in its own sub-pool takes tasks
+    /// from the other sub-pools before it sleeps (default true): its own
+    /// deque, its sub-pool's injector and workers first, then the
+    /// siblings'. A submit that finds every worker of its sub-pool busy
+    /// also wakes a sleeping worker of another sub-pool, so no task waits
+    /// behind a blocked sub-pool while any worker is idle. A task run that
+    /// way counts in its own sub-pool's stats; `Pool::current()` inside it
+    /// names the sub-pool of the worker running it. `false` keeps the
+    /// sub-pools strictly apart (each task runs on the sub-pool it was
+    /// given to).
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder().pools(2).steal_across(false).build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn steal_across(mut self, steal: bool) -> Self {
+        self.steal_across = steal;
+        self
     }
 
     /// How many sub-pools to build. `0` makes
@@ -278,6 +303,10 @@ impl MultiPoolBuilder {
             // On error, returning drops the pools built so far: each was its
             // last handle, so it shuts down.
             pools.push(builder.build()?);
+        }
+        if self.steal_across {
+            let shared: Vec<_> = pools.iter().map(Pool::shared).collect();
+            Shared::link_siblings(&shared);
         }
         let loads = (0..self.pools)
             .map(|_| Arc::new(CachePadded::new(AtomicUsize::new(0))))

@@ -58,6 +58,11 @@ impl Pool {
         Pool { shared }
     }
 
+    /// The pool's shared state (a `MultiPool` links its sub-pools').
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A [`Builder`] with the default settings.
     ///
     /// ```

@@ -3,10 +3,12 @@
 
 pub(crate) mod idle;
 pub(crate) mod lending;
+pub(crate) mod siblings;
 pub(crate) mod threads;
 
 use idle::IdleWaiters;
 use lending::Lending;
+use siblings::Siblings;
 
 use crossbeam_utils::CachePadded;
 
@@ -136,6 +138,11 @@ pub(crate) struct Shared {
     /// The autoscaler's settings, monitor thread and samples
     /// (`scheduler/autoscale/`).
     pub(crate) autoscale: AutoscaleCell,
+    /// The other sub-pools of a `MultiPool` that steals across
+    /// (`registry/siblings.rs`).
+    pub(crate) siblings: Siblings,
+    /// Counted tasks of this pool run by a sibling pool's worker.
+    ran_by_siblings: AtomicU64,
 }
 
 impl Shared {
@@ -183,6 +190,8 @@ impl Shared {
             rejected: AtomicU64::new(0),
             lending: Lending::new(config.capacity, config.max_capacity),
             autoscale: AutoscaleCell::new(config.capacity, workers),
+            siblings: Siblings::default(),
+            ran_by_siblings: AtomicU64::new(0),
             config,
         }
     }
@@ -288,11 +297,15 @@ impl Shared {
     /// thread if nobody is there to take it and the capacity allows one.
     #[inline]
     pub(crate) fn notify_new_work(this: &Arc<Self>) {
-        if this.sleep.notify_new_work(this.capacity()) && this.missing.load(Ordering::Relaxed) > 0 {
+        if this.sleep.notify_new_work(this.capacity()) {
             // Relaxed is enough for `missing`: it is read after the SeqCst
             // fence in `notify_new_work`, which pairs with the fence a
             // leaving worker issues after updating it (`registry/threads.rs`).
-            Shared::start_missing_worker(this);
+            if this.missing.load(Ordering::Relaxed) > 0 {
+                Shared::start_missing_worker(this);
+            } else if this.siblings.any() {
+                this.wake_a_sibling();
+            }
         }
     }
 
@@ -409,7 +422,10 @@ impl Shared {
     pub(crate) fn completed(&self) -> u64 {
         // Relaxed: display figures.
         let by_workers = self.sum_over_slots(|c| &c.completed, Ordering::Relaxed);
-        by_workers + self.ran_by_waiters.load(Ordering::Relaxed) + self.handed_back_run.load(Ordering::Relaxed)
+        by_workers
+            + self.ran_by_waiters.load(Ordering::Relaxed)
+            + self.handed_back_run.load(Ordering::Relaxed)
+            + self.ran_by_siblings.load(Ordering::Relaxed)
     }
 
     /// Whether every counted task that was ever accepted has completed (or
@@ -426,7 +442,9 @@ impl Shared {
         let completed = self.sum_over_slots(|c| &c.completed, Ordering::Acquire);
         // Acquire pairs with the Release in `withdraw`; read with the
         // completions, before the submissions, for the same reason.
-        let withdrawn = self.withdrawn.load(Ordering::Acquire) + self.ran_by_waiters.load(Ordering::Acquire);
+        let withdrawn = self.withdrawn.load(Ordering::Acquire)
+            + self.ran_by_waiters.load(Ordering::Acquire)
+            + self.ran_by_siblings.load(Ordering::Acquire);
         let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Acquire);
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;

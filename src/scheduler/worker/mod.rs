@@ -4,6 +4,7 @@
 mod adaptive;
 mod block;
 mod keep_alive;
+mod siblings;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -276,6 +277,12 @@ impl WorkerThread {
                 self.run_task(job);
                 continue;
             }
+            if shared.siblings.any() && self.help_a_sibling() {
+                // Ran a sibling pool's task (no longer searching).
+                searching = false;
+                idle_since = None;
+                continue;
+            }
             // Announce sleep, then the final checks (rule 2).
             shared.sleep.announce_sleep(self.index);
             if self.index >= shared.capacity() {
@@ -289,6 +296,12 @@ impl WorkerThread {
                 searching = false;
                 idle_since = None;
                 self.run_task(job);
+                continue;
+            }
+            if shared.siblings.any() && shared.siblings_have_work() {
+                // The final scan covers the siblings too (see
+                // `Shared::wake_a_sibling`): search again, then help.
+                shared.sleep.retract_sleep(self.index);
                 continue;
             }
             if shared.is_closed_and_drained() {

@@ -203,7 +203,8 @@ fn turning_it_off_freezes_the_capacity_and_the_monitor_leaves() {
         .autoscale(Autoscale::new(1, 8))
         .build()
         .unwrap();
-    assert_eq!(monitors(), before + 1);
+    // The thread names itself as it starts.
+    assert!(wait_until(PATIENCE, || monitors() == before + 1));
     pool.tune(5).unwrap();
     assert_eq!(pool.capacity(), 5);
     pool.set_autoscale(None).unwrap();

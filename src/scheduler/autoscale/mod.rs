@@ -254,6 +254,7 @@ impl Shared {
         this: &Arc<Self>,
         control: &mut crate::sync::MutexGuard<'_, crate::scheduler::registry::threads::Control>,
     ) {
+        this.lending.clear_anticipated();
         for index in 0..this.slots.len() {
             if this.is_lent_for(index, LendReason::Detected) {
                 Shared::take_back_slot_locked(this, control, index, LendReason::Detected);

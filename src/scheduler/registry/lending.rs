@@ -10,9 +10,13 @@
 //!   whatever the reasons: an explicit `block_in_place` and a detected block
 //!   of the same worker lend one slot);
 //! * the **ceiling** lent slots may reach: `max_capacity`, or the
-//!   autoscaler's maximum while one is set.
+//!   autoscaler's maximum while one is set;
+//! * the **anticipated** slots: lent by the autoscaler ahead of detection
+//!   while blocked workers and queued work show that new workers block as
+//!   the old ones did (so the capacity doubles per look instead of growing
+//!   by one per detection).
 //!
-//! `capacity = max(base, min(base + lent, ceiling))`, and every change goes
+//! `capacity = max(base, min(base + lent + anticipated, ceiling))`, and every change goes
 //! through `tune_locked`, so lending is a `tune` in disguise and inherits
 //! its invariants (C1–C5a): a grow resumes suspended workers and starts
 //! threads for queued work, a shrink lets the workers above the new value
@@ -38,6 +42,7 @@ pub(crate) struct Lending {
     base: AtomicUsize,
     lent: AtomicUsize,
     ceiling: AtomicUsize,
+    anticipated: AtomicUsize,
 }
 
 impl Lending {
@@ -46,6 +51,7 @@ impl Lending {
             base: AtomicUsize::new(capacity),
             lent: AtomicUsize::new(0),
             ceiling: AtomicUsize::new(max_capacity),
+            anticipated: AtomicUsize::new(0),
         }
     }
 
@@ -55,7 +61,21 @@ impl Lending {
         let base = self.base.load(Ordering::Relaxed);
         let lent = self.lent.load(Ordering::Relaxed);
         let ceiling = self.ceiling.load(Ordering::Relaxed);
-        base.max((base + lent).min(ceiling))
+        let anticipated = self.anticipated.load(Ordering::Relaxed);
+        base.max((base + lent + anticipated).min(ceiling))
+    }
+
+    /// Drops the slots lent ahead of detection (applied by the caller's
+    /// next change, under the control lock).
+    pub(crate) fn clear_anticipated(&self) {
+        // Relaxed: under the control lock.
+        self.anticipated.store(0, Ordering::Relaxed);
+    }
+
+    /// Slots lent ahead of detection now.
+    pub(crate) fn anticipated(&self) -> usize {
+        // Relaxed: a hint (the monitor's own figure).
+        self.anticipated.load(Ordering::Relaxed)
     }
 
     /// The capacity `tune` or the autoscaler asked for last.
@@ -86,6 +106,14 @@ impl Shared {
         // Relaxed: under the control lock.
         this.lending.ceiling.store(ceiling, Ordering::Relaxed);
         Shared::apply_lending_locked(this, control);
+    }
+
+    /// Sets the slots lent ahead of detection (the autoscaler) and applies it.
+    pub(crate) fn set_anticipated(this: &Arc<Self>, anticipated: usize) {
+        let mut control = lock(&this.control);
+        // Relaxed: under the control lock.
+        this.lending.anticipated.store(anticipated, Ordering::Relaxed);
+        Shared::apply_lending_locked(this, &mut control);
     }
 
     /// Moves the capacity to what the lending numbers give, if it differs.

@@ -20,8 +20,7 @@ const TICK: Duration = Duration::from_millis(1);
 const IDLE_TICK: Duration = Duration::from_millis(20);
 /// How long a busy worker must stay off the CPU to count as blocked.
 const GRACE: Duration = Duration::from_millis(1);
-/// How long a worker found runnable (preempted, not blocked) is not asked
-/// again.
+/// How long the system's answer on whether a worker waits holds.
 const RECHECK: Duration = Duration::from_millis(10);
 /// A worker is off the CPU over a tick if it used less than this share of it.
 const OFF_CPU_SHARE: f64 = 0.25;
@@ -36,9 +35,9 @@ struct SlotSample {
     /// When the current busy, off-CPU (or, without CPU clocks, busy without
     /// progress) stretch began.
     stuck_since: Option<Instant>,
-    /// When the worker, though off its CPU clock, was last found runnable
-    /// (waiting for a core, not blocked).
-    runnable_at: Option<Instant>,
+    /// When the system was last asked whether the worker waits (rather
+    /// than runs or waits for a core), and its answer.
+    checked: Option<(Instant, bool)>,
 }
 
 struct Monitor {
@@ -183,24 +182,23 @@ impl Monitor {
                 .is_some_and(|since| now.duration_since(since) >= GRACE);
             let lent = shared.is_lent_for(index, LendReason::Detected);
             // Off the CPU because it waits, not because others took its core
-            // (checked before a lend; a worker found runnable is not asked
-            // again for `RECHECK`: a file read per worker per look would
-            // cost a computing pool on a busy machine percents of a core).
-            let waiting = blocked
-                && (lent || {
-                    let fresh = sample.runnable_at.map_or(true, |at| now.duration_since(at) >= RECHECK);
-                    fresh && {
-                        let answer = cpu::thread_is_waiting(shared.autoscale.tid(index));
-                        if answer == Some(false) {
-                            sample.runnable_at = Some(now);
-                        }
-                        answer != Some(false)
-                    }
-                });
+            // (preempted on a busy machine): asked of the system at most
+            // every `RECHECK` per worker (a file read per worker per look
+            // would cost percents of a core), lent or not, so a worker
+            // lent while it slept and now computes, starved of a core,
+            // gives its slot back.
+            let waiting = blocked && {
+                let due = sample.checked.map_or(true, |(at, _)| now.duration_since(at) >= RECHECK);
+                if due {
+                    let answer = cpu::thread_is_waiting(shared.autoscale.tid(index)) != Some(false);
+                    sample.checked = Some((now, answer));
+                }
+                sample.checked.map_or(true, |(_, answer)| answer)
+            };
             blocked_count += usize::from(waiting);
             if waiting && !lent {
                 to_lend.push(index);
-            } else if !blocked && lent {
+            } else if !waiting && lent {
                 Shared::take_back_slot(&shared, index, LendReason::Detected);
             }
         }

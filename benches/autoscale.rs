@@ -31,7 +31,7 @@
 //!   the last task the capacity was back at or below the core count.
 //! * **`cpu`**: computing loads with autoscale on and off (capacity = cores):
 //!   100,000 empty tasks, 200 tasks that spin 2 ms each, and a fork-join
-//!   `fib(24)` through `Pool::join`; the autoscaled runs report the peak
+//!   `fib(28)` through `Pool::join`; the autoscaled runs report the peak
 //!   capacity seen by a sampler thread (1 ms period).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -303,6 +303,6 @@ fn main() {
     cpu(&format!("spin 2 ms x {}", SPIN_TASKS / scale), &|pool| {
         spin_tasks(pool, SPIN_TASKS / scale)
     });
-    let n = if smoke { 18 } else { 24 };
+    let n = if smoke { 18 } else { 28 };
     cpu(&format!("fork-join fib({n})"), &|pool| fork_join(pool, n));
 }

@@ -8,6 +8,8 @@
 //! cargo bench --bench autoscale -- --rounds 9   # more rounds
 //! cargo bench --bench autoscale -- --test       # smoke test: one short round
 //! cargo bench --bench autoscale -- --only sleep # one workload (sleep or cpu)
+//! cargo bench --bench autoscale -- --only cpu --variant on   # one side of on/off
+//!                                               # (for `perf stat -e instructions`)
 //! ```
 //!
 //! A plain `main` (no criterion): each figure is one run of a whole
@@ -218,6 +220,11 @@ fn main() {
         .unwrap_or(if smoke { 1 } else { 5 });
     let scale = if smoke { 10 } else { 1 };
     let only = |part: &str| !args.iter().any(|a| a == "--only") || args.iter().any(|a| a == part);
+    let variant = args
+        .iter()
+        .position(|a| a == "--variant")
+        .and_then(|i| args.get(i + 1).cloned());
+    let runs = |side: &str| variant.as_deref().map_or(true, |v| v == side);
     let cores = cores();
     println!("autoscale bench: {cores} cores, {rounds} interleaved rounds");
 
@@ -273,7 +280,11 @@ fn main() {
         for round in 0..rounds {
             // On first in even rounds, off first in odd ones.
             for turn in 0..2 {
-                if (round + turn) % 2 == 0 {
+                let on_turn = (round + turn) % 2 == 0;
+                if !runs(if on_turn { "on" } else { "off" }) {
+                    continue;
+                }
+                if on_turn {
                     let pool = Pool::builder()
                         .capacity(cores)
                         .max_capacity(64)
@@ -287,6 +298,18 @@ fn main() {
                     off.push(run(&fixed(cores)));
                 }
             }
+        }
+        if on.is_empty() || off.is_empty() {
+            let (side, samples) = if on.is_empty() {
+                ("off", &mut off)
+            } else {
+                ("on", &mut on)
+            };
+            println!(
+                "  {label:<22} {side} {:>8.2} ms  peak capacity {peaks:?}",
+                ms(median(samples))
+            );
+            return;
         }
         let (m_on, m_off) = (median(&mut on), median(&mut off));
         println!(

@@ -15,6 +15,8 @@ use crate::sync::{lock, Arc};
 
 /// How often the monitor looks while workers are busy.
 const TICK: Duration = Duration::from_millis(1);
+/// How often it looks while workers are busy and none looks blocked.
+const CALM_TICK: Duration = Duration::from_millis(4);
 /// How often it looks while nothing runs but the capacity is still above
 /// its starting point (it shrinks it).
 const IDLE_TICK: Duration = Duration::from_millis(20);
@@ -122,8 +124,16 @@ impl Monitor {
         let start = settings.clamp(self.shared.autoscale.start.load(Ordering::Relaxed));
         let lending = &self.shared.lending;
         let settled = lending.base() <= start && lending.lent() == 0 && lending.anticipated() == 0;
+        // Looking every millisecond costs the monitor about 3 % of a core
+        // on the development VM (measured with 1,000 spins of 2 ms): only
+        // while a worker looks stuck or a slot is lent; otherwise every
+        // `CALM_TICK` (a blocked worker is then seen within that, plus the
+        // grace period).
+        let watchful = lending.lent() > 0
+            || lending.anticipated() > 0
+            || self.slots.iter().any(|sample| sample.stuck_since.is_some());
         if busy > 0 || queued {
-            Some(TICK)
+            Some(if watchful { TICK } else { CALM_TICK })
         } else if !settled || !self.pool_is_idle() {
             Some(IDLE_TICK)
         } else {

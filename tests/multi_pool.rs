@@ -29,8 +29,13 @@ const STRATEGIES: [LoadBalancing; 2] = [LoadBalancing::RoundRobin, LoadBalancing
 
 /// `pools` sub-pools of `capacity` workers, threads named
 /// `{prefix}-{pool}-{i}`, panics silenced (tests that panic count them).
+/// Strictly isolated (`steal_across(false)`): these tests observe where a
+/// task was routed through the name of the thread that runs it, and keep
+/// tasks queued behind blocked sub-pools; an idle worker of another
+/// sub-pool would take them. The tests of stealing across turn it on.
 fn multi(prefix: &'static str, pools: usize, capacity: usize, strategy: LoadBalancing) -> stealpool::MultiPoolBuilder {
     MultiPool::builder()
+        .steal_across(false)
         .pools(pools)
         .capacity_per_pool(capacity)
         .strategy(strategy)
@@ -107,7 +112,9 @@ fn build_errors() {
 #[test]
 fn thread_names_say_which_sub_pool() {
     let _w = Watchdog::new("thread_names_say_which_sub_pool", 60);
+    // Isolated: the probe must run on the sub-pool it was spawned on.
     let mp = MultiPool::builder()
+        .steal_across(false)
         .pools(3)
         .capacity_per_pool(2)
         .build()
@@ -330,13 +337,9 @@ fn assert_every_load_is_zero(mp: &Arc<MultiPool>) {
 fn least_tasks_counts_go_back_down_on_every_path() {
     let _w = Watchdog::new("least_tasks_counts_go_back_down_on_every_path", 60);
     // Every path is taken on sub-pool 0 only: equal leftovers on both
-    // sub-pools would not show. Strict isolation: the paths need tasks to
-    // stay queued behind sub-pool 0's blocked worker (a full queue, tasks
-    // for `shutdown_now` to hand back), which sub-pool 1 would otherwise
-    // take.
+    // sub-pools would not show.
     let mp = Arc::new(
         multi("counts", 2, 1, LoadBalancing::LeastTasks)
-            .steal_across(false)
             .pool_builder(Pool::builder().queue_limit(2).nonblocking(true).panic_handler(|_| ()))
             .build()
             .expect("build"),
@@ -458,8 +461,15 @@ fn round_robin_spreads_evenly() {
 #[test]
 fn shutdown_and_reboot_cycles_lose_nothing() {
     let _w = Watchdog::new("shutdown_and_reboot_cycles_lose_nothing", 120);
-    for strategy in STRATEGIES {
-        let mp = Arc::new(multi("cycles", 2, 1, strategy).build().expect("build"));
+    // Both isolated and stealing across (a sub-pool's last task may then
+    // run on the other sub-pool's worker while the first shuts down).
+    for (strategy, across) in STRATEGIES.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        let mp = Arc::new(
+            multi("cycles", 2, 1, strategy)
+                .steal_across(across)
+                .build()
+                .expect("build"),
+        );
         // Every closure bumps `ran` when it runs: on the pool if accepted, on
         // the submitter (handed back) if refused.
         let ran = Arc::new(AtomicUsize::new(0));
@@ -769,7 +779,10 @@ fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
 #[test]
 fn an_idle_sub_pool_runs_the_tasks_queued_behind_a_blocked_one() {
     let _w = Watchdog::new("idle_sub_pool_helps", 60);
-    let mp = multi("across", 2, 1, LoadBalancing::LeastTasks).build().expect("build");
+    let mp = multi("across", 2, 1, LoadBalancing::LeastTasks)
+        .steal_across(true)
+        .build()
+        .expect("build");
     let done = Arc::new(AtomicUsize::new(0));
     let (finished_tx, finished_rx) = mpsc::channel();
     let d = done.clone();
@@ -803,10 +816,7 @@ fn an_idle_sub_pool_runs_the_tasks_queued_behind_a_blocked_one() {
 #[test]
 fn strict_isolation_keeps_tasks_on_their_sub_pool() {
     let _w = Watchdog::new("strict_isolation", 60);
-    let mp = multi("strict", 2, 1, LoadBalancing::RoundRobin)
-        .steal_across(false)
-        .build()
-        .expect("build");
+    let mp = multi("strict", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
     let gate = block_worker(mp.pool(0));
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();

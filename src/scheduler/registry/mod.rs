@@ -143,6 +143,9 @@ pub(crate) struct Shared {
     pub(crate) siblings: Siblings,
     /// Counted tasks of this pool run by a sibling pool's worker.
     ran_by_siblings: AtomicU64,
+    /// Workers of sibling pools announced asleep now (a hint for a
+    /// saturated submit; `registry/siblings.rs`).
+    sibling_sleepers: AtomicUsize,
 }
 
 impl Shared {
@@ -192,6 +195,7 @@ impl Shared {
             autoscale: AutoscaleCell::new(config.capacity, workers),
             siblings: Siblings::default(),
             ran_by_siblings: AtomicU64::new(0),
+            sibling_sleepers: AtomicUsize::new(0),
             config,
         }
     }
@@ -303,7 +307,7 @@ impl Shared {
             // leaving worker issues after updating it (`registry/threads.rs`).
             if this.missing.load(Ordering::Relaxed) > 0 {
                 Shared::start_missing_worker(this);
-            } else if this.siblings.any() {
+            } else if this.siblings.any() && this.a_sibling_sleeps() {
                 this.wake_a_sibling();
             }
         }

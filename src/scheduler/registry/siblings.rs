@@ -13,7 +13,21 @@
 use crate::scheduler::job::JobRef;
 use crate::scheduler::queue::Steal;
 use crate::scheduler::registry::Shared;
-use crate::sync::Arc;
+use crate::sync::{Arc, Ordering};
+
+/// A worker counted asleep by its sibling pools; uncounted when dropped.
+pub(crate) struct SiblingSleepHint {
+    counted: Vec<Arc<Shared>>,
+}
+
+impl Drop for SiblingSleepHint {
+    fn drop(&mut self) {
+        for sibling in &self.counted {
+            // Relaxed: a hint; a stale count only costs one needless visit.
+            sibling.sibling_sleepers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 /// The sibling pools of one pool (empty unless linked).
 #[derive(Default)]
@@ -88,6 +102,34 @@ impl Shared {
             .is_some()
     }
 
+    /// A worker of this pool is about to announce sleep: each sibling
+    /// counts it (`sibling_sleepers`) until the returned guard is dropped,
+    /// so a sibling's saturated submit looks for it with one load of its
+    /// own counter instead of visiting every sibling. The increments come
+    /// before the sleeper's announce fence, the submitter reads the count
+    /// after the fence in `notify_new_work`: either the submitter sees the
+    /// count, or the sleeper's re-scan (which covers its siblings' queues)
+    /// sees the task.
+    #[cold]
+    pub(crate) fn announce_sleep_to_siblings(&self) -> SiblingSleepHint {
+        let mut counted = Vec::new();
+        let _ = self.siblings.find(0, |sibling| {
+            // Relaxed: ordered by the sleeper's SeqCst fence that follows.
+            sibling.sibling_sleepers.fetch_add(1, Ordering::Relaxed);
+            counted.push(sibling.clone());
+            None::<()>
+        });
+        SiblingSleepHint { counted }
+    }
+
+    /// Whether a worker of a sibling pool is announced asleep (read after
+    /// the fence in `notify_new_work`).
+    #[inline]
+    pub(crate) fn a_sibling_sleeps(&self) -> bool {
+        // Relaxed: see `announce_sleep_to_siblings`.
+        self.sibling_sleepers.load(Ordering::Relaxed) > 0
+    }
+
     /// Every worker of this pool is busy and no thread can start: wake a
     /// sleeping worker of a sibling, which looks here before it sleeps
     /// again. The sibling's own `notify_new_work` fences before it reads
@@ -131,7 +173,7 @@ impl Shared {
     /// `announce_sleep`, as `begin_searching`'s fence does).
     #[cold]
     pub(crate) fn after_a_sibling_ran_a_job(&self) {
-        crate::sync::fence(crate::sync::Ordering::SeqCst);
+        crate::sync::fence(Ordering::SeqCst);
         self.notify_idle_waiters();
         if self.is_closed() {
             self.sleep.notify_all();
@@ -142,6 +184,6 @@ impl Shared {
     pub(crate) fn count_ran_by_sibling(&self) {
         // Release: pairs with the Acquire in `all_tasks_done`, as a
         // worker's own completion count does.
-        self.ran_by_siblings.fetch_add(1, crate::sync::Ordering::Release);
+        self.ran_by_siblings.fetch_add(1, Ordering::Release);
     }
 }

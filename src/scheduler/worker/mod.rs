@@ -234,7 +234,11 @@ impl WorkerThread {
         // by a chain wake-up or a leaving peer goes back to sleep with the
         // same deadline.
         let mut idle_since: Option<Instant> = None;
+        // While this worker is announced asleep, its sibling pools count it
+        // (`registry/siblings.rs`); dropped at the top of every round.
+        let mut sibling_hint = None;
         loop {
+            drop(sibling_hint.take());
             if self.index >= shared.capacity() {
                 if searching {
                     self.leave_search_for_suspension();
@@ -282,6 +286,9 @@ impl WorkerThread {
                 searching = false;
                 idle_since = None;
                 continue;
+            }
+            if shared.siblings.any() {
+                sibling_hint = Some(shared.announce_sleep_to_siblings());
             }
             // Announce sleep, then the final checks (rule 2).
             shared.sleep.announce_sleep(self.index);

@@ -25,6 +25,9 @@
 //! * `multi_2x1_least_tasks`: the same with `LoadBalancing::LeastTasks` (a
 //!   load per sub-pool read on each submit; the chosen one counted up before
 //!   the submit and down when the task finishes).
+//! * `..._isolated`: the same two with `steal_across(false)` (the default
+//!   lets an idle sub-pool's worker take the other's tasks, and a submit to
+//!   a saturated sub-pool look for a sleeping worker of the other).
 //!
 //! Every pool is built once, outside the timing, `pin_workers(false)`, no
 //! queue limit, threads started on demand and kept. `sample_size(10)`,
@@ -33,7 +36,7 @@
 //! What the sharding can save: one pool's outside submits all push onto one
 //! injector and do one RMW each on one lifecycle word; with sub-pools the
 //! two submitters mostly meet on different ones. What it costs: the choice of
-//! sub-pool, and a worker cannot steal from another sub-pool's queue.
+//! sub-pool, and (isolated) a worker cannot steal from another sub-pool's queue.
 
 use std::hint::black_box;
 use std::thread;
@@ -126,8 +129,9 @@ fn outside_submitters<T: Target>(b: &mut Bencher<'_>, target: &T) {
     });
 }
 
-fn multi(strategy: LoadBalancing) -> MultiPool {
+fn multi(strategy: LoadBalancing, steal_across: bool) -> MultiPool {
     MultiPool::builder()
+        .steal_across(steal_across)
         .pools(2)
         .capacity_per_pool(TOTAL_CAPACITY / 2)
         .strategy(strategy)
@@ -147,11 +151,13 @@ fn bench_outside_submitters(c: &mut Criterion) {
         group.bench_function("pool_2", |b| outside_submitters(b, &pool));
         pool.shutdown();
     }
-    for (name, strategy) in [
-        ("multi_2x1_round_robin", LoadBalancing::RoundRobin),
-        ("multi_2x1_least_tasks", LoadBalancing::LeastTasks),
+    for (name, strategy, steal_across) in [
+        ("multi_2x1_round_robin", LoadBalancing::RoundRobin, true),
+        ("multi_2x1_least_tasks", LoadBalancing::LeastTasks, true),
+        ("multi_2x1_round_robin_isolated", LoadBalancing::RoundRobin, false),
+        ("multi_2x1_least_tasks_isolated", LoadBalancing::LeastTasks, false),
     ] {
-        let mp = multi(strategy);
+        let mp = multi(strategy, steal_across);
         group.bench_function(name, |b| outside_submitters(b, &mp));
         mp.shutdown();
     }

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::time::Duration;
 
+use crate::autoscale::Autoscale;
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
 use crate::observe::report::Reporter;
@@ -49,6 +50,8 @@ pub(crate) struct Config {
     pub(crate) measure_queue_delay: bool,
     /// Where the pool's messages go (see `observe/report.rs`).
     pub(crate) reporter: Reporter,
+    /// The autoscaler's settings at build, if any.
+    pub(crate) autoscale: Option<Autoscale>,
 }
 
 /// The default ceiling for `tune`: generous, and never below the capacity.
@@ -107,6 +110,7 @@ pub(crate) struct Settings {
     pub(crate) hidden: bool,
     /// Thread and task hooks, queue-delay measuring.
     pub(crate) user_hooks: UserHooks,
+    pub(crate) autoscale: Option<Autoscale>,
 }
 
 impl Default for Settings {
@@ -129,6 +133,7 @@ impl Default for Settings {
             hooks: None,
             hidden: false,
             user_hooks: UserHooks::default(),
+            autoscale: None,
         }
     }
 }
@@ -171,6 +176,13 @@ impl Settings {
         }
         let measure_queue_delay = self.user_hooks.measure_queue_delay;
         let (thread_hooks, task_observer) = self.user_hooks.into_parts(max_capacity);
+        if let Some(scale) = self.autoscale.filter(|scale| !scale.fits(max_capacity)) {
+            return Err(BuildError::InvalidAutoscale {
+                min: scale.min,
+                max: scale.max,
+                max_capacity,
+            });
+        }
         Ok(Config {
             thread_hooks,
             task_observer,
@@ -192,6 +204,7 @@ impl Settings {
             fifo: self.fifo,
             hooks: self.hooks,
             hidden: self.hidden,
+            autoscale: self.autoscale,
         })
     }
 }

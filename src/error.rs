@@ -238,6 +238,16 @@ pub enum BuildError {
         /// The requested ceiling.
         max_capacity: usize,
     },
+    /// The [`Autoscale`](crate::Autoscale) bounds do not fit: `min` must be
+    /// at least 1, `max` at least `min` and at most `max_capacity`.
+    InvalidAutoscale {
+        /// The autoscaler's lowest capacity.
+        min: usize,
+        /// The autoscaler's highest capacity.
+        max: usize,
+        /// The pool's ceiling.
+        max_capacity: usize,
+    },
     /// `min_workers` is above `capacity`.
     MinWorkersAboveCapacity {
         /// The requested floor.
@@ -310,6 +320,10 @@ impl fmt::Display for BuildError {
             BuildError::MaxCapacityBelowCapacity { capacity, max_capacity } => {
                 write!(f, "max_capacity ({max_capacity}) is below capacity ({capacity})")
             }
+            BuildError::InvalidAutoscale { min, max, max_capacity } => write!(
+                f,
+                "autoscale bounds {min}..={max} do not fit: need 1 <= min <= max <= max_capacity ({max_capacity})"
+            ),
             BuildError::MinWorkersAboveCapacity { min_workers, capacity } => {
                 write!(f, "min_workers ({min_workers}) is above capacity ({capacity})")
             }
@@ -361,6 +375,17 @@ pub enum TuneError {
         /// The pool's ceiling.
         max: usize,
     },
+    /// [`Pool::set_autoscale`](crate::Pool::set_autoscale) with bounds that
+    /// do not fit: `min` must be at least 1, `max` at least `min` and at
+    /// most `max_capacity`.
+    InvalidAutoscale {
+        /// The autoscaler's lowest capacity.
+        min: usize,
+        /// The autoscaler's highest capacity.
+        max: usize,
+        /// The pool's ceiling.
+        max_capacity: usize,
+    },
 }
 
 impl fmt::Display for TuneError {
@@ -370,6 +395,10 @@ impl fmt::Display for TuneError {
             TuneError::AboveMax { requested, max } => {
                 write!(f, "capacity {requested} is above the pool's max_capacity {max}")
             }
+            TuneError::InvalidAutoscale { min, max, max_capacity } => write!(
+                f,
+                "autoscale bounds {min}..={max} do not fit: need 1 <= min <= max <= max_capacity ({max_capacity})"
+            ),
         }
     }
 }

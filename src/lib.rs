@@ -51,6 +51,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod autoscale;
+mod block_in_place;
 mod config;
 mod error;
 mod func;
@@ -63,6 +65,8 @@ mod stats;
 mod sync;
 mod unwind;
 
+pub use autoscale::Autoscale;
+pub use block_in_place::block_in_place;
 pub use config::Pinning;
 pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
 pub use func::builder::FuncPoolBuilder;

@@ -33,7 +33,8 @@ use crate::observe::QueueDelay;
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Stats {
-    /// How many workers may run tasks at once (as last tuned).
+    /// How many workers may run tasks at once now: as last tuned, plus the
+    /// slots lent by blocked workers (see `blocked_workers`).
     pub capacity: usize,
     /// The ceiling for `tune`.
     pub max_capacity: usize,
@@ -96,6 +97,14 @@ pub struct Stats {
     /// Hooks (`on_thread_start`, `on_task_end`, ...) that panicked. Each
     /// panic was contained: the worker and the task went on.
     pub hook_panics: u64,
+    /// Workers that lent their slot because they are blocked: inside
+    /// [`block_in_place`](crate::block_in_place), or seen busy and off the
+    /// CPU by the autoscaler (see [`Autoscale`](crate::Autoscale)).
+    /// `capacity` includes the slots they lent.
+    pub blocked_workers: usize,
+    /// Times the autoscaler moved the capacity for the queue delay (grows
+    /// and shrinks; lent slots are counted in `blocked_workers` instead).
+    pub autoscale_steps: u64,
 }
 
 /// What a worker is doing, from [`Pool::worker_stats`](crate::Pool::worker_stats).

@@ -8,7 +8,13 @@ use common::*;
 
 #[test]
 fn tune_under_load_runs_and_prints_one_line_per_tick() {
-    let (code, stdout, stderr) = run_example("tune_under_load", &["--ticks", "5"]);
+    for args in [&["--ticks", "5"][..], &["--ticks", "5", "--manual"][..]] {
+        tune_under_load_prints_one_line_per_tick(args);
+    }
+}
+
+fn tune_under_load_prints_one_line_per_tick(args: &[&str]) {
+    let (code, stdout, stderr) = run_example("tune_under_load", args);
     let ok = code == Some(0);
     assert!(ok, "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let ticks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("t=")).collect();

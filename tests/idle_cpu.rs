@@ -117,4 +117,29 @@ fn idle_pool_uses_under_one_percent_cpu() {
     measure("pool after a trickle of tasks", P);
 
     pool.shutdown();
+
+    // 4. A pool with the autoscaler after a burst of blocking tasks: its
+    // monitor thread waits for a poke (no timeout) once the capacity is
+    // back at its starting point and every worker is parked.
+    const A: &str = "idlescale-";
+    let pool = Pool::builder()
+        .capacity(2)
+        .max_capacity(16)
+        .autoscale(stealpool::Autoscale::new(1, 16))
+        .thread_name(|i| format!("{A}{i}"))
+        .build()
+        .expect("build");
+    for _ in 0..200 {
+        pool.submit(|| thread::sleep(Duration::from_millis(1))).expect("submit");
+    }
+    pool.wait_idle();
+    assert!(
+        wait_until(Duration::from_secs(10), || pool.capacity() == 2),
+        "capacity {} did not settle",
+        pool.capacity()
+    );
+    thread::sleep(Duration::from_millis(300));
+    measure("autoscaled pool after a blocking burst (workers)", A);
+    measure("autoscaled pool after a blocking burst (monitor)", "stealpool-scale");
+    pool.shutdown();
 }

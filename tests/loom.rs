@@ -831,3 +831,75 @@ fn scoped_handle_join_and_drop_race_the_spawn() {
         pool.shutdown();
     });
 }
+
+// ---------------------------------------------------------------------------
+// block_in_place: lending a slot.
+// ---------------------------------------------------------------------------
+
+/// Submits task A (+1), which blocks *in place* until task B (+10) has run,
+/// then B. On a capacity-1 pool only the slot A lends can run B: a lend that
+/// starts or wakes nobody is a loom deadlock.
+fn submit_gated_pair_in_place(pool: &Pool, ran: &Arc<AtomicUsize>) {
+    let gate = Gate::new();
+    let (task_gate, counter) = (gate.clone(), ran.clone());
+    pool.submit(move || {
+        stealpool::block_in_place(|| task_gate.wait());
+        counter.fetch_add(1, Ordering::Relaxed);
+    })
+    .unwrap_or_else(|_| panic!("open pool refused a task"));
+    submit_opening(pool, &gate, ran, 10);
+}
+
+/// Lending a slot racing a normal wake-up: A lends the only slot while B is
+/// submitted (the second worker starts for B, or B lands while A still
+/// runs), and taking it back shrinks the capacity under a worker that may
+/// be searching, running B or going to sleep. Both run once, `wait_idle`
+/// returns, the capacity is 1 again and shutdown joins every thread.
+#[test]
+fn block_in_place_lends_the_slot_to_a_queued_task() {
+    model_bounded(1, || {
+        let pool = small(1, 2).build().expect("pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        submit_gated_pair_in_place(&pool, &ran);
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        assert_eq!(pool.capacity(), 1);
+        pool.shutdown();
+    });
+}
+
+/// Lending and taking back racing `tune`: another thread tunes 1 -> 2
+/// while A blocks in place and lends its slot. Whichever order the lock
+/// takes them in, B runs, and once A is back the capacity is the tuned 2
+/// (the lent slot is not added on top of the ceiling, nor lost).
+#[test]
+fn block_in_place_racing_tune() {
+    model_bounded(1, || {
+        let pool = small(1, 2).build().expect("pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let tuner = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.tune(2).expect("valid capacity"))
+        };
+        submit_gated_pair_in_place(&pool, &ran);
+        tuner.join().unwrap();
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        assert_eq!(pool.capacity(), 2);
+        pool.shutdown();
+    });
+}
+
+/// Lending and taking back racing shutdown: the pool closes while A blocks
+/// in place with B queued. Both still run (accepted work is never lost,
+/// a lent slot on a closed pool still drains it) and shutdown returns.
+#[test]
+fn block_in_place_racing_shutdown() {
+    model_bounded(1, || {
+        let pool = small(1, 2).build().expect("pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        submit_gated_pair_in_place(&pool, &ran);
+        pool.shutdown();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+    });
+}

@@ -29,8 +29,13 @@ const STRATEGIES: [LoadBalancing; 2] = [LoadBalancing::RoundRobin, LoadBalancing
 
 /// `pools` sub-pools of `capacity` workers, threads named
 /// `{prefix}-{pool}-{i}`, panics silenced (tests that panic count them).
+/// Strictly isolated (`steal_across(false)`): these tests observe where a
+/// task was routed through the name of the thread that runs it, and keep
+/// tasks queued behind blocked sub-pools; an idle worker of another
+/// sub-pool would take them. The tests of stealing across turn it on.
 fn multi(prefix: &'static str, pools: usize, capacity: usize, strategy: LoadBalancing) -> stealpool::MultiPoolBuilder {
     MultiPool::builder()
+        .steal_across(false)
         .pools(pools)
         .capacity_per_pool(capacity)
         .strategy(strategy)
@@ -107,7 +112,9 @@ fn build_errors() {
 #[test]
 fn thread_names_say_which_sub_pool() {
     let _w = Watchdog::new("thread_names_say_which_sub_pool", 60);
+    // Isolated: the probe must run on the sub-pool it was spawned on.
     let mp = MultiPool::builder()
+        .steal_across(false)
         .pools(3)
         .capacity_per_pool(2)
         .build()
@@ -456,8 +463,15 @@ fn round_robin_spreads_evenly() {
 #[test]
 fn shutdown_and_reboot_cycles_lose_nothing() {
     let _w = Watchdog::new("shutdown_and_reboot_cycles_lose_nothing", 120);
-    for strategy in STRATEGIES {
-        let mp = Arc::new(multi("cycles", 2, 1, strategy).build().expect("build"));
+    // Both isolated and stealing across (a sub-pool's last task may then
+    // run on the other sub-pool's worker while the first shuts down).
+    for (strategy, across) in STRATEGIES.iter().flat_map(|&s| [(s, false), (s, true)]) {
+        let mp = Arc::new(
+            multi("cycles", 2, 1, strategy)
+                .steal_across(across)
+                .build()
+                .expect("build"),
+        );
         // Every closure bumps `ran` when it runs: on the pool if accepted, on
         // the submitter (handed back) if refused.
         let ran = Arc::new(AtomicUsize::new(0));
@@ -693,10 +707,13 @@ fn split_cores_gives_each_sub_pool_its_own_cores() {
         println!("skipped: fewer than 2 cores to split");
         return;
     }
+    // Strict isolation: each probe must run on its own sub-pool's worker
+    // (an idle worker of the other sub-pool would otherwise take it first).
     let mp = MultiPool::builder()
         .pools(2)
         .capacity_per_pool(1)
         .split_cores()
+        .steal_across(false)
         .build()
         .unwrap();
     let mut seen = Vec::new();
@@ -755,4 +772,70 @@ fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
             Ok(_) => panic!("a closed multi-pool accepted a spawn"),
         }
     }
+}
+
+/// Hierarchical stealing: two capacity-1 sub-pools, one whose worker is
+/// blocked; a burst of 100 tiny tasks with `LeastTasks` puts some behind the
+/// blocked worker, and the other sub-pool's worker takes them. The blocked
+/// task waits until all 100 ran (10 s bound): without stealing across it
+/// would wait for tasks queued behind itself and time out.
+#[test]
+fn an_idle_sub_pool_runs_the_tasks_queued_behind_a_blocked_one() {
+    let _w = Watchdog::new("idle_sub_pool_helps", 60);
+    let mp = multi("across", 2, 1, LoadBalancing::LeastTasks)
+        .steal_across(true)
+        .build()
+        .expect("build");
+    let done = Arc::new(AtomicUsize::new(0));
+    let (finished_tx, finished_rx) = mpsc::channel();
+    let d = done.clone();
+    mp.pool(0)
+        .expect("sub-pool")
+        .submit(move || {
+            let all = wait_until(Duration::from_secs(10), || d.load(Ordering::SeqCst) == 100);
+            finished_tx.send(all).unwrap();
+        })
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..100 {
+        let done = done.clone();
+        mp.submit(move || {
+            done.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    assert!(
+        finished_rx.recv().unwrap(),
+        "only {} of 100 tasks ran while sub-pool 0 was blocked",
+        done.load(Ordering::SeqCst)
+    );
+    println!("100 tasks done in {:?} with one sub-pool blocked", started.elapsed());
+    mp.wait_idle();
+    let stats = mp.stats();
+    assert_eq!((stats.submitted, stats.completed), (101, 101));
+}
+
+/// `steal_across(false)`: a task queued behind a blocked sub-pool stays
+/// there while the other sub-pool idles, and runs once the blocker ends.
+#[test]
+fn strict_isolation_keeps_tasks_on_their_sub_pool() {
+    let _w = Watchdog::new("strict_isolation", 60);
+    let mp = multi("strict", 2, 1, LoadBalancing::RoundRobin).build().expect("build");
+    let gate = block_worker(mp.pool(0).expect("sub-pool"));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    mp.pool(0)
+        .expect("sub-pool")
+        .submit(move || {
+            assert_eq!(current_sub_pool(), 0);
+            r.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
+    // Sub-pool 1 is idle and sees nothing of sub-pool 0's queue.
+    thread::sleep(Duration::from_millis(50));
+    assert!(!ran.load(Ordering::SeqCst));
+    assert_eq!(mp.pool(1).expect("sub-pool").stats().completed, 0);
+    gate.open();
+    mp.wait_idle();
+    assert!(ran.load(Ordering::SeqCst));
 }

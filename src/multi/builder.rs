@@ -6,6 +6,8 @@ use crate::error::BuildError;
 use crate::multi::{MultiFuncPool, MultiInner, MultiPool};
 use crate::observe::TaskEvent;
 use crate::pool::builder::Builder;
+use crate::pool::Pool;
+use crate::scheduler::Shared;
 use crate::sync::StdArc;
 
 type PoolThreadNameFn = dyn Fn(usize, usize) -> String + Send + Sync;
@@ -117,6 +119,7 @@ pub struct MultiPoolBuilder {
     thread_name: Option<StdArc<PoolThreadNameFn>>,
     split_cores: bool,
     hooks: PoolHooks,
+    steal_across: bool,
 }
 
 impl Default for MultiPoolBuilder {
@@ -134,6 +137,7 @@ impl fmt::Debug for MultiPoolBuilder {
             .field("strategy", &self.strategy)
             .field("thread_name", &self.thread_name.as_ref().map(|_| ".."))
             .field("split_cores", &self.split_cores)
+            .field("steal_across", &self.steal_across)
             .finish()
     }
 }
@@ -162,7 +166,33 @@ impl MultiPoolBuilder {
             thread_name: None,
             split_cores: false,
             hooks: PoolHooks::default(),
+            steal_across: true,
         }
+    }
+
+    /// Whether a worker with nothing to do in its own sub-pool takes tasks
+    /// from the other sub-pools before it sleeps (default true): its own
+    /// deque, its sub-pool's injector and workers first, then the
+    /// siblings'. A submit that finds every worker of its sub-pool busy
+    /// also wakes a sleeping worker of another sub-pool, so no task waits
+    /// behind a blocked sub-pool while any worker is idle. A task run that
+    /// way counts in its own sub-pool's stats; `Pool::current()` inside it
+    /// names the sub-pool of the worker running it. `false` keeps the
+    /// sub-pools strictly apart (each task runs on the sub-pool it was
+    /// given to). Sub-pools with task hooks
+    /// ([`on_task_start`](MultiPoolBuilder::on_task_start),
+    /// [`on_task_end`](MultiPoolBuilder::on_task_end)) or
+    /// [`measure_queue_delay`](MultiPoolBuilder::measure_queue_delay) stay
+    /// apart too: those hooks and figures belong to the workers of a task's
+    /// own sub-pool. [`MultiFuncPool`] sub-pools are always apart.
+    ///
+    /// ```
+    /// let mp = stealpool::MultiPool::builder().pools(2).steal_across(false).build()?;
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn steal_across(mut self, steal: bool) -> Self {
+        self.steal_across = steal;
+        self
     }
 
     /// How many sub-pools to build. `0` makes
@@ -374,11 +404,19 @@ impl MultiPoolBuilder {
     /// ```
     pub fn build(self) -> Result<MultiPool, BuildError> {
         let strategy = self.strategy;
+        let steal_across = self.steal_across;
         let mut pools = Vec::with_capacity(self.pools);
         for builder in self.sub_builders()? {
             // On error, returning drops the pools built so far: each was its
             // last handle, so it shuts down.
             pools.push(builder.build()?);
+        }
+        // Task hooks and queue-delay windows run on a task's own pool's
+        // workers: pools that have them stay apart.
+        let observed = pools.iter().any(|pool| pool.shared().config.task_observer.is_some());
+        if steal_across && !observed {
+            let shared: Vec<_> = pools.iter().map(Pool::shared).collect();
+            Shared::link_siblings(&shared);
         }
         Ok(MultiPool::from_inner(MultiInner::new(
             pools.into_boxed_slice(),

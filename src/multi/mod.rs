@@ -32,9 +32,11 @@ use crate::sync::{Arc, AtomicUsize};
 ///
 /// A single pool's outside submits all meet on its injector and its
 /// lifecycle word; with many submitting threads, sharding them over
-/// sub-pools spreads that traffic. Work does not move between sub-pools: a
-/// task runs on the sub-pool it was given to (its workers steal only from
-/// each other).
+/// sub-pools spreads that traffic. A worker with nothing to do in its own
+/// sub-pool takes tasks from the others before it sleeps, so no task waits
+/// behind a blocked sub-pool while a worker is idle;
+/// [`MultiPoolBuilder::steal_across`]`(false)` keeps each task on the
+/// sub-pool it was given to.
 ///
 /// Every operation on the whole (`tune`, `shutdown`, `reboot`, `stats`)
 /// applies to each sub-pool; [`MultiPool::pool`] gives one sub-pool for
@@ -130,6 +132,8 @@ pub(crate) fn add_stats(total: &mut Stats, part: &Stats) {
         busy_time,
         queue_delay,
         hook_panics,
+        blocked_workers,
+        autoscale_steps,
     } = *part;
     total.capacity += capacity;
     total.max_capacity += max_capacity;
@@ -152,6 +156,8 @@ pub(crate) fn add_stats(total: &mut Stats, part: &Stats) {
     total.busy_time += busy_time;
     total.queue_delay = crate::observe::QueueDelay::merge(total.queue_delay, queue_delay);
     total.hook_panics += hook_panics;
+    total.blocked_workers += blocked_workers;
+    total.autoscale_steps += autoscale_steps;
 }
 
 impl MultiPool {

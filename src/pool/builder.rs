@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
+use crate::autoscale::Autoscale;
 use crate::config::{Config, Pinning, Settings};
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
@@ -85,6 +86,25 @@ impl Builder {
     /// Hides the pool from `Pool::current()` on its own workers.
     pub(crate) fn hidden(mut self) -> Self {
         self.settings.hidden = true;
+        self
+    }
+
+    /// Lets the capacity follow the load by itself within the
+    /// [`Autoscale`] bounds (see there); `capacity` is where it starts.
+    /// Off by default. It can be turned on, changed or off later with
+    /// [`Pool::set_autoscale`](crate::Pool::set_autoscale).
+    ///
+    /// `build` fails with [`BuildError::InvalidAutoscale`](crate::BuildError::InvalidAutoscale)
+    /// unless `1 <= min <= max <= max_capacity`.
+    ///
+    /// ```
+    /// use stealpool::{Autoscale, Pool};
+    /// let pool = Pool::builder().capacity(2).max_capacity(32).autoscale(Autoscale::new(1, 32)).build()?;
+    /// assert_eq!(pool.capacity(), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn autoscale(mut self, autoscale: Autoscale) -> Self {
+        self.settings.autoscale = Some(autoscale);
         self
     }
 
@@ -573,8 +593,13 @@ impl Builder {
         let config = self.into_config()?;
         let prealloc = config.prealloc;
         let placement = Placement::new(config.pinning, config.pin_cores.as_deref());
+        let autoscale = config.autoscale;
         let shared = Arc::new(Shared::new(config));
         shared.set_placement(placement);
+        if autoscale.is_some() {
+            // Validated with the other settings: it cannot fail.
+            let _ = Shared::set_autoscale(&shared, autoscale);
+        }
         let pool = Pool::from_shared(shared.clone());
         if prealloc {
             let started = Shared::start_all(&shared, false);

@@ -16,6 +16,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::autoscale::Autoscale;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::pool::builder::Builder;
 use crate::pool::join::{join_in_worker, join_on_caller};
@@ -69,9 +70,9 @@ impl Pool {
         Pool { shared }
     }
 
-    /// The shared state, for the crate's unit tests.
-    #[cfg(test)]
-    pub(crate) fn shared_for_tests(&self) -> &Arc<Shared> {
+    /// The pool's shared state (a `MultiPool` links its sub-pools'; the
+    /// crate's unit tests look inside).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -790,6 +791,7 @@ impl Pool {
         Shared::reboot(&self.shared)?;
         // A running pool again: its last handle's drop waits for it.
         self.shared.attach();
+        Shared::restart_monitor(&self.shared);
         Ok(())
     }
 
@@ -829,6 +831,33 @@ impl Pool {
         }
         Shared::tune(&self.shared, capacity);
         Ok(())
+    }
+
+    /// Turns the autoscaler on (`Some`, see [`Autoscale`]) or off
+    /// (`None`): off, the capacity stays where the autoscaler left it (less
+    /// the slots it lent to blocked workers, which go back), and only
+    /// [`Pool::tune`] and [`block_in_place`](crate::block_in_place) move
+    /// it. On, it starts from the current starting point (the built
+    /// capacity or the last `tune`) clamped into `min..=max`.
+    ///
+    /// # Errors
+    ///
+    /// [`TuneError::InvalidAutoscale`] if the bounds do not fit (`min` at
+    /// least 1, `max` at least `min` and at most
+    /// [`Pool::max_capacity`]); the pool is unchanged.
+    ///
+    /// ```
+    /// use stealpool::{Autoscale, Pool};
+    ///
+    /// let pool = Pool::builder().capacity(2).max_capacity(16).build()?;
+    /// pool.set_autoscale(Some(Autoscale::new(1, 16)))?;
+    /// assert!(pool.set_autoscale(Some(Autoscale::new(1, 17))).is_err());
+    /// pool.set_autoscale(None)?;
+    /// assert_eq!(pool.capacity(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_autoscale(&self, autoscale: Option<Autoscale>) -> Result<(), TuneError> {
+        Shared::set_autoscale(&self.shared, autoscale)
     }
 
     /// The ceiling for [`Pool::tune`].

@@ -14,6 +14,7 @@
 //! worker loop, which calls back into the registry.
 
 pub(crate) mod admission;
+pub(crate) mod autoscale;
 pub(crate) mod backpressure;
 pub(crate) mod job;
 pub(crate) mod job_cache;

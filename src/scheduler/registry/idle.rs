@@ -313,7 +313,7 @@ mod tests {
                     })
                 })
                 .collect();
-            let idle = &pool.shared_for_tests().idle;
+            let idle = &pool.shared().idle;
             assert!(
                 soon(|| idle.waiters.load(SeqCst) == WAITERS),
                 "wave {wave}: the waiters did not all register"
@@ -355,7 +355,7 @@ mod tests {
                 done.load(SeqCst)
             })
         };
-        assert!(soon(|| pool.shared_for_tests().idle.waiters.load(SeqCst) == 1));
+        assert!(soon(|| pool.shared().idle.waiters.load(SeqCst) == 1));
         gate_tx.send(()).unwrap();
         assert!(waiter.join().unwrap(), "wait_idle returned before the task finished");
     }

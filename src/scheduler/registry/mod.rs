@@ -2,9 +2,13 @@
 //! counters, the lifecycle word and the idle waiters.
 
 pub(crate) mod idle;
+pub(crate) mod lending;
+pub(crate) mod siblings;
 pub(crate) mod threads;
 
 use idle::IdleWaiters;
+use lending::Lending;
+use siblings::Siblings;
 
 use crossbeam_utils::CachePadded;
 
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use crate::config::{Config, Pinning};
 use crate::observe::busy::BusyTime;
+use crate::scheduler::autoscale::AutoscaleCell;
 use crate::scheduler::backpressure::Backpressure;
 use crate::scheduler::job::{JobKind, JobRef};
 use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
@@ -53,6 +58,9 @@ pub(crate) struct WorkerCounters {
     pub(crate) busy_time: BusyTime,
     /// Times adaptive pinning let the thread off its core.
     pub(crate) pin_releases: AtomicU64,
+    /// Why the worker's slot is lent now (`LendReason` bits; 0: not lent).
+    /// Changed only under the control lock (`registry/lending.rs`).
+    pub(crate) lending: AtomicUsize,
 }
 
 impl WorkerCounters {
@@ -139,6 +147,20 @@ pub(crate) struct Shared {
     /// The pool was let go (`shutdown_background`, or a `shutdown_timeout`
     /// that gave up): dropping the last handle does not wait for it again.
     detached: AtomicBool,
+    /// The base capacity and the slots lent by blocked workers, from which
+    /// the capacity is computed (`registry/lending.rs`).
+    pub(crate) lending: Lending,
+    /// The autoscaler's settings, monitor thread and samples
+    /// (`scheduler/autoscale/`).
+    pub(crate) autoscale: AutoscaleCell,
+    /// The other sub-pools of a `MultiPool` that steals across
+    /// (`registry/siblings.rs`).
+    pub(crate) siblings: Siblings,
+    /// Counted tasks of this pool run by a sibling pool's worker.
+    ran_by_siblings: AtomicU64,
+    /// Workers of sibling pools announced asleep now (a hint for a
+    /// saturated submit; `registry/siblings.rs`).
+    sibling_sleepers: AtomicUsize,
 }
 
 impl Shared {
@@ -186,6 +208,11 @@ impl Shared {
             rejected: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             detached: AtomicBool::new(false),
+            lending: Lending::new(config.capacity, config.max_capacity),
+            autoscale: AutoscaleCell::new(config.capacity, workers),
+            siblings: Siblings::default(),
+            ran_by_siblings: AtomicU64::new(0),
+            sibling_sleepers: AtomicUsize::new(0),
             config,
         }
     }
@@ -268,6 +295,8 @@ impl Shared {
         if let Some(backpressure) = &self.backpressure {
             backpressure.wake_all();
         }
+        // The autoscaler's monitor leaves.
+        self.autoscale.poke();
         previous & CLOSED == 0
     }
 
@@ -289,11 +318,15 @@ impl Shared {
     /// thread if nobody is there to take it and the capacity allows one.
     #[inline]
     pub(crate) fn notify_new_work(this: &Arc<Self>) {
-        if this.sleep.notify_new_work(this.capacity()) && this.missing.load(Ordering::Relaxed) > 0 {
+        if this.sleep.notify_new_work(this.capacity()) {
             // Relaxed is enough for `missing`: it is read after the SeqCst
             // fence in `notify_new_work`, which pairs with the fence a
             // leaving worker issues after updating it (`registry/threads.rs`).
-            Shared::start_missing_worker(this);
+            if this.missing.load(Ordering::Relaxed) > 0 {
+                Shared::start_missing_worker(this);
+            } else if this.siblings.any() && this.a_sibling_sleeps() {
+                this.wake_a_sibling();
+            }
         }
     }
 
@@ -421,7 +454,10 @@ impl Shared {
     pub(crate) fn completed(&self) -> u64 {
         // Relaxed: display figures.
         let by_workers = self.sum_over_slots(|c| &c.completed, Ordering::Relaxed);
-        by_workers + self.ran_by_waiters.load(Ordering::Relaxed) + self.handed_back_run.load(Ordering::Relaxed)
+        by_workers
+            + self.ran_by_waiters.load(Ordering::Relaxed)
+            + self.handed_back_run.load(Ordering::Relaxed)
+            + self.ran_by_siblings.load(Ordering::Relaxed)
     }
 
     /// Whether every counted task that was ever accepted has completed (or
@@ -440,7 +476,8 @@ impl Shared {
         // completions, before the submissions, for the same reason.
         let withdrawn = self.withdrawn.load(Ordering::Acquire)
             + self.ran_by_waiters.load(Ordering::Acquire)
-            + self.cancelled.load(Ordering::Acquire);
+            + self.cancelled.load(Ordering::Acquire)
+            + self.ran_by_siblings.load(Ordering::Acquire);
         let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Acquire);
         // SeqCst: ordered with accepts and `close` on the same word.
         let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
@@ -676,6 +713,8 @@ impl Shared {
             wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
             rejected: shared.rejected.load(Ordering::Relaxed),
             live_states: 0,
+            blocked_workers: shared.blocked_workers(),
+            autoscale_steps: shared.autoscale.steps(),
             live_workers,
             busy_workers,
             sleeping_workers,

@@ -342,9 +342,12 @@ impl Shared {
     }
 
     /// Changes the capacity (already validated), under the control lock.
+    /// Slots lent by blocked workers stay lent on top of it
+    /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
-        Shared::tune_locked(this, &mut control, capacity);
+        this.autoscale.set_start(capacity);
+        Shared::set_base_capacity_locked(this, &mut control, capacity);
     }
 
     /// Changes the capacity (already validated). See ARCHITECTURE.md,
@@ -440,6 +443,7 @@ impl Shared {
             // be a bug in the pool; there is nothing left to clean up.
             let _ = handle.join();
         }
+        self.autoscale.join_monitor(|| self.is_closed());
         true
     }
 

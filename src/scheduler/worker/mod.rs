@@ -2,8 +2,10 @@
 //! (`keep_alive.rs`: its idle life; `adaptive.rs`: adaptive pinning).
 
 mod adaptive;
+mod block;
 mod join_frames;
 mod keep_alive;
+mod siblings;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -326,7 +328,11 @@ impl WorkerThread {
         // by a chain wake-up or a leaving peer goes back to sleep with the
         // same deadline.
         let mut idle_since: Option<Instant> = None;
+        // While this worker is announced asleep, its sibling pools count it
+        // (`registry/siblings.rs`); dropped at the top of every round.
+        let mut sibling_hint = None;
         loop {
+            drop(sibling_hint.take());
             if self.index >= shared.capacity() {
                 self.counters().busy_time.stop();
                 if searching {
@@ -370,6 +376,15 @@ impl WorkerThread {
                 self.run_task(job);
                 continue;
             }
+            if shared.siblings.any() && self.help_a_sibling() {
+                // Ran a sibling pool's task (no longer searching).
+                searching = false;
+                idle_since = None;
+                continue;
+            }
+            if shared.siblings.any() {
+                sibling_hint = Some(shared.announce_sleep_to_siblings());
+            }
             // Announce sleep, then the final checks (rule 2).
             shared.sleep.announce_sleep(self.index);
             if self.index >= shared.capacity() {
@@ -383,6 +398,12 @@ impl WorkerThread {
                 searching = false;
                 idle_since = None;
                 self.run_task(job);
+                continue;
+            }
+            if shared.siblings.any() && shared.siblings_have_work() {
+                // The final scan covers the siblings too (see
+                // `Shared::wake_a_sibling`): search again, then help.
+                shared.sleep.retract_sleep(self.index);
                 continue;
             }
             if shared.is_closed_and_drained() {
@@ -415,6 +436,7 @@ impl WorkerThread {
             if self.adaptive.is_some() {
                 self.after_wake();
             }
+            shared.autoscale.note_woken();
             // Woken (or kept): we are counted as searching again.
         }
     }
@@ -583,6 +605,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
     if worker.shared.config.thread_hooks.on_start.is_some() {
         observed::thread_started(&worker.shared, index);
     }
+    worker.shared.autoscale.note_thread_started(index);
     // A panic here would be a bug in the pool (tasks' panics are caught
     // where they run); still, the thread's accounting must be undone, or
     // `shutdown` would wait for it forever.
@@ -608,6 +631,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
     let WorkerThread {
         shared, index, deque, ..
     } = worker;
+    shared.autoscale.note_thread_leaving(index);
     if !expired {
         shared.leave(index);
     }

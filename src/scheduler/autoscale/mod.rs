@@ -1,0 +1,264 @@
+//! The autoscaler: a monitor thread per pool that lends the slots of
+//! blocked workers and moves the capacity with the queue delay
+//! (`monitor.rs`), what it reads from the OS (`cpu.rs`), and the state it
+//! shares with the pool (here).
+//!
+//! The monitor is not part of the wake-up protocol: it only calls what
+//! `tune` calls (under the control lock), so the capacity invariants hold
+//! whatever it decides. It uses `std`'s locks and atomics directly (not
+//! the loom facade): it never runs under loom, whose models drive the
+//! lending it uses through `block_in_place` instead.
+
+pub(crate) mod cpu;
+mod monitor;
+mod queue_rule;
+
+use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::autoscale::Autoscale;
+use crate::error::TuneError;
+use crate::scheduler::registry::lending::LendReason;
+use crate::scheduler::registry::Shared;
+use crate::sync::{lock, Arc};
+
+/// The autoscaler's state in a pool.
+pub(crate) struct AutoscaleCell {
+    /// Whether an autoscaler is set: pools without one pay one Relaxed load
+    /// per wake-up from a park.
+    enabled: AtomicBool,
+    /// The monitor waits, with no timeout, for a poke (see `note_woken`).
+    dormant: AtomicBool,
+    state: Mutex<MonitorState>,
+    /// Wakes the monitor: a poke, new settings, the pool closing.
+    wake: Condvar,
+    /// The starting point: the built capacity or the last `tune`.
+    start: AtomicUsize,
+    /// Moves of the queue-delay rule (`Stats::autoscale_steps`).
+    steps: AtomicU64,
+    /// Each slot's thread CPU clock (`cpu::NO_CLOCK`: none).
+    clocks: Box<[AtomicI64]>,
+    /// Each slot's kernel thread id (0: none).
+    tids: Box<[AtomicI64]>,
+}
+
+struct MonitorState {
+    settings: Option<Autoscale>,
+    /// A monitor thread is in its loop (it clears this, under this lock,
+    /// as it leaves).
+    running: bool,
+    /// Set by a poke, cleared by the monitor as it wakes.
+    poked: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock_state(mutex: &Mutex<MonitorState>) -> MutexGuard<'_, MonitorState> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AutoscaleCell {
+    pub(crate) fn new(capacity: usize, slots: usize) -> Self {
+        AutoscaleCell {
+            enabled: AtomicBool::new(false),
+            dormant: AtomicBool::new(false),
+            state: Mutex::new(MonitorState {
+                settings: None,
+                running: false,
+                poked: false,
+                thread: None,
+            }),
+            wake: Condvar::new(),
+            start: AtomicUsize::new(capacity),
+            steps: AtomicU64::new(0),
+            clocks: (0..slots).map(|_| AtomicI64::new(cpu::NO_CLOCK)).collect(),
+            tids: (0..slots).map(|_| AtomicI64::new(0)).collect(),
+        }
+    }
+
+    /// Moves of the queue-delay rule so far.
+    pub(crate) fn steps(&self) -> u64 {
+        // Relaxed: a display figure.
+        self.steps.load(Ordering::Relaxed)
+    }
+
+    /// `tune` moved the starting point.
+    pub(crate) fn set_start(&self, capacity: usize) {
+        // Relaxed: a hint the monitor reads on its next tick.
+        self.start.store(capacity, Ordering::Relaxed);
+    }
+
+    /// A worker woke from a park (or its thread started): a dormant monitor
+    /// must look again. Store (the worker's state: awake) → fence → read
+    /// `dormant`, against the monitor's store `dormant` → fence → read the
+    /// workers' states: either the monitor sees the worker awake, or the
+    /// worker sees the monitor dormant and pokes it.
+    #[inline]
+    pub(crate) fn note_woken(&self) {
+        // Relaxed: a pool without an autoscaler never has a dormant monitor
+        // to poke; one set later starts awake and looks for itself.
+        if self.enabled.load(Ordering::Relaxed) {
+            self.poke_if_dormant();
+        }
+    }
+
+    #[cold]
+    fn poke_if_dormant(&self) {
+        // SeqCst: the fence of the pairing described in `note_woken`.
+        fence(Ordering::SeqCst);
+        if self.dormant.load(Ordering::Relaxed) {
+            self.poke();
+        }
+    }
+
+    /// Wakes the monitor now (new settings, the pool closing, a poke).
+    pub(crate) fn poke(&self) {
+        lock_state(&self.state).poked = true;
+        self.wake.notify_all();
+    }
+
+    /// Records slot `index`'s thread CPU clock (its own thread calls this).
+    pub(crate) fn note_thread_started(&self, index: usize) {
+        // Relaxed: the monitor reads it as a hint; a missed clock only
+        // delays one sample.
+        self.clocks[index].store(cpu::current_thread_clock(), Ordering::Relaxed);
+        self.tids[index].store(cpu::current_thread_id(), Ordering::Relaxed);
+        self.note_woken();
+    }
+
+    /// Slot `index`'s thread leaves: its clock goes with it.
+    pub(crate) fn note_thread_leaving(&self, index: usize) {
+        // Relaxed: as in `note_thread_started`.
+        self.clocks[index].store(cpu::NO_CLOCK, Ordering::Relaxed);
+        self.tids[index].store(0, Ordering::Relaxed);
+    }
+
+    fn tid(&self, index: usize) -> i64 {
+        // Relaxed: as in `note_thread_started`.
+        self.tids[index].load(Ordering::Relaxed)
+    }
+
+    fn clock(&self, index: usize) -> i64 {
+        // Relaxed: see `note_thread_started`.
+        self.clocks[index].load(Ordering::Relaxed)
+    }
+
+    /// Waits until the monitor thread (if any) has left, unless the pool was
+    /// reopened meanwhile (a `reboot` keeps its monitor). Called by
+    /// `join_threads`, never under the control lock.
+    pub(crate) fn join_monitor(&self, closed: impl Fn() -> bool) {
+        let mut state = lock_state(&self.state);
+        loop {
+            if !state.running {
+                let thread = state.thread.take();
+                drop(state);
+                if let Some(thread) = thread {
+                    let _ = thread.join();
+                }
+                return;
+            }
+            if !closed() {
+                return;
+            }
+            state = self
+                .wake
+                .wait_timeout(state, Duration::from_millis(10))
+                .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+        }
+    }
+}
+
+impl Shared {
+    /// Turns the autoscaler on with `setting`, or off (`None`: the capacity
+    /// stays where it is, less the slots the monitor lent).
+    pub(crate) fn set_autoscale(this: &Arc<Self>, setting: Option<Autoscale>) -> Result<(), TuneError> {
+        let max_capacity = this.config.max_capacity;
+        if let Some(scale) = setting.filter(|scale| !scale.fits(max_capacity)) {
+            return Err(TuneError::InvalidAutoscale {
+                min: scale.min,
+                max: scale.max,
+                max_capacity,
+            });
+        }
+        let cell = &this.autoscale;
+        {
+            let mut control = lock(&this.control);
+            match setting {
+                Some(scale) => {
+                    Shared::set_lending_ceiling_locked(this, &mut control, scale.max);
+                    let start = cell.start.load(Ordering::Relaxed);
+                    Shared::set_base_capacity_locked(this, &mut control, scale.clamp(start));
+                }
+                None => {
+                    // Freeze: what runs now stays, but for the slots the
+                    // monitor lent, which go back.
+                    let explicit = (0..this.slots.len())
+                        .filter(|&index| this.is_lent_for(index, LendReason::Explicit))
+                        .count();
+                    let frozen = this.capacity().saturating_sub(explicit).max(1);
+                    Shared::set_base_capacity_locked(this, &mut control, frozen);
+                    Shared::take_back_detected_locked(this, &mut control);
+                    Shared::set_lending_ceiling_locked(this, &mut control, max_capacity);
+                }
+            }
+        }
+        let mut state = lock_state(&cell.state);
+        state.settings = setting;
+        // Relaxed: see `note_woken`.
+        cell.enabled.store(setting.is_some(), Ordering::Relaxed);
+        if setting.is_some() && !state.running && !this.is_closed() {
+            Shared::spawn_monitor(this, &mut state);
+        }
+        state.poked = true;
+        drop(state);
+        cell.wake.notify_all();
+        Ok(())
+    }
+
+    /// Starts the monitor of a pool with an autoscaler after `reboot`.
+    pub(crate) fn restart_monitor(this: &Arc<Self>) {
+        let mut state = lock_state(&this.autoscale.state);
+        if state.settings.is_some() && !state.running && !this.is_closed() {
+            Shared::spawn_monitor(this, &mut state);
+        }
+    }
+
+    fn spawn_monitor(this: &Arc<Self>, state: &mut MonitorState) {
+        #[cfg(not(loom))]
+        {
+            if let Some(old) = state.thread.take() {
+                // It left its loop (`running` is false): joining is short.
+                let _ = old.join();
+            }
+            let shared = this.clone();
+            let spawned = std::thread::Builder::new()
+                .name("stealpool-scale".into())
+                .spawn(move || monitor::run(shared));
+            match spawned {
+                Ok(thread) => {
+                    state.running = true;
+                    state.thread = Some(thread);
+                }
+                // The pool runs on at the capacity it has: autoscaling is
+                // an optimisation, and stderr says why it is off.
+                Err(error) => eprintln!("stealpool: could not start the autoscale monitor: {error}"),
+            }
+        }
+        #[cfg(loom)]
+        let _ = (this, state);
+    }
+
+    /// Takes back every slot the monitor lent.
+    pub(crate) fn take_back_detected_locked(
+        this: &Arc<Self>,
+        control: &mut crate::sync::MutexGuard<'_, crate::scheduler::registry::threads::Control>,
+    ) {
+        this.lending.clear_anticipated();
+        for index in 0..this.slots.len() {
+            if this.is_lent_for(index, LendReason::Detected) {
+                Shared::take_back_slot_locked(this, control, index, LendReason::Detected);
+            }
+        }
+    }
+}

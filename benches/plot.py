@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Turns criterion's output into one SVG bar chart (no dependencies).
+"""Turns benchmark output into one SVG bar chart (no dependencies).
 
     cargo bench --bench peers
     python3 benches/plot.py target/criterion docs/benchmarks.svg submit_1m spawn_tree join_fib latency
+
+or, from the interleaved-rounds mode's markdown table (each library in its
+own process; the figures README quotes):
+
+    cargo bench --bench peers -- --rounds 3 | tee rounds.txt
+    python3 benches/plot.py --rounds rounds.txt docs/benchmarks.svg submit_1m two_submitters ...
 
 Reads `<criterion dir>/<group>/<function>[/<parameter>]/new/estimates.json` (the median)
 and `benchmark.json` (the throughput, if any: then the bar is time per
@@ -38,6 +44,34 @@ def read_group(root, group):
     return rows
 
 
+def read_rounds(path):
+    """{workload: [(library, value, unit)]} from the rounds mode's table."""
+    panels = {}
+    header = None
+    with open(path) as f:
+        for line in f:
+            if not line.startswith("|"):
+                continue
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if cells[0] == "workload":
+                header = cells
+                continue
+            if header is None or set(cells[0]) <= {"-", " "}:
+                continue
+            workload, unit = cells[0], cells[1]
+            rows = []
+            for library, cell in zip(header[2:], cells[2:]):
+                if "/" in library:
+                    break  # the ratio columns
+                try:
+                    rows.append((library, float(cell), unit))
+                except ValueError:
+                    continue  # "–": the library has no such workload
+            rows.sort(key=lambda row: row[1])
+            panels[workload] = rows
+    return panels
+
+
 def human(ns):
     """A duration in the unit that reads best."""
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
@@ -53,15 +87,16 @@ def render(panels, title):
     for group, rows in panels:
         if not rows:
             continue
-        parts.append(f'<text x="10" y="{y}" font-weight="bold">{html.escape(group)} ({rows[0][2]}, median)</text>')
+        parts.append(f'<text x="10" y="{y}" font-weight="bold">{html.escape(group)} ({html.escape(rows[0][2])}, median)</text>')
         y += 10
         longest = max(value for _, value, _ in rows)
-        for function, value, _ in rows:
+        for function, value, unit in rows:
             w = max(1.0, (width - left - right) * value / longest)
             colour = "#d9822b" if function.startswith("stealpool") else "#5b8fc9"
             parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{html.escape(function)}</text>')
             parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"/>')
-            parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 13}">{html.escape(human(value))}</text>')
+            label = human(value) if unit in ("ns/task", "per iter") else f"{value:.3g} {unit}"
+            parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 13}">{html.escape(label)}</text>')
             y += bar_h + gap
         y += 28
     header = (
@@ -77,6 +112,21 @@ def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[1] == "--rounds":
+        if len(argv) < 4:
+            print(__doc__, file=sys.stderr)
+            return 2
+        table, out, groups = argv[2], argv[3], argv[4:]
+        found = read_rounds(table)
+        panels = [(group, found.get(group, [])) for group in (groups or list(found))]
+        if not any(rows for _, rows in panels):
+            print(f"no rounds table in {table}", file=sys.stderr)
+            return 1
+        title = os.environ.get("PLOT_TITLE", "stealpool vs peers (lower is better)")
+        with open(out, "w") as f:
+            f.write(render(panels, title))
+        print(f"wrote {out}")
+        return 0
     root, out, groups = argv[1], argv[2], argv[3:]
     if not groups:
         groups = sorted(g for g in os.listdir(root) if os.path.isdir(os.path.join(root, g)) and g != "report")

@@ -119,20 +119,19 @@ def main(argv):
         table, out, groups = argv[2], argv[3], argv[4:]
         found = read_rounds(table)
         panels = [(group, found.get(group, [])) for group in (groups or list(found))]
-        if not any(rows for _, rows in panels):
-            print(f"no rounds table in {table}", file=sys.stderr)
-            return 1
-        title = os.environ.get("PLOT_TITLE", "stealpool vs peers (lower is better)")
-        with open(out, "w") as f:
-            f.write(render(panels, title))
-        print(f"wrote {out}")
-        return 0
+        return write_plot(panels, out, f"no rounds table in {table}")
     root, out, groups = argv[1], argv[2], argv[3:]
     if not groups:
         groups = sorted(g for g in os.listdir(root) if os.path.isdir(os.path.join(root, g)) and g != "report")
     panels = [(group, read_group(root, group)) for group in groups]
+    return write_plot(panels, out, f"no criterion results under {root}")
+
+
+def write_plot(panels, out, nothing):
+    """Writes the SVG of `panels` to `out`; exit status 1 with `nothing`
+    when no panel has a bar."""
     if not any(rows for _, rows in panels):
-        print(f"no criterion results under {root}", file=sys.stderr)
+        print(nothing, file=sys.stderr)
         return 1
     title = os.environ.get("PLOT_TITLE", "stealpool vs peers (lower is better)")
     with open(out, "w") as f:

@@ -3,13 +3,14 @@
 //! `MultiPool`.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::func::builder::FuncPoolBuilder;
 use crate::func::FuncPool;
+use crate::multi::lifecycle;
 use crate::multi::routing::least_loaded;
 use crate::multi::LoadBalancing;
 use crate::pool::builder::Builder;
@@ -313,14 +314,6 @@ impl<A: Send + 'static> MultiFuncPool<A> {
         self.inner.pools.iter().any(FuncPool::is_closed)
     }
 
-    /// Closes every sub-pool without waiting.
-    fn close_all(&self) {
-        for pool in self.inner.pools.iter() {
-            // A zero timeout closes and gives up waiting at once.
-            let _ = pool.shutdown_timeout(Duration::ZERO);
-        }
-    }
-
     /// Shuts every sub-pool down gracefully: all close first, then each runs
     /// what it accepted and joins its threads.
     ///
@@ -332,10 +325,7 @@ impl<A: Send + 'static> MultiFuncPool<A> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self) {
-        self.close_all();
-        for pool in self.inner.pools.iter() {
-            pool.shutdown();
-        }
+        lifecycle::shutdown_all(&self.inner.pools);
     }
 
     /// Like [`MultiFuncPool::shutdown`], giving up once `timeout` has passed
@@ -352,16 +342,7 @@ impl<A: Send + 'static> MultiFuncPool<A> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimeout> {
-        let deadline = Instant::now().checked_add(timeout);
-        self.close_all();
-        let mut result = Ok(());
-        for pool in self.inner.pools.iter() {
-            let left = deadline.map_or(timeout, |deadline| deadline.saturating_duration_since(Instant::now()));
-            if pool.shutdown_timeout(left).is_err() {
-                result = Err(ShutdownTimeout);
-            }
-        }
-        result
+        lifecycle::shutdown_all_timeout(&self.inner.pools, timeout)
     }
 
     /// Shuts every sub-pool down at once and hands back the arguments that
@@ -376,7 +357,7 @@ impl<A: Send + 'static> MultiFuncPool<A> {
     /// ```
     pub fn shutdown_now(&self) -> Vec<A> {
         let inner = &*self.inner;
-        self.close_all();
+        lifecycle::close_all(&self.inner.pools);
         // Every queue is emptied before any running call is waited for
         // (as `MultiPool::shutdown_now`).
         let mut unrun = Vec::new();

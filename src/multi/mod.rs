@@ -9,10 +9,11 @@
 
 pub(crate) mod builder;
 mod func;
+mod lifecycle;
 mod routing;
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
@@ -431,16 +432,6 @@ impl MultiPool {
         self.inner.pools.iter().any(Pool::is_closed)
     }
 
-    /// Closes every sub-pool without waiting, so that no sub-pool takes new
-    /// work while another drains.
-    fn close_all(&self) {
-        for pool in self.inner.pools.iter() {
-            // A zero timeout closes the pool and gives up waiting at once;
-            // the `Err(ShutdownTimeout)` that follows is expected.
-            let _ = pool.shutdown_timeout(Duration::ZERO);
-        }
-    }
-
     /// Shuts every sub-pool down gracefully (see [`Pool::shutdown`]): all
     /// close first, then each runs what it accepted and joins its threads.
     ///
@@ -453,10 +444,7 @@ impl MultiPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self) {
-        self.close_all();
-        for pool in self.inner.pools.iter() {
-            pool.shutdown();
-        }
+        lifecycle::shutdown_all(&self.inner.pools);
     }
 
     /// Like [`MultiPool::shutdown`], but gives up waiting once `timeout` has
@@ -475,16 +463,7 @@ impl MultiPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), ShutdownTimeout> {
-        let deadline = Instant::now().checked_add(timeout);
-        self.close_all();
-        let mut result = Ok(());
-        for pool in self.inner.pools.iter() {
-            let left = deadline.map_or(timeout, |deadline| deadline.saturating_duration_since(Instant::now()));
-            if pool.shutdown_timeout(left).is_err() {
-                result = Err(ShutdownTimeout);
-            }
-        }
-        result
+        lifecycle::shutdown_all_timeout(&self.inner.pools, timeout)
     }
 
     /// Shuts every sub-pool down at once (see [`Pool::shutdown_now`]): all
@@ -500,7 +479,7 @@ impl MultiPool {
     /// ```
     #[must_use = "the returned tasks were accepted and never ran: run them (Task::run) or drop them on purpose"]
     pub fn shutdown_now(&self) -> Vec<Task> {
-        self.close_all();
+        lifecycle::close_all(&self.inner.pools);
         // Every queue is emptied before any running task is waited for:
         // otherwise the sub-pools behind the first would run their queues
         // while it waits.

@@ -219,3 +219,33 @@ fn turning_it_off_freezes_the_capacity_and_the_monitor_leaves() {
     drop(pool);
     assert_eq!(monitors(), before);
 }
+
+#[test]
+fn freezing_a_pool_whose_autoscaler_never_ran_keeps_its_capacity_while_a_task_blocks_in_place() {
+    // Found by the proptest model: `set_autoscale(None)` took every explicit
+    // lend off the live capacity, even a lend that had no room to raise it
+    // (the pool already at its maximum), and froze the pool one slot short.
+    let pool = Pool::builder()
+        .capacity(2)
+        .max_capacity(2)
+        .pin_workers(false)
+        .build()
+        .expect("pool");
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    pool.submit(move || {
+        stealpool::block_in_place(|| {
+            entered_tx.send(()).expect("send");
+            let _ = release_rx.recv();
+        });
+    })
+    .unwrap_or_else(|_| panic!("open pool refused a task"));
+    entered_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the task blocked in place");
+    pool.set_autoscale(None).expect("freeze");
+    release_tx.send(()).expect("release");
+    pool.wait_idle();
+    assert_eq!(pool.capacity(), 2, "the freeze took a slot that was never lent");
+    pool.shutdown();
+}

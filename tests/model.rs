@@ -28,7 +28,9 @@
 //!   `cancelled` = cancelled and dropped by the pool,
 //!   `completed + withdrawn + cancelled + queued + busy == submitted`, `queued == 0`, `panicked` =
 //!   panicking tasks that ran in the pool, `rejected` = refusals,
-//!   `capacity` = the last successful `tune`;
+//!   `capacity` = the last successful `tune` (while tasks may sit in
+//!   `block_in_place`, at least that: they lend their slots; once the case
+//!   turned the autoscaler on, anything in `1..=max_capacity`);
 //! * `tune` out of range returns the right error and leaves the capacity
 //!   unchanged; in range it succeeds;
 //! * a submit answers as the pool's state says: `Closed` when (and only
@@ -56,14 +58,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Barrier, Mutex, Once};
 use std::thread;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use stealpool::{JoinError, JoinHandle, Pool, SubmitError, TuneError, WorkerState};
+use stealpool::{Autoscale, JoinError, JoinHandle, Pool, SubmitError, TuneError, WorkerState};
 
 /// A case that has not finished after this long counts as hung.
 const CASE_LIMIT: Duration = Duration::from_secs(30);
@@ -85,6 +87,9 @@ const MAX_IDS: usize = 4096;
 struct Node {
     panics: bool,
     slow: bool,
+    /// A slow task sleeps inside `block_in_place` (its slot is lent while
+    /// it sleeps).
+    in_place: bool,
     children: Vec<Node>,
 }
 
@@ -134,6 +139,8 @@ enum Op {
     },
     ShutdownBackground,
     Reboot,
+    /// `set_autoscale(Some(Autoscale::new(1, max_capacity)))` or `None`.
+    Autoscale(bool),
 }
 
 impl Op {
@@ -160,18 +167,30 @@ struct Case {
 }
 
 fn node_strategy() -> impl Strategy<Value = Node> {
-    let leaf = (prop::bool::weighted(0.15), prop::bool::weighted(0.25)).prop_map(|(panics, slow)| Node {
-        panics,
-        slow,
-        children: Vec::new(),
-    });
+    let leaf = (
+        prop::bool::weighted(0.15),
+        prop::bool::weighted(0.25),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(panics, slow, in_place)| Node {
+            panics,
+            slow,
+            in_place,
+            children: Vec::new(),
+        });
     leaf.prop_recursive(2, 7, 2, |inner| {
         (
             prop::bool::weighted(0.15),
             prop::bool::weighted(0.25),
+            prop::bool::weighted(0.3),
             prop::collection::vec(inner, 0..=2),
         )
-            .prop_map(|(panics, slow, children)| Node { panics, slow, children })
+            .prop_map(|(panics, slow, in_place, children)| Node {
+                panics,
+                slow,
+                in_place,
+                children,
+            })
     })
 }
 
@@ -191,6 +210,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0u64..3).prop_map(Op::ShutdownTimeout),
         2 => any::<u32>().prop_map(|run_mask| Op::ShutdownNow { run_mask }),
         1 => Just(Op::ShutdownBackground),
+        1 => any::<bool>().prop_map(Op::Autoscale),
         2 => Just(Op::Reboot),
     ]
 }
@@ -341,6 +361,25 @@ struct Env {
     errors: Mutex<Vec<String>>,
     /// The operation each op thread is in now (printed if the case hangs).
     current: Mutex<BTreeMap<String, String>>,
+    /// The autoscaler was on at some point: from then on the capacity is
+    /// the pool's to choose (within 1..=max_capacity), not the model's.
+    autoscaled: AtomicBool,
+}
+
+impl Env {
+    /// Whether the pool's capacity `now` agrees with the model's `expected`:
+    /// exactly, or — while tasks may hold lent slots (`lent_possible`) —
+    /// at least `expected`; any value in range once the autoscaler ran.
+    fn capacity_agrees(&self, now: usize, expected: usize, lent_possible: bool) -> bool {
+        let max = self.config.max_capacity;
+        if self.autoscaled.load(SeqCst) {
+            (1..=max).contains(&now)
+        } else if lent_possible {
+            (expected..=max).contains(&now)
+        } else {
+            now == expected
+        }
+    }
 }
 
 impl Env {
@@ -427,7 +466,9 @@ fn make_task(env: &Arc<Env>, node: Node) -> (usize, impl FnOnce() -> usize + Sen
         guard.armed = false;
         let env = &guard.env;
         env.record_run(id);
-        if node.slow {
+        if node.slow && node.in_place {
+            stealpool::block_in_place(|| thread::sleep(SLOW));
+        } else if node.slow {
             thread::sleep(SLOW);
         }
         for child in node.children {
@@ -626,7 +667,7 @@ impl Runner<'_> {
             }
             let now = self.env.pool.capacity();
             ensure!(
-                now == model.capacity,
+                self.env.capacity_agrees(now, model.capacity, true),
                 "{}: tune({capacity}) returned {result:?}; capacity went {before} -> {now}, model says {}",
                 self.where_,
                 model.capacity
@@ -659,6 +700,7 @@ impl Runner<'_> {
                     let leaf = Node {
                         panics: false,
                         slow: true,
+                        in_place: false,
                         children: Vec::new(),
                     };
                     self.submit(leaf, None)?;
@@ -708,6 +750,18 @@ impl Runner<'_> {
                 // Queued tasks still run: not idle, threads still there.
                 self.closed_now(false)?;
             }
+            Op::Autoscale(on) => {
+                let max = self.env.config.max_capacity;
+                if on {
+                    self.env.autoscaled.store(true, SeqCst);
+                }
+                let result = self.pool().set_autoscale(on.then(|| Autoscale::new(1, max)));
+                ensure!(
+                    result.is_ok(),
+                    "{}: set_autoscale(1..={max}) returned {result:?}",
+                    self.where_
+                );
+            }
             Op::Reboot => {
                 let result = self.pool().reboot();
                 ensure!(result.is_ok(), "{}: reboot returned {result:?}", self.where_);
@@ -717,7 +771,7 @@ impl Runner<'_> {
                     let (closed, capacity) = (self.env.pool.is_closed(), self.env.pool.capacity());
                     ensure!(!closed, "{}: pool closed after reboot", self.where_);
                     ensure!(
-                        capacity == model.capacity,
+                        self.env.capacity_agrees(capacity, model.capacity, true),
                         "{}: capacity {capacity} after reboot, model says {}",
                         self.where_,
                         model.capacity
@@ -859,7 +913,8 @@ fn check_quiescent(env: &Env, model: &Model, idle: bool) -> Result<(), String> {
         s.rejected
     );
     ensure!(
-        s.capacity == model.capacity && env.pool.capacity() == model.capacity,
+        env.capacity_agrees(s.capacity, model.capacity, false)
+            && env.capacity_agrees(env.pool.capacity(), model.capacity, false),
         "capacity {} (stats {}) != model {}",
         env.pool.capacity(),
         s.capacity,
@@ -924,6 +979,7 @@ fn execute(case: Case, show_env: mpsc::Sender<Arc<Env>>) -> Result<(), String> {
         joins: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
         current: Mutex::new(BTreeMap::new()),
+        autoscaled: AtomicBool::new(false),
     });
     let _ = show_env.send(env.clone());
     let result = run_segments(&env, case);
@@ -1031,16 +1087,23 @@ fn run_concurrent(env: &Arc<Env>, model: &mut Model, n: usize, threads: Vec<Vec<
         "after segment {n}: pool closed {closed} (a thread shut down: {closes}, a thread rebooted: {reboots})"
     );
     model.open = !closed;
+    if !env.autoscaled.load(SeqCst) {
+        // Slots lent by tasks still in `block_in_place` come back when they
+        // finish: the model keeps the capacity without them.
+        env.pool.wait_idle();
+    }
     let capacity = env.pool.capacity();
     if last_tunes.is_empty() {
         ensure!(
-            capacity == model.capacity,
+            env.capacity_agrees(capacity, model.capacity, false),
             "after segment {n}: capacity {capacity} but no thread tuned (model {})",
             model.capacity
         );
     } else {
         ensure!(
-            last_tunes.contains(&capacity),
+            last_tunes
+                .iter()
+                .any(|&tuned| env.capacity_agrees(capacity, tuned, false)),
             "after segment {n}: capacity {capacity} is no thread's last tune {last_tunes:?}"
         );
     }

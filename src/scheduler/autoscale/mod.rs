@@ -196,7 +196,11 @@ impl Shared {
                     let explicit = (0..this.slots.len())
                         .filter(|&index| this.is_lent_for(index, LendReason::Explicit))
                         .count();
-                    let frozen = this.capacity().saturating_sub(explicit).max(1);
+                    // Explicit lends raised the capacity by at most
+                    // `explicit` and never took it below the base (which
+                    // also covers a pool whose autoscaler was never on:
+                    // the base stays as it is).
+                    let frozen = this.capacity().saturating_sub(explicit).max(this.lending.base()).max(1);
                     Shared::set_base_capacity_locked(this, &mut control, frozen);
                     Shared::take_back_detected_locked(this, &mut control);
                     Shared::set_lending_ceiling_locked(this, &mut control, max_capacity);

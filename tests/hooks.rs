@@ -577,10 +577,18 @@ fn shutdown_now_hands_back_measured_tasks_unwrapped() {
     }
     let back = fp.shutdown_now();
     // Arguments come back as they went in (the stamp is not in the way):
-    // the ones not yet started, in order, each once.
+    // the ones not yet started, each once. (In no promised order: a worker
+    // may hold a batch of them in its deque, handed back after the
+    // injector's.)
     let sent: Vec<u64> = std::iter::once(100).chain(0..20).collect();
     assert!(back.len() >= 19, "{back:?}");
-    assert!(sent.ends_with(&back), "{back:?}");
+    let mut sorted = back.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), back.len(), "an argument came back twice: {back:?}");
+    assert!(back.iter().all(|arg| sent.contains(arg)), "{back:?}");
+    // What did not come back ran (at most the one the worker had started).
+    assert!(sent.len() - back.len() <= 1, "{back:?}");
     let pool = named_builder("hk-sn-", 1).measure_queue_delay(true).build().unwrap();
     let gate = block_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));

@@ -44,7 +44,9 @@ fn stats_and_worker_stats_serialize_every_field() {
     let workers = pool.worker_stats();
     let value = serde_json::to_value(&workers).unwrap();
     let array = value.as_array().unwrap();
-    assert_eq!(array.len(), 3);
+    // One entry per slot that has or had a thread: capacity 2 starts at most 2.
+    assert_eq!(array.len(), workers.len());
+    assert!((1..=2).contains(&array.len()), "{value}");
     for (w, v) in workers.iter().zip(array) {
         assert_eq!(v["index"], json!(w.index));
         assert_eq!(v["tasks"], json!(w.tasks));

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use common::Watchdog;
+use common::{block_worker, Watchdog};
 use stealpool::{JoinError, Pool, Stats, TaskSet};
 
 fn pool(capacity: usize) -> Pool {
@@ -17,21 +17,6 @@ fn pool(capacity: usize) -> Pool {
         .pin_workers(false)
         .build()
         .expect("build a pool")
-}
-
-/// Occupies one worker until the returned sender is used (or dropped).
-fn block_a_worker(pool: &Pool) -> mpsc::Sender<()> {
-    let (release, wait) = mpsc::channel::<()>();
-    let (started, running) = mpsc::channel::<()>();
-    pool.submit(move || {
-        started.send(()).unwrap();
-        let _ = wait.recv();
-    })
-    .expect("submit the blocker");
-    running
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the blocker did not start");
-    release
 }
 
 /// Counts how often the value is dropped.
@@ -62,7 +47,7 @@ fn assert_identity(stats: &Stats) {
 fn a_cancelled_queued_task_never_runs_and_its_closure_drops_when_reached() {
     let _w = Watchdog::new("a_cancelled_queued_task_never_runs", 60);
     let pool = pool(1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let (ran, drops) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let (r, guard) = (ran.clone(), DropCount(drops.clone()));
     let handle = pool
@@ -81,7 +66,7 @@ fn a_cancelled_queued_task_never_runs_and_its_closure_drops_when_reached() {
         "the closure waits in the queue until reached"
     );
     assert_eq!(pool.stats().queued, 1);
-    release.send(()).unwrap();
+    release.open();
     pool.wait_idle();
     assert!(!ran.load(Ordering::SeqCst), "a cancelled task ran");
     assert_eq!(
@@ -203,14 +188,14 @@ fn cancel_racing_the_start_gives_exactly_one_of_ran_or_cancelled() {
 fn shutdown_now_and_cancellation() {
     let _w = Watchdog::new("shutdown_now_and_cancellation", 60);
     let pool = pool(1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let cancelled = pool.spawn(|| 1).expect("spawn");
     let dropped = pool.spawn(|| 2).expect("spawn");
     let run = pool.spawn(|| 3).expect("spawn");
     assert!(cancelled.cancel());
     let releaser = thread::spawn(move || {
         thread::sleep(Duration::from_millis(20));
-        release.send(()).unwrap();
+        release.open();
     });
     let mut unrun = pool.shutdown_now();
     releaser.join().unwrap();
@@ -239,13 +224,13 @@ fn shutdown_now_and_cancellation() {
 fn a_handed_back_task_cancelled_through_its_handle_does_not_run() {
     let _w = Watchdog::new("a_handed_back_task_cancelled", 60);
     let pool = pool(1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let handle = pool.spawn(move || r.store(true, Ordering::SeqCst)).expect("spawn");
     let releaser = thread::spawn(move || {
         thread::sleep(Duration::from_millis(20));
-        release.send(()).unwrap();
+        release.open();
     });
     let unrun = pool.shutdown_now();
     releaser.join().unwrap();
@@ -271,8 +256,8 @@ fn a_handed_back_task_cancelled_through_its_handle_does_not_run() {
 fn join_timeout_under_load_gives_the_handle_back_then_the_result() {
     let _w = Watchdog::new("join_timeout_under_load", 60);
     let pool = pool(2);
-    let release_a = block_a_worker(&pool);
-    let release_b = block_a_worker(&pool);
+    let release_a = block_worker(&pool);
+    let release_b = block_worker(&pool);
     let backlog = Arc::new(AtomicUsize::new(0));
     for _ in 0..200 {
         let backlog = backlog.clone();
@@ -291,8 +276,8 @@ fn join_timeout_under_load_gives_the_handle_back_then_the_result() {
         Ok(result) => panic!("a zero timeout found it finished: {result:?}"),
         Err(handle) => handle,
     };
-    release_a.send(()).unwrap();
-    release_b.send(()).unwrap();
+    release_a.open();
+    release_b.open();
     let result = handle
         .join_timeout(Duration::from_secs(30))
         .expect("finished within 30 s once the workers were free");
@@ -379,7 +364,7 @@ fn task_set_returns_results_in_completion_order() {
 fn dropping_a_task_set_cancels_what_has_not_started() {
     let _w = Watchdog::new("dropping_a_task_set_cancels", 60);
     let pool = pool(1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     let mut set = TaskSet::new(&pool);
@@ -392,7 +377,7 @@ fn dropping_a_task_set_cancels_what_has_not_started() {
         .expect("spawn");
     }
     drop(set);
-    release.send(()).unwrap();
+    release.open();
     pool.wait_idle();
     assert_eq!(ran.load(Ordering::SeqCst), 0, "a task of a dropped set ran");
     assert_eq!(drops.load(Ordering::SeqCst), 5);
@@ -410,21 +395,21 @@ fn task_set_reports_cancellations_and_panics() {
         .panic_handler(|_| {})
         .build()
         .expect("build");
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let mut set = TaskSet::new(&pool);
     set.spawn(|| -> u8 { panic!("member panic") }).expect("spawn");
     set.spawn(|| 1).expect("spawn");
-    release.send(()).unwrap();
+    release.open();
     let mut outcomes = Vec::new();
     while let Some(result) = set.join_next() {
         outcomes.push(result.map_err(|e| e.to_string()));
     }
     outcomes.sort();
     assert_eq!(outcomes, [Ok(1), Err("task panicked: member panic".to_string())]);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     set.spawn(|| 2).expect("spawn");
     assert_eq!(set.cancel_all(), 1);
-    release.send(()).unwrap();
+    release.open();
     assert!(set.join_next().expect("one member").unwrap_err().is_cancelled());
 }
 

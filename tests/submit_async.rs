@@ -10,7 +10,7 @@ use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use common::Watchdog;
+use common::{block_worker, Watchdog};
 use stealpool::{FuncPool, Pool, SubmitError};
 
 fn bounded(capacity: usize, limit: usize) -> Pool {
@@ -26,21 +26,6 @@ fn current_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime")
-}
-
-/// Occupies one worker until the returned sender is used (or dropped).
-fn block_a_worker(pool: &Pool) -> mpsc::Sender<()> {
-    let (release, wait) = mpsc::channel::<()>();
-    let (started, running) = mpsc::channel::<()>();
-    pool.submit(move || {
-        started.send(()).unwrap();
-        let _ = wait.recv();
-    })
-    .expect("submit the blocker");
-    running
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the blocker did not start");
-    release
 }
 
 /// A waker that counts its wake-ups.
@@ -70,7 +55,7 @@ impl Drop for DropCount {
 fn submit_async_on_a_current_thread_runtime_with_a_full_queue() {
     let _w = Watchdog::new("submit_async_on_a_current_thread_runtime", 60);
     let pool = bounded(1, 1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
     pool.submit(move || {
@@ -86,7 +71,7 @@ fn submit_async_on_a_current_thread_runtime_with_a_full_queue() {
         let p = pool.clone();
         let releaser = tokio::spawn(async move {
             let waiting = p.stats().blocked_submitters;
-            release.send(()).unwrap();
+            release.open();
             waiting
         });
         for _ in 0..20 {
@@ -114,11 +99,11 @@ fn submit_async_on_a_current_thread_runtime_with_a_full_queue() {
 fn spawn_async_and_invoke_async_wait_the_same_way() {
     let _w = Watchdog::new("spawn_async_and_invoke_async", 60);
     let pool = bounded(1, 1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     pool.submit(|| ()).expect("fills the queue");
     let runtime = current_thread_runtime();
     let total = runtime.block_on(async {
-        tokio::spawn(async move { release.send(()).unwrap() });
+        tokio::spawn(async move { release.open() });
         let mut total = 0;
         for i in 0..10u64 {
             let handle = pool.spawn_async(move || i).await.expect("admitted");
@@ -165,7 +150,7 @@ fn spawn_async_and_invoke_async_wait_the_same_way() {
 fn a_dropped_waiting_future_leaves_and_drops_its_closure() {
     let _w = Watchdog::new("a_dropped_waiting_future", 60);
     let pool = bounded(1, 1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     pool.submit(|| ()).expect("fills the queue");
     let drops = Arc::new(AtomicUsize::new(0));
     let guard = DropCount(drops.clone());
@@ -182,7 +167,7 @@ fn a_dropped_waiting_future_leaves_and_drops_its_closure() {
     // A second waiter is woken when room opens.
     let mut submit = pin!(pool.submit_async(|| ()));
     assert!(submit.as_mut().poll(&mut cx).is_pending());
-    release.send(()).unwrap();
+    release.open();
     assert!(
         common::wait_until(Duration::from_secs(30), || waker_state.0.load(Ordering::SeqCst) > 0),
         "the waiting submitter was never woken"
@@ -208,7 +193,7 @@ fn async_refusals_hand_the_closure_back() {
     };
 
     let pool = bounded(1, 1);
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     pool.submit(|| ()).expect("fills the queue");
     let mut submit = pin!(pool.submit_async(mark(17)));
     assert!(submit.as_mut().poll(&mut cx).is_pending());
@@ -227,7 +212,7 @@ fn async_refusals_hand_the_closure_back() {
         ),
     }
     assert_eq!(marker.load(Ordering::SeqCst), 17, "the very closure came back");
-    release.send(()).unwrap();
+    release.open();
 
     let pool = Pool::builder()
         .capacity(1)
@@ -235,7 +220,7 @@ fn async_refusals_hand_the_closure_back() {
         .nonblocking(true)
         .build()
         .expect("build");
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     pool.submit(|| ()).expect("fills the queue");
     let mut submit = pin!(pool.submit_async(mark(5)));
     match submit.as_mut().poll(&mut cx) {
@@ -243,7 +228,7 @@ fn async_refusals_hand_the_closure_back() {
         _ => panic!("a nonblocking pool refuses at once"),
     }
     assert_eq!(marker.load(Ordering::SeqCst), 5);
-    release.send(()).unwrap();
+    release.open();
 
     let pool = Pool::builder()
         .capacity(1)
@@ -251,7 +236,7 @@ fn async_refusals_hand_the_closure_back() {
         .max_blocked_submitters(1)
         .build()
         .expect("build");
-    let release = block_a_worker(&pool);
+    let release = block_worker(&pool);
     pool.submit(|| ()).expect("fills the queue");
     let mut first = pin!(pool.submit_async(mark(1)));
     assert!(first.as_mut().poll(&mut cx).is_pending());
@@ -261,7 +246,7 @@ fn async_refusals_hand_the_closure_back() {
         _ => panic!("one submitter already waits: the second is refused"),
     }
     assert_eq!(marker.load(Ordering::SeqCst), 2);
-    release.send(()).unwrap();
+    release.open();
     assert!(
         common::wait_until(Duration::from_secs(30), || first.as_mut().poll(&mut cx).is_ready()),
         "the first waiter never got in"

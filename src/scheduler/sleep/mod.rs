@@ -353,11 +353,7 @@ impl Sleep {
         // The crossing-point fence between publishing work and reading the
         // counts; pairs with the fence in `announce_sleep`.
         fence(Ordering::SeqCst);
-        let word = self.counters.load(Ordering::Relaxed);
-        if word.searching() > 0 {
-            return false;
-        }
-        !(word.sleeping() > 0 && self.notify_one_cold(active))
+        self.wake_one_unless_searching(active)
     }
 
     /// Rule 1's one exception, for the second half of a `join` pushed onto
@@ -369,8 +365,17 @@ impl Sleep {
     /// wakes that sleeper. Returns as [`Sleep::notify_new_work`].
     #[inline]
     pub(crate) fn notify_new_join_work(&self, active: usize) -> bool {
-        // Relaxed, no fence: a hint (see above); the fenced path decides
-        // whenever a lost wake-up could strand work.
+        // No fence: a hint (see above); the fenced path decides whenever a
+        // lost wake-up could strand work.
+        self.wake_one_unless_searching(active)
+    }
+
+    /// Rule 1's decision, after the caller's fence (or, for a join half,
+    /// none): wake one sleeper among the first `active` unless somebody
+    /// searches. Returns true when nobody is awake to take the work.
+    #[inline]
+    fn wake_one_unless_searching(&self, active: usize) -> bool {
+        // Relaxed: ordered by the caller's fence where one is needed.
         let word = self.counters.load(Ordering::Relaxed);
         if word.searching() > 0 {
             return false;

@@ -120,6 +120,15 @@ where
         // SAFETY: only the job's one run touches `task`.
         let task = unsafe { (*task_ref.task.get()).take() }.expect("a scoped spawn runs once");
         let result = panic::catch_unwind(AssertUnwindSafe(task));
+        // The common case, a handle dropped at once (`s.spawn(..);`): a
+        // plain load tells, with no read-modify-write. Acquire pairs with
+        // the handle's AcqRel RMW in its drop, its last use of the task:
+        // once HANDLE_GONE is seen, the task is ours alone.
+        if task_ref.packet.state.load(Ordering::Acquire) & HANDLE_GONE != 0 {
+            // SAFETY: the handle is gone: nobody uses the task after us.
+            unsafe { Self::release(this.cast()) };
+            return result.err();
+        }
         let panicked = result.is_err();
         // SAFETY: before FINISHED only the spawn touches `result`.
         unsafe { *task_ref.packet.result.get() = Some(result) };
@@ -278,7 +287,14 @@ impl<T> Drop for ScopedJoinHandle<'_, T> {
         // ours to dispose of, and the task ours to free); Release hands both
         // to the spawn otherwise.
         let packet = self.packet();
-        let before = packet.state.fetch_or(HANDLE_GONE, Ordering::AcqRel);
+        // A finished spawn never touches the task again: a plain load
+        // (Acquire, pairing with the spawn's AcqRel RMW that set FINISHED)
+        // is enough to take it over; otherwise the RMW decides.
+        let before = if packet.state.load(Ordering::Acquire) & FINISHED != 0 {
+            FINISHED
+        } else {
+            packet.state.fetch_or(HANDLE_GONE, Ordering::AcqRel)
+        };
         if before & FINISHED == 0 {
             return;
         }

@@ -96,6 +96,45 @@ fn two_submits_two_sleepers() {
     });
 }
 
+/// The chain wake-up happens only while work is still queued, so its one
+/// racy case must hand the search on: the last searcher takes a task (A)
+/// while a concurrent submit (B) saw it searching and woke nobody. A blocks
+/// until B has run, so B needs the other worker: the searcher's look at
+/// the queues after its `end_searching` (and the fence) sees B and wakes
+/// the sleeper, or the submitter saw no searcher and woke it itself. A
+/// searcher that chains no wake-up strands B: a loom deadlock (checked by
+/// removing the hand-on; it fails at bound 1).
+#[test]
+fn last_searcher_takes_one_task_while_a_submit_skips_its_wake() {
+    model_bounded(1, || {
+        let pool = small(2, 2).prealloc(true).build().expect("pool builds");
+        // Both workers announced asleep first (a schedule loom would
+        // otherwise reach only with a second preemption).
+        while pool.stats().sleeping_workers < 2 {
+            loom::thread::yield_now();
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        submit_gated_pair(&pool, &ran);
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        pool.shutdown();
+    });
+}
+
+/// As above with the second worker not started yet (threads start on
+/// demand): the last searcher's hand-on starts it for B.
+#[test]
+fn last_searcher_starts_a_thread_for_a_task_left_queued() {
+    model_bounded(1, || {
+        let pool = small(2, 2).build().expect("pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        submit_gated_pair(&pool, &ran);
+        pool.wait_idle();
+        assert_eq!(ran.load(Ordering::Relaxed), 11);
+        pool.shutdown();
+    });
+}
+
 /// Shutdown racing a submit: an accepted task runs before `shutdown`
 /// returns; a refused one comes back to its caller.
 #[test]
@@ -461,8 +500,9 @@ fn tune_grow_racing_submit_to_a_busy_worker() {
 }
 
 /// As above, with the grow between the two submits, on the submitting
-/// thread. This model found a lost thread start (fixed by the fence in
-/// `WorkerThread::missing_after_fence`):
+/// thread. This model found a lost thread start (fixed by a fence after the
+/// last searcher's `end_searching`, now the one in
+/// `WorkerThread::hand_on_search`):
 ///
 /// 1. `submit(A)` starts worker 0 (`missing` drops to 0). Worker 0, counted
 ///    searching, steals A, ends its search as the last searcher

@@ -369,9 +369,10 @@ impl Shared {
             for index in previous..capacity {
                 this.sleep.resume(index);
             }
-            // The fence pairs with `WorkerThread::missing_after_fence`: a
-            // worker that read the old `missing` had its queued work
-            // published before its fence, so the scan below sees it.
+            // The fence pairs with the one in `WorkerThread::hand_on_search`
+            // (a last searcher; `missing` is read after `notify_new_work`'s
+            // fence): a worker that read the old `missing` had its queued
+            // work published before its fence, so the scan below sees it.
             fence(Ordering::SeqCst);
             if !this.is_closed() && (this.config.prealloc || this.has_queued_work()) {
                 // Queued work (or a pre-allocated pool) must not wait for the

@@ -17,8 +17,10 @@
 //!    it retracts. A worker is never counted twice and a herd never wakes for
 //!    one task: one submit wakes at most one worker.
 //! 4. A woken worker starts out searching. A searcher that finds work stops
-//!    searching; if it was the last searcher it wakes one more sleeper (the
-//!    chain wake-up), so a burst fans out one worker at a time.
+//!    searching; if it was the last searcher, it fences and looks at the
+//!    queues, and if work is still queued it notifies as a submitter would
+//!    (the chain wake-up), so a burst fans out one worker at a time while a
+//!    single task wakes a single worker.
 //! 5. Resuming a suspended worker (`tune` growing, `close`) goes through the
 //!    same accounting as a wake: the resumer wins the CAS out of SUSPENDED
 //!    and counts the worker as searching.
@@ -169,15 +171,20 @@ impl Sleep {
         fence(Ordering::SeqCst);
     }
 
-    /// A searching worker found work (`found`) or gives up searching to exit.
-    /// The last searcher to find work wakes one more sleeper (rule 4).
-    /// Returns true when it was the last searcher with work found and no
-    /// sleeper could be woken (the caller may start a thread instead).
-    pub(crate) fn end_searching(&self, found: bool) -> bool {
-        // SeqCst: part of the single order the wake-up proof reasons about.
+    /// A searching worker stops searching: it found work, or it leaves the
+    /// search (to suspend, to run a sibling pool's task, to exit).
+    ///
+    /// Returns true when it was the last searcher. A submitter that saw it
+    /// searching woke nobody, so the caller must then hand the search on
+    /// (rule 4): `fence(SeqCst)`, look whether work is still queued, and if
+    /// so notify as a submitter would. Nothing is woken here: a worker that
+    /// took the only queued task wakes nobody (`README.md`, invariant 3).
+    pub(crate) fn end_searching(&self) -> bool {
+        // SeqCst: part of the single order the wake-up proof reasons about
+        // (the caller's fence follows it before the queues are read).
         let previous = self.counters.sub_searching(Ordering::SeqCst);
         debug_assert!(previous.searching() > 0, "end_searching without begin_searching");
-        found && previous.searching() == 1 && !(previous.sleeping() > 0 && self.notify_one())
+        previous.searching() == 1
     }
 
     /// Rule 2, first half: searching → sleeping. The caller must re-scan all
@@ -321,7 +328,7 @@ impl Sleep {
     }
 
     /// Wakes worker `index` if it sleeps: every wake goes through here
-    /// (`notify_one`, `notify_all`, a shrink waking workers above the new
+    /// (`notify_one_among`, `notify_all`, a shrink waking workers above the new
     /// capacity so they suspend). Rule 3: the winner of the CAS moves the
     /// worker from sleeping to searching, then releases it (`finish_wake`).
     pub(crate) fn wake(&self, index: usize) -> bool {
@@ -389,11 +396,6 @@ impl Sleep {
         self.notify_one_among(active)
     }
 
-    /// Wakes one sleeping worker, if there is one. Returns whether it did.
-    pub(crate) fn notify_one(&self) -> bool {
-        self.notify_one_among(self.slots.len())
-    }
-
     /// Wakes one sleeping worker among the first `active` (those below the
     /// capacity: waking one above it would only make it suspend).
     fn notify_one_among(&self, active: usize) -> bool {
@@ -442,8 +444,8 @@ mod tests {
         sleep.retract_sleep(0);
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (2, 0));
-        sleep.end_searching(false);
-        sleep.end_searching(false);
+        assert!(!sleep.end_searching(), "one searcher is left");
+        assert!(sleep.end_searching(), "the last searcher");
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (0, 0));
     }
@@ -456,7 +458,7 @@ mod tests {
             sleep.announce_sleep(i);
         }
         assert_eq!(sleep.sleeping(), 3);
-        assert!(sleep.notify_one());
+        assert!(sleep.notify_one_among(3));
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (1, 2));
         // The woken worker's retract finds its state already AWAKE and does
@@ -466,6 +468,6 @@ mod tests {
         assert_eq!((word.searching(), word.sleeping()), (1, 2));
         sleep.notify_all();
         assert_eq!(sleep.sleeping(), 0);
-        assert!(!sleep.notify_one());
+        assert!(!sleep.notify_one_among(3));
     }
 }

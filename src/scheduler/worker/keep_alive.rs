@@ -60,9 +60,11 @@ impl WorkerThread {
         if !shared.try_retire(self.index) {
             return Parked::Kept;
         }
-        // Gone from the accounting; leaving the search chains a wake-up if
-        // we were the last searcher (rule 4).
-        shared.sleep.end_searching(true);
+        // Gone from the accounting. A submitter that saw us searching woke
+        // nobody: the final scan below, after the fence (store → fence →
+        // read, as in `hand_on_search`), hands its work on (rule 4).
+        shared.sleep.end_searching();
+        fence(Ordering::SeqCst);
         self.hand_on_late_work();
         Parked::Expired
     }

@@ -408,7 +408,7 @@ impl WorkerThread {
             }
             if shared.is_closed_and_drained() {
                 shared.sleep.retract_sleep(self.index);
-                shared.sleep.end_searching(false);
+                shared.sleep.end_searching();
                 // Wake the others so they see the drained pool too.
                 shared.sleep.notify_all();
                 return false;
@@ -476,16 +476,34 @@ impl WorkerThread {
         Shared::notify_new_work(&self.shared);
     }
 
-    /// A searching worker found work. The last searcher to stop wakes one
-    /// more sleeper (rule 4); if there is none, but the capacity has slots
-    /// without a thread and more work is queued, it starts one, so a burst
-    /// fans out to threads started on demand too.
+    /// A searching worker found work. The last searcher to stop hands the
+    /// search on if more work is queued (rule 4): it wakes a sleeper, or
+    /// starts a thread for an empty slot, so a burst fans out; a worker that
+    /// took the only queued task goes straight to it.
     #[inline]
     fn found_work(&self) {
         self.counters().busy_time.start();
+        if self.shared.sleep.end_searching() {
+            self.hand_on_search();
+        }
+    }
+
+    /// The last searcher stopped searching: submitters that saw it
+    /// searching woke nobody. Store (the searching count, in
+    /// `end_searching`) → fence → read (the queues), against the
+    /// submitter's push → fence → read (the count): either the submitter
+    /// saw no searcher and notified itself, or this scan sees its task (or
+    /// a worker that took it meanwhile); then it notifies as the submitter
+    /// would have: wakes a sleeper, or starts a thread for a slot without
+    /// one (`scheduler/sleep/README.md`, invariant 1; loom
+    /// `last_searcher_takes_one_task_while_a_submit_skips_its_wake`).
+    #[cold]
+    #[inline(never)]
+    fn hand_on_search(&self) {
         let shared = &self.shared;
-        if shared.sleep.end_searching(true) && self.missing_after_fence() && shared.has_queued_work() {
-            Shared::start_missing_worker(shared);
+        fence(Ordering::SeqCst);
+        if shared.has_queued_work() {
+            Shared::notify_new_work(shared);
         }
     }
 
@@ -497,25 +515,8 @@ impl WorkerThread {
     /// (ARCHITECTURE.md, C4b).
     #[cold]
     fn leave_search_for_suspension(&self) {
-        let shared = &self.shared;
-        shared.sleep.end_searching(false);
-        fence(Ordering::SeqCst);
-        if shared.has_queued_work() {
-            Shared::notify_new_work(shared);
-        }
-    }
-
-    /// Whether the capacity has slots without a thread, read as one side of
-    /// a Dekker pair with `tune`: our queued work (a stolen batch in our
-    /// deque) is published, then the fence, then the read of `missing`; the
-    /// tuner stores `missing`, fences, then scans the queues. Either we see
-    /// the new slots or the tuner sees our queued work and starts threads
-    /// (ARCHITECTURE.md, C4b; loom `tune_grow_then_submit_while_the_worker_takes_work`).
-    #[cold]
-    fn missing_after_fence(&self) -> bool {
-        fence(Ordering::SeqCst);
-        // Relaxed: ordered by the fence above (see the pairing in `tune_locked`).
-        self.shared.missing.load(Ordering::Relaxed) > 0
+        self.shared.sleep.end_searching();
+        self.hand_on_search();
     }
 
     /// Moves every task in the own deque to the injector.

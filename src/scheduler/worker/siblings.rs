@@ -19,7 +19,7 @@ impl WorkerThread {
         // Stop searching before running someone else's task, and hand on
         // the search as a searcher leaving to suspend does: submitters that
         // saw us searching woke nobody (store → fence → read the queues).
-        shared.sleep.end_searching(false);
+        shared.sleep.end_searching();
         fence(Ordering::SeqCst);
         if shared.has_queued_work() {
             Shared::notify_new_work(shared);

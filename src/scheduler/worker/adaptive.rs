@@ -1,7 +1,7 @@
 //! A worker's side of adaptive pinning (`scheduler/pinning.rs`): timing
 //! its waits for its core and moving off its home core and back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use core_affinity::CoreId;
@@ -17,6 +17,10 @@ pub(super) struct AdaptivePin {
     pub(super) home: CoreId,
     pub(super) widen_to: Vec<CoreId>,
     pub(super) policy: RefCell<AdaptivePolicy>,
+    /// The last wake-up's delay and when the worker ran after it, measured
+    /// as it woke and judged as it next goes to sleep (`before_park`), off
+    /// the path from the wake-up to the task it was woken for.
+    pub(super) pending_wake: Cell<Option<(Duration, Instant)>>,
 }
 
 impl WorkerThread {
@@ -27,13 +31,16 @@ impl WorkerThread {
         self.adaptive.is_some()
     }
 
-    /// Adaptive pinning, after a waker released this worker: a slow
-    /// wake-up may move it (off its core, or back).
+    /// Adaptive pinning, after a waker released this worker: how long the
+    /// wake-up took (one clock read). The policy judges it in
+    /// [`WorkerThread::before_park`], so the task the worker was woken for
+    /// waits for no policy and no affinity call.
     #[cold]
     pub(super) fn after_wake(&self) {
+        let Some(adaptive) = &self.adaptive else { return };
         let now = Instant::now();
         if let Some(delay) = self.shared.sleep.wake_delay(self.index, now) {
-            self.observe_delay(Wait::Wake, delay, now);
+            adaptive.pending_wake.set(Some((delay, now)));
         }
     }
 
@@ -87,11 +94,16 @@ impl WorkerThread {
         }
     }
 
-    /// Adaptive pinning, before parking: a released worker tries its home
-    /// core again once its back-off has passed (the next wake-up tells).
+    /// Adaptive pinning, before parking: the last wake-up's delay is
+    /// judged now (a slow one may move the worker off its core, or back,
+    /// for the next wake-up), and a released worker tries its home core
+    /// again once its back-off has passed (the next wake-up tells).
     #[cold]
     pub(super) fn before_park(&self) {
         let Some(adaptive) = &self.adaptive else { return };
+        if let Some((delay, woken_at)) = adaptive.pending_wake.take() {
+            self.observe_delay(Wait::Wake, delay, woken_at);
+        }
         let mut policy = adaptive.policy.borrow_mut();
         if policy.wants_clock_before_park() && policy.before_park(Instant::now()) == PinAction::Repin {
             drop(policy);

@@ -579,6 +579,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
                 home,
                 widen_to,
                 policy: RefCell::new(AdaptivePolicy::new(Instant::now())),
+                pending_wake: Cell::new(None),
             });
         }
     }

@@ -9,8 +9,8 @@
 //! an idle pool started ~1.8 ms later pinned against ~10 µs unpinned).
 //! Adaptive pinning measures how long the worker waits for its core where
 //! it waits anyway: every wake-up (the waker stamps the time on its slow
-//! path, the worker reads the clock when it runs) and every yield of its
-//! search (a yield that takes long means another thread ran on the core).
+//! path, the worker reads the clock when it runs) and every timed round of
+//! its search (a round that takes long means another thread ran on the core).
 //! After [`STRIKES`] slow ones in a row it moves the worker to the pool's
 //! other cores (all but the busy one). It tries its home core again after a
 //! back-off (doubling while the core stays busy), re-pinning as it goes to
@@ -51,8 +51,8 @@ pub(crate) const ARM_DELAY: Duration = Duration::from_millis(100);
 pub(crate) enum Wait {
     /// From a waker's stamp to running.
     Wake = 0,
-    /// Through one yield of its search.
-    Yield = 1,
+    /// Through one timed round of its search (a busy-wait or a yield).
+    Search = 1,
 }
 
 /// What the policy tells the worker to do with its affinity.
@@ -81,8 +81,8 @@ pub(crate) struct AdaptivePolicy {
     /// how many fell in it. A busy neighbour does not make every wait slow
     /// (the worker runs between its time slices), so the evidence is
     /// [`STRIKES`] slow waits within [`WINDOW`], whatever quick ones come
-    /// between; each kind counts on its own (the kernel may let a yield
-    /// return at once and still make a woken thread wait).
+    /// between; each kind counts on its own (the kernel may let a search
+    /// run on and still make a woken thread wait).
     strikes: [(Option<Instant>, u8); 2],
     /// While released: when to try the home core again.
     repin_at: Option<Instant>,
@@ -119,7 +119,7 @@ impl AdaptivePolicy {
     }
 
     /// The worker waited `delay` for a core (`kind`: from a waker's stamp
-    /// to running, or through one yield while searching). `room_elsewhere`
+    /// to running, or through one round of its search). `room_elsewhere`
     /// is asked before a release: whether any other core might be free (a
     /// worker of the pool asleep, or cores without one). With every other
     /// core busy with the pool's own workers, moving only adds churn.
@@ -370,7 +370,7 @@ mod tests {
         let t0 = Instant::now();
         let mut policy = AdaptivePolicy::new(t0);
         for _ in 0..STRIKES * 3 {
-            assert_eq!(policy.observe(Wait::Yield, slow(), t0, || true), PinAction::Stay);
+            assert_eq!(policy.observe(Wait::Search, slow(), t0, || true), PinAction::Stay);
         }
         assert_eq!(strike_out(&mut policy, t0 + ARM_DELAY), PinAction::Release);
     }
@@ -427,14 +427,14 @@ mod tests {
         for _ in 1..STRIKES {
             assert_eq!(policy.observe(Wait::Wake, slow(), t0, || true), PinAction::Stay);
         }
-        // A slow yield is not a third slow wake-up.
-        assert_eq!(policy.observe(Wait::Yield, slow(), t0, || true), PinAction::Stay);
+        // A slow search round is not a third slow wake-up.
+        assert_eq!(policy.observe(Wait::Search, slow(), t0, || true), PinAction::Stay);
         assert_eq!(policy.observe(Wait::Wake, slow(), t0, || true), PinAction::Release);
-        // Yields count on their own too.
+        // Search rounds count on their own too.
         let mut policy = armed();
         assert_eq!(
             (0..STRIKES)
-                .map(|_| policy.observe(Wait::Yield, slow(), t0, || true))
+                .map(|_| policy.observe(Wait::Search, slow(), t0, || true))
                 .last(),
             Some(PinAction::Release)
         );

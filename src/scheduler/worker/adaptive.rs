@@ -24,7 +24,7 @@ pub(super) struct AdaptivePin {
 }
 
 impl WorkerThread {
-    /// Whether this worker is pinned adaptively (its yields and wake-ups
+    /// Whether this worker is pinned adaptively (its search rounds and wake-ups
     /// are measured, at home and away).
     #[inline]
     pub(super) fn is_adaptive(&self) -> bool {
@@ -44,21 +44,19 @@ impl WorkerThread {
         }
     }
 
-    /// A searching worker's yielding rounds, timed: a round (a scan of the
-    /// queues and a yield, microseconds on a core of its own) that takes
-    /// long means the worker was off its core meanwhile, in the yield or
-    /// preempted around it, so another thread keeps the core busy. Timed
-    /// from the start of one round to the start of the next, so the round
-    /// that ends by finding work counts too. (The yields run on the slow
-    /// path already; one clock read a round is small next to the system
-    /// call.) Returns when this round began.
+    /// A searching worker's rounds after its first, exponential ones,
+    /// timed: a round (a scan of the queues and a short busy-wait or a
+    /// yield, microseconds on a core of its own) that takes long means the
+    /// worker was off its core meanwhile, preempted or in the yield, so
+    /// another thread keeps the core busy. Timed from the start of one
+    /// round (`now`) to the start of the next, so the round that ends by
+    /// finding work counts too. (The search reads the clock for its own
+    /// pacing there; the measurement adds no clock read.)
     #[cold]
-    pub(super) fn time_round(&self, previous_round_began: Option<Instant>) -> Instant {
-        let now = Instant::now();
+    pub(super) fn time_round(&self, previous_round_began: Option<Instant>, now: Instant) {
         if let Some(began) = previous_round_began {
-            self.observe_delay(Wait::Yield, now.saturating_duration_since(began), now);
+            self.observe_delay(Wait::Search, now.saturating_duration_since(began), now);
         }
-        now
     }
 
     /// Feeds one measurement to the adaptive policy and applies its answer.

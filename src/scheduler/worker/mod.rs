@@ -10,7 +10,7 @@ mod siblings;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use adaptive::AdaptivePin;
 pub(crate) use join_frames::JoinFrame;
@@ -26,16 +26,34 @@ use crate::scheduler::queue::{Steal, Worker};
 use crate::scheduler::registry::{Shared, WorkerCounters};
 use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
 
-/// Rounds a worker searches before it announces sleep. rayon spins 32 rounds
-/// with `yield_now`; we spin a few rounds with exponential busy-waiting and
-/// then yield, so a ping-pong of tasks rarely pays a futex wake while an idle
-/// pool stops burning CPU within microseconds.
-#[cfg(not(loom))]
-const SEARCH_ROUNDS: u32 = 40;
-#[cfg(loom)]
-const SEARCH_ROUNDS: u32 = 1;
-/// Of those, the rounds that busy-wait (the rest yield the CPU).
+/// How a worker searches before it announces sleep: [`SPIN_ROUNDS`] rounds
+/// of exponentially longer busy-waiting between scans of the queues (255
+/// spin hints in all), then rounds of the longest busy-wait until
+/// [`SPIN_FOR`] has passed, then [`YIELD_ROUNDS`] rounds that yield the
+/// CPU. A task handed off within tens of microseconds is taken without a
+/// futex wake; an idle worker then parks after one system call. (The search
+/// used to yield 32 rounds, as rayon yields 32 and more. On an idle core a
+/// `sched_yield` is busy-waiting with a system call in it; on a core shared
+/// with another runnable thread each one hands that thread the core for up
+/// to a time slice, a context switch each, while the worker stays counted
+/// as searching, so a submit meanwhile woke nobody and its task waited for
+/// the neighbour's slice.)
 const SPIN_ROUNDS: u32 = 8;
+/// How long the search keeps busy-waiting after its exponential rounds:
+/// about what a futex wake-up costs a task here (a few tens of
+/// microseconds on a VM), so a hand-off that comes this soon is taken at
+/// once and one that comes later pays the wake-up it would have paid.
+const SPIN_FOR: Duration = Duration::from_micros(40);
+/// The search's last rounds, which yield the CPU: a thread of ours that is
+/// runnable on this core (the submitter, or a worker of an oversubscribed
+/// pool) runs before the last scan, and then the worker parks.
+const YIELD_ROUNDS: u32 = 1;
+/// Rounds a worker waiting inside the pool (`wait_until`: a `join`, a
+/// scope) helps, spins and yields before it blocks on its latch.
+#[cfg(not(loom))]
+const WAIT_ROUNDS: u32 = 40;
+#[cfg(loom)]
+const WAIT_ROUNDS: u32 = 1;
 
 #[cfg(not(loom))]
 std::thread_local! {
@@ -294,7 +312,7 @@ impl WorkerThread {
                 idle_rounds = 0;
                 continue;
             }
-            if idle_rounds < SEARCH_ROUNDS {
+            if idle_rounds < WAIT_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;
                 continue;
@@ -529,14 +547,18 @@ impl WorkerThread {
         moved
     }
 
-    /// Searches for a while, backing off, before the worker gives up.
+    /// Searches for a while before the worker gives up (the pacing is
+    /// described at [`SPIN_ROUNDS`]). The rounds after the exponential ones
+    /// read the clock, and adaptive pinning times them: a round that takes
+    /// long means another thread held the core meanwhile.
     fn search(&self) -> Option<JobRef> {
-        // Adaptive pinning: when the previous yielding round began.
+        let mut round = 0;
+        let mut yields = 0;
+        // When the busy-waiting ends (set at the first timed round).
+        let mut spin_until = None;
+        // Adaptive pinning: when the previous timed round began.
         let mut round_began = None;
-        for round in 0..SEARCH_ROUNDS {
-            if round > SPIN_ROUNDS && self.is_adaptive() {
-                round_began = Some(self.time_round(round_began));
-            }
+        loop {
             if let Some(job) = self.steal() {
                 return Some(job);
             }
@@ -544,19 +566,48 @@ impl WorkerThread {
                 // Draining: go straight to the exit check.
                 return None;
             }
-            backoff(round);
+            if cfg!(loom) {
+                // One round (a spin hint is a loom yield): the models
+                // explore the protocol, not the pacing.
+                spin_hint();
+                return None;
+            }
+            if round < SPIN_ROUNDS {
+                spin(1 << round);
+                round += 1;
+                continue;
+            }
+            let now = Instant::now();
+            if self.is_adaptive() {
+                self.time_round(round_began, now);
+                round_began = Some(now);
+            }
+            if now < *spin_until.get_or_insert_with(|| now + SPIN_FOR) {
+                spin(1 << (SPIN_ROUNDS - 1));
+            } else if yields < YIELD_ROUNDS {
+                thread::yield_now();
+                yields += 1;
+            } else {
+                return None;
+            }
         }
-        None
     }
 }
 
-/// Busy-waits for the first rounds (exponentially longer), then yields.
+/// Busy-waits `hints` spin hints.
+#[inline]
+fn spin(hints: u32) {
+    for _ in 0..hints {
+        spin_hint();
+    }
+}
+
+/// A waiting worker's pause: busy-waits for the first rounds
+/// (exponentially longer), then yields.
 #[inline]
 fn backoff(round: u32) {
     if round < SPIN_ROUNDS {
-        for _ in 0..(1u32 << round) {
-            spin_hint();
-        }
+        spin(1 << round);
     } else {
         thread::yield_now();
     }

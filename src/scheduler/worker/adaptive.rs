@@ -55,19 +55,22 @@ impl WorkerThread {
     #[cold]
     pub(super) fn time_round(&self, previous_round_began: Option<Instant>, now: Instant) {
         if let Some(began) = previous_round_began {
-            self.observe_delay(Wait::Search, now.saturating_duration_since(began), now);
+            self.observe_delay(Wait::Search, now.saturating_duration_since(began), now, false);
         }
     }
 
     /// Feeds one measurement to the adaptive policy and applies its answer.
-    fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant) {
+    /// `announced`: this worker is announced asleep itself (it is about to
+    /// park), so it is one of the sleepers the word counts.
+    fn observe_delay(&self, kind: Wait, delay: Duration, now: Instant, announced: bool) {
         let Some(adaptive) = &self.adaptive else { return };
         let shared = &self.shared;
         let room_elsewhere = || {
             // Relaxed: hints. Cores without a worker of ours, or a worker
             // of ours asleep, may be free; other processes' load we cannot
             // see (the policy learns it by moving, see `pinning.rs`).
-            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len() || shared.sleep.sleeping() > 0
+            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len()
+                || shared.sleep.sleeping() > usize::from(announced)
         };
         let action = adaptive.policy.borrow_mut().observe(kind, delay, now, room_elsewhere);
         match action {
@@ -100,7 +103,8 @@ impl WorkerThread {
     pub(super) fn before_park(&self) {
         let Some(adaptive) = &self.adaptive else { return };
         if let Some((delay, woken_at)) = adaptive.pending_wake.take() {
-            self.observe_delay(Wait::Wake, delay, woken_at);
+            // Called after `announce_sleep`: we count among the sleepers.
+            self.observe_delay(Wait::Wake, delay, woken_at, true);
         }
         let mut policy = adaptive.policy.borrow_mut();
         if policy.wants_clock_before_park() && policy.before_park(Instant::now()) == PinAction::Repin {

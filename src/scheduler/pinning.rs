@@ -51,7 +51,7 @@ pub(crate) const ARM_DELAY: Duration = Duration::from_millis(100);
 pub(crate) enum Wait {
     /// From a waker's stamp to running.
     Wake = 0,
-    /// Through one timed round of its search (a busy-wait or a yield).
+    /// Through one timed round of its search (a scan and a busy-wait).
     Search = 1,
 }
 

@@ -45,10 +45,9 @@ impl WorkerThread {
     }
 
     /// A searching worker's rounds after its first, exponential ones,
-    /// timed: a round (a scan of the queues and a short busy-wait or a
-    /// yield, microseconds on a core of its own) that takes long means the
-    /// worker was off its core meanwhile, preempted or in the yield, so
-    /// another thread keeps the core busy. Timed from the start of one
+    /// timed: a round (a scan of the queues and a short busy-wait,
+    /// microseconds on a core of its own) that takes long means the worker
+    /// was preempted meanwhile, so another thread keeps the core busy. Timed from the start of one
     /// round (`now`) to the start of the next, so the round that ends by
     /// finding work counts too. (The search reads the clock for its own
     /// pacing there; the measurement adds no clock read.)

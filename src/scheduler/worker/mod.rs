@@ -28,26 +28,27 @@ use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
 
 /// How a worker searches before it announces sleep: [`SPIN_ROUNDS`] rounds
 /// of exponentially longer busy-waiting between scans of the queues (255
-/// spin hints in all), then rounds of the longest busy-wait until
-/// [`SPIN_FOR`] has passed, then [`YIELD_ROUNDS`] rounds that yield the
-/// CPU. A task handed off within tens of microseconds is taken without a
-/// futex wake; an idle worker then parks after one system call. (The search
-/// used to yield 32 rounds, as rayon yields 32 and more. On an idle core a
-/// `sched_yield` is busy-waiting with a system call in it; on a core shared
-/// with another runnable thread each one hands that thread the core for up
-/// to a time slice, a context switch each, while the worker stays counted
-/// as searching, so a submit meanwhile woke nobody and its task waited for
-/// the neighbour's slice.)
+/// spin hints in all), then rounds of [`SPIN_HINTS`] spin hints until
+/// [`SPIN_FOR`] has passed; then it parks. A task handed off within tens of
+/// microseconds is taken without a futex wake, and a worker that runs out
+/// of work makes no system call before it parks. (The search used to yield
+/// 32 rounds, as rayon yields 32 and more; one yield was tried too. On an
+/// idle core a `sched_yield` is busy-waiting with a system call in it; on a
+/// core shared with another runnable thread it hands that thread the core
+/// for up to a time slice, a context switch each, while the worker stays
+/// counted as searching, so a submit meanwhile wakes nobody and its task
+/// waits for the neighbour's slice: with one core kept busy, a single
+/// yield per search still left a tenth of idle wake-ups waiting 2-7 ms,
+/// none without it.)
 const SPIN_ROUNDS: u32 = 8;
+/// Spin hints between two scans once the exponential rounds are over
+/// (about a microsecond).
+const SPIN_HINTS: u32 = 32;
 /// How long the search keeps busy-waiting after its exponential rounds:
 /// about what a futex wake-up costs a task here (a few tens of
 /// microseconds on a VM), so a hand-off that comes this soon is taken at
 /// once and one that comes later pays the wake-up it would have paid.
 const SPIN_FOR: Duration = Duration::from_micros(40);
-/// The search's last rounds, which yield the CPU: a thread of ours that is
-/// runnable on this core (the submitter, or a worker of an oversubscribed
-/// pool) runs before the last scan, and then the worker parks.
-const YIELD_ROUNDS: u32 = 1;
 /// Rounds a worker waiting inside the pool (`wait_until`: a `join`, a
 /// scope) helps, spins and yields before it blocks on its latch.
 #[cfg(not(loom))]
@@ -553,7 +554,6 @@ impl WorkerThread {
     /// long means another thread held the core meanwhile.
     fn search(&self) -> Option<JobRef> {
         let mut round = 0;
-        let mut yields = 0;
         // When the busy-waiting ends (set at the first timed round).
         let mut spin_until = None;
         // Adaptive pinning: when the previous timed round began.
@@ -582,14 +582,10 @@ impl WorkerThread {
                 self.time_round(round_began, now);
                 round_began = Some(now);
             }
-            if now < *spin_until.get_or_insert_with(|| now + SPIN_FOR) {
-                spin(1 << (SPIN_ROUNDS - 1));
-            } else if yields < YIELD_ROUNDS {
-                thread::yield_now();
-                yields += 1;
-            } else {
+            if now >= *spin_until.get_or_insert_with(|| now + SPIN_FOR) {
                 return None;
             }
+            spin(SPIN_HINTS);
         }
     }
 }

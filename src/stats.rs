@@ -78,8 +78,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Tasks that could start at once: `capacity` minus the busy workers,
     /// never below zero (right after a shrink, workers above the new
-    /// capacity may still finish tasks; ants' `Free()` went negative there,
-    /// its issue #196).
+    /// capacity may still finish tasks, so the busy workers may outnumber
+    /// the capacity for a while).
     pub free_capacity: usize,
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).

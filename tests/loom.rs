@@ -399,7 +399,7 @@ fn tune_shrink_racing_nested_submit_and_steal() {
 }
 
 /// After `tune(1)` returns, tasks submitted later run one at a time (the
-/// capacity's promise, ARCHITECTURE.md invariant C2), although worker 1 is
+/// capacity's promise, invariant I12 in src/scheduler/worker/README.md), although worker 1 is
 /// still live above the capacity and may take one of them with a stale
 /// capacity: it must give it back instead of running it.
 #[test]

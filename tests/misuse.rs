@@ -1,6 +1,6 @@
-//! Bad input and misuse (issue 5): every case ends in a clear error or in the
-//! documented behaviour (ARCHITECTURE.md, "Misuse from inside the pool"),
-//! never in a hang and never in lost work.
+//! Bad input and misuse: every case ends in a clear error or in the
+//! documented behaviour (the guide `docs/guide/tasks.md`, "Calls from inside
+//! the pool's own tasks"), never in a hang and never in lost work.
 //!
 //! This file is meant to be the complete list. Where a case is also tested
 //! elsewhere (often in more depth), the test here is brief and names the
@@ -505,7 +505,7 @@ fn an_impossible_stack_size_without_prealloc_never_strands_the_first_task() {
 }
 
 // ---------------------------------------------------------------------------
-// Called from inside one of the pool's own tasks (ARCHITECTURE.md table).
+// Called from inside one of the pool's own tasks (the table in docs/guide/tasks.md).
 // ---------------------------------------------------------------------------
 
 #[test]

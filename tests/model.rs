@@ -1293,7 +1293,7 @@ fn regression_shutdown_after_shrink_wakes_the_parked_workers() {
 /// 2. `tune(1)` wakes worker 1 (above the new capacity) so it can suspend:
 ///    the waker counts it as *searching*;
 /// 3. a `submit` right after sees a searcher, so it neither wakes nor starts
-///    anyone (rule 1: the searcher will find the task);
+///    anyone (sleep invariant I1: the searcher will find the task);
 /// 4. worker 1 sees it is above the capacity, leaves the search at the top
 ///    of `WorkerThread::main_loop` and suspends. Before the fix it ignored
 ///    `end_searching(true)`'s "nobody else is awake, start a thread" answer

@@ -104,8 +104,10 @@ impl Pool {
     ///
     /// **Blocking.** From outside the pool, on a pool without a
     /// [`queue_limit`](Builder::queue_limit), this is lock-free and never
-    /// blocks: one push onto the global injector and one read of the idle
-    /// word, waking a worker only if none is awake to find the task. With a
+    /// blocks: one atomic read-modify-write that counts the task (and sees
+    /// whether the pool is closed), one push onto the global injector, then
+    /// a fence and one read of the idle word, waking a worker only if none
+    /// is awake to find the task. With a
     /// `queue_limit` and a full queue it blocks until a place frees (or
     /// refuses at once with [`nonblocking`](Builder::nonblocking), or when
     /// [`max_blocked_submitters`](Builder::max_blocked_submitters) threads
@@ -134,8 +136,9 @@ impl Pool {
     /// before it returns, so accepted work never waits for a thread that
     /// cannot exist; the first worker that does start takes over. Tasks
     /// those tasks submit are queued and run by the same loop, one after
-    /// another, never by recursion. The refusal is reported on stderr once
-    /// per pool.
+    /// another, never by recursion. The refusal is reported once per pool
+    /// (a `log` record with the default `log` feature, else a line on
+    /// stderr).
     ///
     /// # Errors
     ///
@@ -241,8 +244,8 @@ impl Pool {
     /// Queued and blocking exactly as [`Pool::submit`]: never blocks inside
     /// the pool or without a [`queue_limit`](Builder::queue_limit); from
     /// outside, a full bounded queue blocks it until there is room (or it
-    /// refuses, as configured). The task itself costs one allocation (the
-    /// result's packet).
+    /// refuses, as configured). The task costs two allocations: the task
+    /// itself and its result's packet, which the handle shares.
     ///
     /// [`JoinHandle::join`] blocks for the result (inside the pool it runs
     /// other tasks while it waits); `JoinHandle` is also a `Future`. A panic

@@ -25,13 +25,14 @@ pub(crate) struct Control {
     retired: Vec<thread::JoinHandle<()>>,
     /// Where workers run, if they are pinned.
     placement: Option<Placement>,
-    /// The causes of failed thread starts already reported on stderr: each
-    /// is printed once per pool, not once per attempt (a `tune(200)` the OS
+    /// The causes of failed thread starts already reported (a `log` record,
+    /// or a line on stderr without the `log` feature): each is reported once
+    /// per pool, not once per attempt (a `tune(200)` the OS
     /// refuses would otherwise print a line per slot).
     reported: Reported,
 }
 
-/// Why a start went wrong, as reported on stderr (bit flags).
+/// Why a start went wrong, as reported (bit flags).
 #[derive(Clone, Copy)]
 enum Trouble {
     /// The OS refused a thread.
@@ -148,8 +149,8 @@ impl Shared {
     /// returns a name the OS cannot take (a NUL byte) fails a build
     /// (`fallback_name` false: the error goes to the caller); on demand
     /// there is no caller to tell, and refusing the thread would strand the
-    /// work that asked for it, so the default name is used and stderr says
-    /// so (once per pool).
+    /// work that asked for it, so the default name is used and the pool
+    /// reports it (once per pool).
     fn thread_name_locked(
         this: &Arc<Self>,
         control: &mut MutexGuard<'_, Control>,
@@ -350,7 +351,7 @@ impl Shared {
         Shared::set_base_capacity_locked(this, &mut control, capacity);
     }
 
-    /// Changes the capacity (already validated). See ARCHITECTURE.md,
+    /// Changes the capacity (already validated). See registry/README.md,
     /// "Capacity".
     pub(crate) fn tune_locked(this: &Arc<Self>, control: &mut MutexGuard<'_, Control>, capacity: usize) {
         let previous = this.set_capacity(capacity);

@@ -61,7 +61,7 @@ impl WorkerThread {
             return Parked::Kept;
         }
         // Gone from the accounting; leaving the search chains a wake-up if
-        // we were the last searcher (rule 4).
+        // we were the last searcher (sleep/README.md, I3).
         shared.sleep.end_searching(true);
         self.hand_on_late_work();
         Parked::Expired

@@ -200,8 +200,8 @@ impl WorkerThread {
             // amortises its contended head over up to 33 tasks; with strict
             // start order (`Builder::fifo`) one task at a time, since a
             // batch waits in this deque behind the task we run now while
-            // later submits start on other workers (ARCHITECTURE.md, "Where
-            // work goes", O1).
+            // later submits start on other workers (worker/README.md, "Where
+            // work goes", I11).
             let taken = if shared.config.fifo {
                 shared.injector.steal()
             } else {
@@ -348,7 +348,7 @@ impl WorkerThread {
                     // The last task may have run here: `wait_idle` waiters
                     // and the parked workers (which exit once the pool is
                     // drained) re-check. `notify_all` fences first.
-                    // (ARCHITECTURE.md, C4b.)
+                    // (worker/README.md, I14.)
                     shared.sleep.notify_all();
                     shared.notify_idle_waiters();
                     return false;
@@ -385,7 +385,7 @@ impl WorkerThread {
             if shared.siblings.any() {
                 sibling_hint = Some(shared.announce_sleep_to_siblings());
             }
-            // Announce sleep, then the final checks (rule 2).
+            // Announce sleep, then the final checks (sleep/README.md, I1).
             shared.sleep.announce_sleep(self.index);
             if self.index >= shared.capacity() {
                 // Shrunk while we searched: back to the top to suspend.
@@ -450,7 +450,7 @@ impl WorkerThread {
     /// capacity (all SeqCst). Either the worker sees the new capacity and
     /// backs off, or its busy store precedes the swap, so the task counts as
     /// "running when `tune` happened" — the only tasks allowed to exceed the
-    /// new capacity (ARCHITECTURE.md, "Capacity", invariant C2).
+    /// new capacity (worker/README.md, I12).
     #[inline]
     fn run_task(&self, job: JobRef) -> bool {
         let counters = self.counters();
@@ -477,7 +477,7 @@ impl WorkerThread {
     }
 
     /// A searching worker found work. The last searcher to stop wakes one
-    /// more sleeper (rule 4); if there is none, but the capacity has slots
+    /// more sleeper (sleep/README.md, I3); if there is none, but the capacity has slots
     /// without a thread and more work is queued, it starts one, so a burst
     /// fans out to threads started on demand too.
     #[inline]
@@ -494,7 +494,7 @@ impl WorkerThread {
     /// hands that on (wakes a sleeper below the capacity, or starts a
     /// thread). Store (the searching count) → fence → read (the queues),
     /// against the submitter's push → fence → read (the count)
-    /// (ARCHITECTURE.md, C4b).
+    /// (worker/README.md, I14).
     #[cold]
     fn leave_search_for_suspension(&self) {
         let shared = &self.shared;
@@ -510,7 +510,7 @@ impl WorkerThread {
     /// deque) is published, then the fence, then the read of `missing`; the
     /// tuner stores `missing`, fences, then scans the queues. Either we see
     /// the new slots or the tuner sees our queued work and starts threads
-    /// (ARCHITECTURE.md, C4b; loom `tune_grow_then_submit_while_the_worker_takes_work`).
+    /// (worker/README.md, I14; loom `tune_grow_then_submit_while_the_worker_takes_work`).
     #[cold]
     fn missing_after_fence(&self) -> bool {
         fence(Ordering::SeqCst);

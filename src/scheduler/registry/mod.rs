@@ -584,7 +584,8 @@ pub(crate) fn steal_retrying(mut steal: impl FnMut() -> Steal<JobRef>) -> Option
 impl Shared {
     /// The first half of `shutdown_now`: closes the pool, takes every queued
     /// task out (counted as withdrawn), resolves the handles of the spawned
-    /// ones for tasks of a pool that join them (registry/README.md, I25), and puts back what must run in the pool.
+    /// ones for tasks of a pool that join them (registry/README.md, I25),
+    /// and puts back what must run in the pool.
     pub(crate) fn withdraw_queued(this: &Arc<Self>) -> Vec<JobRef> {
         let shared = this;
         shared.close();

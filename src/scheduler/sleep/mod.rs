@@ -5,23 +5,26 @@
 //! and parked, or about to park). Every submit reads it once; the slow path
 //! (actually waking somebody) scans the per-worker sleep states.
 //!
-//! The rules (the proof and the invariants are in `README.md` beside this
-//! file; the packed word is `counters.rs`):
+//! The protocol, by the invariant each step keeps (I1–I5: their proofs and
+//! the loom models that check them are in `README.md` beside this file; the
+//! packed word is `counters.rs`):
 //!
-//! 1. A submitter publishes work, then `fence(SeqCst)`, then reads the word.
-//!    It wakes one sleeper only if nobody is searching and somebody sleeps.
-//! 2. A worker announces sleep (searching → sleeping in one RMW), then
-//!    `fence(SeqCst)`, then re-scans every queue before parking.
-//! 3. Whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE) does
-//!    that worker's accounting: the waker on a wake, the worker itself when
-//!    it retracts. A worker is never counted twice and a herd never wakes for
-//!    one task: one submit wakes at most one worker.
-//! 4. A woken worker starts out searching. A searcher that finds work stops
-//!    searching; if it was the last searcher it wakes one more sleeper (the
-//!    chain wake-up), so a burst fans out one worker at a time.
-//! 5. Resuming a suspended worker (`tune` growing, `close`) goes through the
-//!    same accounting as a wake: the resumer wins the CAS out of SUSPENDED
-//!    and counts the worker as searching.
+//! * I1, the submitter's side: a submitter publishes work, then
+//!   `fence(SeqCst)`, then reads the word. It wakes one sleeper only if
+//!   nobody is searching and somebody sleeps.
+//! * I1, the sleeper's side: a worker announces sleep (searching → sleeping
+//!   in one RMW), then `fence(SeqCst)`, then re-scans every queue before
+//!   parking.
+//! * I2: whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE)
+//!   does that worker's accounting: the waker on a wake, the worker itself
+//!   when it retracts. A worker is never counted twice and a herd never
+//!   wakes for one task: one submit wakes at most one worker.
+//! * I3: a woken worker starts out searching. A searcher that finds work
+//!   stops searching; if it was the last searcher it wakes one more sleeper
+//!   (the chain wake-up), so a burst fans out one worker at a time.
+//! * I5: resuming a suspended worker (`tune` growing, `close`) goes through
+//!   the same accounting as a wake: the resumer wins the CAS out of
+//!   SUSPENDED and counts the worker as searching.
 
 mod counters;
 

@@ -477,9 +477,9 @@ impl WorkerThread {
     }
 
     /// A searching worker found work. The last searcher to stop wakes one
-    /// more sleeper (sleep/README.md, I3); if there is none, but the capacity has slots
-    /// without a thread and more work is queued, it starts one, so a burst
-    /// fans out to threads started on demand too.
+    /// more sleeper (sleep/README.md, I3); if there is none, but the
+    /// capacity has slots without a thread and more work is queued, it
+    /// starts one, so a burst fans out to threads started on demand too.
     #[inline]
     fn found_work(&self) {
         self.counters().busy_time.start();
@@ -510,7 +510,8 @@ impl WorkerThread {
     /// deque) is published, then the fence, then the read of `missing`; the
     /// tuner stores `missing`, fences, then scans the queues. Either we see
     /// the new slots or the tuner sees our queued work and starts threads
-    /// (worker/README.md, I14; loom `tune_grow_then_submit_while_the_worker_takes_work`).
+    /// (worker/README.md, I14; loom
+    /// `tune_grow_then_submit_while_the_worker_takes_work`).
     #[cold]
     fn missing_after_fence(&self) -> bool {
         fence(Ordering::SeqCst);

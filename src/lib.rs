@@ -74,6 +74,7 @@ pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};
 pub use observe::{QueueDelay, TaskEvent};
 pub use pool::builder::Builder;
+pub use pool::current::{current_num_threads, current_thread_index};
 pub use pool::global::{global_pool, join, scope, spawn};
 pub use pool::join_error::JoinError;
 pub use pool::join_handle::JoinHandle;

@@ -1,6 +1,7 @@
 //! The public handle: `Pool`.
 
 pub(crate) mod builder;
+pub(crate) mod current;
 pub(crate) mod global;
 pub(crate) mod join;
 pub(crate) mod join_error;

@@ -82,5 +82,6 @@ pub use pool::scope::Scope;
 pub use pool::scoped_handle::ScopedJoinHandle;
 pub use pool::task::Task;
 pub use pool::task_set::TaskSet;
+pub use pool::yield_now::{yield_local, yield_now, Yield};
 pub use pool::Pool;
 pub use stats::{Stats, WorkerState, WorkerStats};

@@ -12,6 +12,7 @@ pub(crate) mod scoped_handle;
 pub(crate) mod submit_async;
 pub(crate) mod task;
 pub(crate) mod task_set;
+pub(crate) mod yield_now;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};

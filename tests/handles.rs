@@ -436,6 +436,67 @@ fn task_set_inside_a_one_worker_pool() {
     assert_eq!(sum.join().expect("outer"), 55);
 }
 
+/// `try_join_next` never waits: `None` while nothing finished, then the
+/// finished results in order, while the set is still being filled.
+#[test]
+fn task_set_try_join_next_collects_without_waiting() {
+    let _w = Watchdog::new("task_set_try_join_next", 60);
+    let pool = pool(1);
+    let release = block_worker(&pool);
+    let mut set = TaskSet::new(&pool);
+    set.spawn(|| 1).expect("spawn");
+    set.spawn(|| 2).expect("spawn");
+    assert!(set.try_join_next().is_none(), "nothing can have run yet");
+    assert_eq!(set.len(), 2);
+    release.open();
+    let mut got = Vec::new();
+    // Bounded polling: both run as soon as the worker is free.
+    assert!(common::wait_until(Duration::from_secs(30), || {
+        if let Some(result) = set.try_join_next() {
+            got.push(result.expect("no panic"));
+        }
+        got.len() == 2
+    }));
+    got.sort();
+    assert_eq!(got, [1, 2]);
+    assert!(set.is_empty() && set.try_join_next().is_none());
+    // Collecting while spawning: every result comes back exactly once.
+    let mut sum = 0;
+    for i in 1..=100u64 {
+        set.spawn(move || i).expect("spawn");
+        while let Some(result) = set.try_join_next() {
+            sum += result.expect("no panic");
+        }
+    }
+    while let Some(result) = set.join_next() {
+        sum += result.expect("no panic");
+    }
+    assert_eq!(sum, 5050);
+}
+
+/// A task `shutdown_now` handed back is not finished for `try_join_next`
+/// until its `Task` runs.
+#[test]
+fn task_set_try_join_next_skips_a_handed_back_task_until_it_runs() {
+    let _w = Watchdog::new("task_set_try_join_next_handed_back", 60);
+    let pool = pool(1);
+    let release = block_worker(&pool);
+    let mut set = TaskSet::new(&pool);
+    set.spawn(|| 7).expect("spawn");
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        release.open();
+    });
+    let mut unrun = pool.shutdown_now();
+    releaser.join().unwrap();
+    assert_eq!(unrun.len(), 1);
+    assert!(set.try_join_next().is_none(), "handed back, not run: not finished");
+    assert_eq!(set.len(), 1);
+    unrun.pop().unwrap().run();
+    assert_eq!(set.try_join_next().expect("ran").expect("no panic"), 7);
+    assert!(set.is_empty());
+}
+
 #[test]
 fn task_set_join_next_async_on_a_current_thread_runtime() {
     let _w = Watchdog::new("task_set_join_next_async", 60);

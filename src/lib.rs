@@ -68,7 +68,7 @@ mod unwind;
 pub use autoscale::Autoscale;
 pub use block_in_place::block_in_place;
 pub use config::Pinning;
-pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
+pub use error::{BuildError, RebootError, Refused, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
 pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};

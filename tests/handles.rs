@@ -322,6 +322,55 @@ fn join_error_converts_with_question_mark() {
     assert!(error.is_panic());
 }
 
+/// A refused closure that is `Send` but not `Sync` (it owns a `Cell`) still
+/// leaves a `Send + Sync` error: `?` converts it, and the closure is still
+/// in it (downcast back, it runs).
+#[test]
+fn submit_error_of_a_non_sync_closure_converts_with_question_mark() {
+    use std::cell::Cell;
+    use stealpool::{FuncPool, SubmitError};
+    type Boxed = Box<dyn std::error::Error + Send + Sync>;
+
+    fn submit_not_sync(pool: &Pool, ran: Arc<AtomicUsize>) -> Result<(), Boxed> {
+        let not_sync = Cell::new(1u32);
+        pool.submit(move || {
+            not_sync.set(not_sync.get() + 1);
+            ran.fetch_add(not_sync.get() as usize, Ordering::SeqCst);
+        })?;
+        Ok(())
+    }
+    fn invoke_not_sync(fp: &FuncPool<Cell<u32>>) -> Result<(), Boxed> {
+        fp.invoke(Cell::new(3))?;
+        Ok(())
+    }
+    fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}
+
+    let pool = pool(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    submit_not_sync(&pool, ran.clone()).expect("accepted");
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    pool.shutdown();
+    let error = submit_not_sync(&pool, ran.clone()).expect_err("closed");
+    assert_eq!(error.to_string(), "task refused: the pool is shut down");
+    // Through a generic helper too (what anyhow's `From` asks for).
+    let refused = pool.submit(|| Cell::new(0u8).set(1)).expect_err("closed");
+    assert_send_sync(&refused);
+
+    let fp = FuncPool::builder()
+        .capacity(1)
+        .build(|cell: Cell<u32>| cell.set(0))
+        .expect("build");
+    invoke_not_sync(&fp).expect("accepted");
+    fp.shutdown();
+    let error = invoke_not_sync(&fp).expect_err("closed");
+    let error = error
+        .downcast::<SubmitError<Cell<u32>>>()
+        .expect("the SubmitError itself");
+    assert!(error.is_closed());
+    assert_eq!(error.into_inner().get(), 3, "the argument came back through the box");
+}
+
 // ---------------------------------------------------------------------------
 // TaskSet
 // ---------------------------------------------------------------------------

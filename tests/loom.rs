@@ -520,7 +520,7 @@ fn reboot_racing_shutdown() {
             Err(SubmitError::Closed(task)) => {
                 assert!(pool.is_closed());
                 // The very closure comes back: running it here counts.
-                task();
+                task.into_inner()();
             }
             Err(_) => panic!("unexpected refusal"),
         }
@@ -573,7 +573,7 @@ fn blocked_submitter_woken_by_shutdown() {
                     ran.fetch_add(100, Ordering::Relaxed);
                 }) {
                     // The very closure comes back: run it here.
-                    Err(SubmitError::Closed(task)) => task(),
+                    Err(SubmitError::Closed(task)) => task.into_inner()(),
                     Ok(()) => panic!("a full pool took a task while its worker was held"),
                     Err(_) => panic!("unexpected refusal"),
                 }

@@ -73,6 +73,7 @@ pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};
 pub use observe::{QueueDelay, TaskEvent};
+pub use pool::broadcast::BroadcastContext;
 pub use pool::builder::Builder;
 pub use pool::current::{current_num_threads, current_thread_index};
 pub use pool::global::{global_pool, join, scope, spawn};

@@ -1,5 +1,6 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod broadcast;
 pub(crate) mod builder;
 pub(crate) mod current;
 pub(crate) mod global;

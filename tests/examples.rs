@@ -65,9 +65,22 @@ fn offload_counts_every_request_once_and_the_pool_agrees() {
     // checked here.
     let (code, stdout, stderr) = run_example(
         "offload",
-        &["--requests", "150", "--work", "20000", "--deadline-ms", "20", "--gap-us", "1000"],
+        &[
+            "--requests",
+            "150",
+            "--work",
+            "20000",
+            "--deadline-ms",
+            "20",
+            "--gap-us",
+            "1000",
+        ],
     );
-    assert_eq!(code, Some(0), "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        code,
+        Some(0),
+        "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     let line = stdout
         .lines()
         .find(|l| l.starts_with("answered in time: "))
@@ -88,7 +101,11 @@ fn offload_counts_every_request_once_and_the_pool_agrees() {
 #[test]
 fn early_stop_finds_a_hit_and_accounts_for_every_chunk() {
     let (code, stdout, stderr) = run_example("early_stop", &["--bits", "14", "--chunk", "2048"]);
-    assert_eq!(code, Some(0), "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        code,
+        Some(0),
+        "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     // A miss over 64 times the expected range has odds of about e^-64.
     assert!(stdout.contains("(verified)"), "{stdout}");
     assert!(stdout.lines().any(|l| l.starts_with("chunks: spawned ")), "{stdout}");

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
-use stealpool::{Builder, Pool, SubmitError};
+use stealpool::{Builder, Pool, SubmitError, SubmitErrorKind};
 
 /// `loom::model` with room for the pool's thread starts: a model whose
 /// workers start on demand (and chain-start each other) takes more
@@ -901,5 +901,38 @@ fn block_in_place_racing_shutdown() {
         submit_gated_pair_in_place(&pool, &ran);
         pool.shutdown();
         assert_eq!(ran.load(Ordering::Relaxed), 11);
+    });
+}
+
+/// A broadcast racing the only worker going to sleep: the worker either
+/// sees its share in the final check before it parks, or the broadcaster
+/// sees it asleep and wakes it (`scheduler/broadcast.rs`, B2). Either way
+/// the share runs once and the broadcast returns.
+#[test]
+fn broadcast_racing_the_worker_going_to_sleep() {
+    model(|| {
+        let pool = pool(1);
+        pool.prestart().expect("a loom thread starts");
+        let seen = pool.broadcast(|ctx| ctx.index()).expect("open pool");
+        assert_eq!(seen, [0]);
+        pool.shutdown();
+    });
+}
+
+/// A broadcast racing a shutdown: every target runs its share (`Ok`) or the
+/// share of a thread that left is abandoned (`Closed`); never a hang (B5).
+#[test]
+fn broadcast_racing_shutdown() {
+    model(|| {
+        let pool = pool(1);
+        let closer = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.shutdown())
+        };
+        match pool.broadcast(|ctx| ctx.index()) {
+            Ok(seen) => assert_eq!(seen, [0]),
+            Err(error) => assert_eq!(error, SubmitErrorKind::Closed),
+        }
+        closer.join().unwrap();
     });
 }

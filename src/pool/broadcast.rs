@@ -159,9 +159,8 @@ impl Pool {
     /// workers take part.
     ///
     /// **When.** A worker runs `op` when it next looks for work: after the
-    /// task it runs now, once its own queue is empty (so the broadcast
-    /// does not wait for the tasks queued behind it on other workers'
-    /// queues, nor for the shared queue), or while it waits inside
+    /// task it runs now, once its own queue is empty (it does not first
+    /// drain the shared queue or steal), or while it waits inside
     /// [`Pool::join`] or [`Pool::scope`]. The call returns when every one
     /// has run it. A worker blocked outside the pool's own waits — inside
     /// `block_in_place`, on a lock or a channel, or in

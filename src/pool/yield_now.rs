@@ -29,8 +29,7 @@ pub enum Yield {
 /// first (newest first), then the pool's shared queue, then the other
 /// workers' queues (stealing). The task it finds runs to its end inside
 /// this call, and may itself wait, spawn or yield; its panic is caught and
-/// counted as any task's. The calling task keeps its place: nothing of its
-/// own is suspended or moved.
+/// counted as any task's. Then the calling task goes on where it was.
 ///
 /// Returns `None` outside any pool's worker, `Some(Yield::Executed)` if a
 /// task ran, `Some(Yield::Idle)` if none was queued. It also takes no task,

@@ -936,3 +936,22 @@ fn broadcast_racing_shutdown() {
         closer.join().unwrap();
     });
 }
+
+/// A broadcast racing a `tune` that shrinks the capacity below one of its
+/// targets: that worker runs its share before it parks above the capacity
+/// (or is no target at all, if the shrink came first); never a hang.
+#[test]
+fn broadcast_racing_tune_shrink() {
+    model_bounded(1, || {
+        let pool = pool(2);
+        pool.prestart().expect("loom threads start");
+        let tuner = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.tune(1).expect("valid"))
+        };
+        let seen = pool.broadcast(|ctx| ctx.index()).expect("open pool");
+        assert!(seen == [0, 1] || seen == [0], "{seen:?}");
+        tuner.join().unwrap();
+        pool.shutdown();
+    });
+}

@@ -803,7 +803,7 @@ fn submit_inside_own_task_on_a_full_bounded_queue_never_blocks_or_fails() {
         let gate = block_worker(&pool);
         pool.submit(filler.task()).expect("the one queue place");
         match pool.submit_timeout(filler.task(), Duration::from_millis(1)) {
-            Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f(),
+            Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f.into_inner()(),
             other => panic!(
                 "nonblocking={nonblocking}: expected Full/Timeout, got {:?}",
                 other.err()
@@ -943,14 +943,14 @@ fn zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure() {
     pool.submit(done.task()).expect("the one queue place");
     let t0 = Instant::now();
     match pool.submit(done.task()) {
-        Err(SubmitError::Full(f)) => f(),
+        Err(SubmitError::Full(f)) => f.into_inner()(),
         other => panic!(
             "max_blocked_submitters(0): expected Full at once, got {:?}",
             other.err()
         ),
     }
     match pool.submit_timeout(done.task(), Duration::ZERO) {
-        Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f(),
+        Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f.into_inner()(),
         other => panic!("submit_timeout(ZERO): expected Full/Timeout, got {:?}", other.err()),
     }
     assert!(t0.elapsed() < SOON);
@@ -1217,7 +1217,7 @@ fn func_pool_misuse_inside_its_own_function() {
     entered_rx.recv_timeout(SOON).expect("Fanout did not start");
     ok(fp.invoke(Inside::Leaf)); // the one queue place
     match fp.invoke(Inside::Leaf) {
-        Err(SubmitError::Full(Inside::Leaf)) => {}
+        Err(SubmitError::Full(leaf)) => assert!(matches!(leaf.into_inner(), Inside::Leaf)),
         other => panic!(
             "outside invoke on a full queue: expected Full(Leaf), got {:?}",
             other.err()

@@ -1,6 +1,8 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod broadcast;
 pub(crate) mod builder;
+pub(crate) mod current;
 pub(crate) mod global;
 pub(crate) mod join;
 pub(crate) mod join_error;
@@ -11,6 +13,7 @@ pub(crate) mod scoped_handle;
 pub(crate) mod submit_async;
 pub(crate) mod task;
 pub(crate) mod task_set;
+pub(crate) mod yield_now;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};

@@ -19,6 +19,7 @@ use crate::config::{Config, Pinning};
 use crate::observe::busy::BusyTime;
 use crate::scheduler::autoscale::AutoscaleCell;
 use crate::scheduler::backpressure::Backpressure;
+use crate::scheduler::broadcast::Inboxes;
 use crate::scheduler::job::{JobKind, JobRef};
 use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
 use crate::scheduler::registry::threads::Control;
@@ -155,6 +156,8 @@ pub(crate) struct Shared {
     /// The other sub-pools of a `MultiPool` that steals across
     /// (`registry/siblings.rs`).
     pub(crate) siblings: Siblings,
+    /// Each slot's pending `Pool::broadcast` shares (`scheduler/broadcast.rs`).
+    pub(crate) broadcasts: Inboxes,
     /// Counted tasks of this pool run by a sibling pool's worker.
     ran_by_siblings: AtomicU64,
     /// Workers of sibling pools announced asleep now (a hint for a
@@ -210,6 +213,7 @@ impl Shared {
             lending: Lending::new(config.capacity, config.max_capacity),
             autoscale: AutoscaleCell::new(config.capacity, workers),
             siblings: Siblings::default(),
+            broadcasts: Inboxes::new(workers),
             ran_by_siblings: AtomicU64::new(0),
             sibling_sleepers: AtomicUsize::new(0),
             config,

@@ -203,6 +203,9 @@ impl Shared {
     /// Undoes a thread's accounting (it leaves, or never started).
     fn forget_thread_locked(&self, index: usize) {
         self.slots[index].counters.live.store(false, Ordering::Relaxed);
+        // Broadcasts push only to live slots, under this lock: what this
+        // thread did not run, nobody will.
+        self.broadcasts.abandon(index);
         self.live_threads.fetch_sub(1, Ordering::Relaxed);
         if index < self.capacity() {
             self.missing.fetch_add(1, Ordering::Relaxed);
@@ -235,6 +238,11 @@ impl Shared {
         // Relaxed: changed only under the lock we hold.
         let live_below_capacity = capacity.saturating_sub(self.missing.load(Ordering::Relaxed));
         if self.is_closed() || (index < capacity && live_below_capacity <= self.config.min_workers) {
+            return false;
+        }
+        if self.broadcasts.pending(index) {
+            // A broadcast share came while we slept (pushed under this
+            // lock): run it first; the keep-alive starts over.
             return false;
         }
         self.forget_thread_locked(index);

@@ -119,6 +119,12 @@ impl WorkerThread {
             if !shared.sleep.still_suspended(self.index) {
                 return Suspension::Resumed { searching: true };
             }
+            if self.broadcast_pending() {
+                // A share queued before the capacity shrank below us: the
+                // broadcaster unparks us for it (`scheduler/broadcast.rs`).
+                self.run_broadcasts();
+                continue;
+            }
             WorkerCounters::bump(&self.counters().parks);
             match retire_at {
                 None => shared.sleep.park_while_suspended(self.index),

@@ -294,6 +294,10 @@ impl WorkerThread {
                 idle_rounds = 0;
                 continue;
             }
+            if self.broadcast_pending() {
+                self.run_broadcasts();
+                continue;
+            }
             if idle_rounds < SEARCH_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;
@@ -309,6 +313,12 @@ impl WorkerThread {
         if latch.announce_block() {
             let parker = self.shared.sleep.parker(self.index);
             while !latch.probe() {
+                // A broadcaster unparks us after queueing a share (it may
+                // be the very task we wait for).
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
+                    continue;
+                }
                 parker.park();
             }
         }
@@ -365,6 +375,10 @@ impl WorkerThread {
                     self.run_task(job);
                     continue;
                 }
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
+                    continue;
+                }
                 shared.sleep.begin_searching();
                 searching = true;
                 shared.notify_idle_waiters();
@@ -404,6 +418,16 @@ impl WorkerThread {
                 // The final scan covers the siblings too (see
                 // `Shared::wake_a_sibling`): search again, then help.
                 shared.sleep.retract_sleep(self.index);
+                continue;
+            }
+            if self.broadcast_pending() {
+                // After the fence of `announce_sleep`, against the
+                // broadcaster's push → fence → wake (`scheduler/broadcast.rs`).
+                shared.sleep.retract_sleep(self.index);
+                self.found_work();
+                searching = false;
+                idle_since = None;
+                self.run_broadcasts();
                 continue;
             }
             if shared.is_closed_and_drained() {

@@ -62,8 +62,9 @@
 //!
 //! * `log` (default): the pool's few messages (a thread the OS refused, a
 //!   panic with no handler, a hook that panicked) go through the
-//!   [`log`](https://docs.rs/log) facade, target `stealpool`; without it,
-//!   to stderr, each kind once per pool.
+//!   [`log`](https://docs.rs/log) facade, target `stealpool`, a record per
+//!   panic and one per pool for a thread that cannot start; without it, to
+//!   stderr, each kind once per pool.
 //! * `serde`: `Serialize` for [`Stats`], [`WorkerStats`] and [`QueueDelay`].
 //!
 //! How the scheduler works, and the invariants that keep it from losing a

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::autoscale::Autoscale;
 use crate::error::TuneError;
+use crate::observe::report::{Level, Topic};
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
 use crate::sync::{lock, Arc};
@@ -245,8 +246,12 @@ impl Shared {
                     state.thread = Some(thread);
                 }
                 // The pool runs on at the capacity it has: autoscaling is
-                // an optimisation, and stderr says why it is off.
-                Err(error) => eprintln!("stealpool: could not start the autoscale monitor: {error}"),
+                // an optimisation, and the pool's messages say why it is off.
+                Err(error) => this.config.reporter.report(
+                    Topic::MonitorRefused,
+                    Level::Warn,
+                    format_args!("could not start the autoscale monitor: {error}"),
+                ),
             }
         }
         #[cfg(loom)]

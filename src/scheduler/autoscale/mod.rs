@@ -14,7 +14,7 @@ mod monitor;
 mod queue_rule;
 
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use crate::error::TuneError;
 use crate::observe::report::{Level, Topic};
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, unpoisoned, Arc};
 
 /// The autoscaler's state in a pool.
 pub(crate) struct AutoscaleCell {
@@ -53,10 +53,6 @@ struct MonitorState {
     /// Set by a poke, cleared by the monitor as it wakes.
     poked: bool,
     thread: Option<JoinHandle<()>>,
-}
-
-fn lock_state(mutex: &Mutex<MonitorState>) -> MutexGuard<'_, MonitorState> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl AutoscaleCell {
@@ -115,7 +111,7 @@ impl AutoscaleCell {
 
     /// Wakes the monitor now (new settings, the pool closing, a poke).
     pub(crate) fn poke(&self) {
-        lock_state(&self.state).poked = true;
+        unpoisoned(self.state.lock()).poked = true;
         self.wake.notify_all();
     }
 
@@ -149,7 +145,7 @@ impl AutoscaleCell {
     /// reopened meanwhile (a `reboot` keeps its monitor). Called by
     /// `join_threads`, never under the control lock.
     pub(crate) fn join_monitor(&self, closed: impl Fn() -> bool) {
-        let mut state = lock_state(&self.state);
+        let mut state = unpoisoned(self.state.lock());
         loop {
             if !state.running {
                 let thread = state.thread.take();
@@ -162,10 +158,7 @@ impl AutoscaleCell {
             if !closed() {
                 return;
             }
-            state = self
-                .wake
-                .wait_timeout(state, Duration::from_millis(10))
-                .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+            state = unpoisoned(self.wake.wait_timeout(state, Duration::from_millis(10))).0;
         }
     }
 }
@@ -208,7 +201,7 @@ impl Shared {
                 }
             }
         }
-        let mut state = lock_state(&cell.state);
+        let mut state = unpoisoned(cell.state.lock());
         state.settings = setting;
         // Relaxed: see `note_woken`.
         cell.enabled.store(setting.is_some(), Ordering::Relaxed);
@@ -223,7 +216,7 @@ impl Shared {
 
     /// Starts the monitor of a pool with an autoscaler after `reboot`.
     pub(crate) fn restart_monitor(this: &Arc<Self>) {
-        let mut state = lock_state(&this.autoscale.state);
+        let mut state = unpoisoned(this.autoscale.state.lock());
         if state.settings.is_some() && !state.running && !this.is_closed() {
             Shared::spawn_monitor(this, &mut state);
         }

@@ -87,7 +87,7 @@ impl Autoscale {
     /// ```
     /// use std::time::Duration;
     /// let scale = stealpool::Autoscale::new(1, 16).target_queue_delay(Duration::from_millis(5));
-    /// assert_eq!(scale.queue_delay_target(), Duration::from_millis(5));
+    /// assert_eq!(scale.get_target_queue_delay(), Duration::from_millis(5));
     /// ```
     pub fn target_queue_delay(mut self, delay: Duration) -> Self {
         self.target_queue_delay = delay;
@@ -99,7 +99,7 @@ impl Autoscale {
     ///
     /// ```
     /// let scale = stealpool::Autoscale::new(1, 16).detect_blocking(false);
-    /// assert!(!scale.detects_blocking());
+    /// assert!(!scale.get_detect_blocking());
     /// ```
     pub fn detect_blocking(mut self, detect: bool) -> Self {
         self.detect_blocking = detect;
@@ -124,22 +124,25 @@ impl Autoscale {
         self.max
     }
 
-    /// The queue delay above which it grows.
+    /// The queue delay above which it grows (set with
+    /// [`target_queue_delay`](Self::target_queue_delay); the `get_` prefix
+    /// because the setter has the plain name, as in `std::process::Command`).
     ///
     /// ```
     /// use std::time::Duration;
-    /// assert_eq!(stealpool::Autoscale::new(1, 4).queue_delay_target(), Duration::from_millis(2));
+    /// assert_eq!(stealpool::Autoscale::new(1, 4).get_target_queue_delay(), Duration::from_millis(2));
     /// ```
-    pub fn queue_delay_target(&self) -> Duration {
+    pub fn get_target_queue_delay(&self) -> Duration {
         self.target_queue_delay
     }
 
-    /// Whether blocked workers lend their slot.
+    /// Whether blocked workers lend their slot (set with
+    /// [`detect_blocking`](Self::detect_blocking)).
     ///
     /// ```
-    /// assert!(stealpool::Autoscale::new(1, 4).detects_blocking());
+    /// assert!(stealpool::Autoscale::new(1, 4).get_detect_blocking());
     /// ```
-    pub fn detects_blocking(&self) -> bool {
+    pub fn get_detect_blocking(&self) -> bool {
         self.detect_blocking
     }
 

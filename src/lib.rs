@@ -79,8 +79,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-mod autoscale;
-mod block_in_place;
 mod config;
 mod error;
 mod func;
@@ -93,14 +91,13 @@ mod stats;
 mod sync;
 mod unwind;
 
-pub use autoscale::Autoscale;
-pub use block_in_place::block_in_place;
-pub use config::Pinning;
+pub use config::{Autoscale, Pinning};
 pub use error::{BuildError, RebootError, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
 pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};
 pub use observe::{QueueDelay, TaskEvent};
+pub use pool::block_in_place::block_in_place;
 pub use pool::builder::Builder;
 pub use pool::global::{global_pool, join, scope, spawn};
 pub use pool::join_error::JoinError;

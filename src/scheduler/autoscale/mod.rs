@@ -18,7 +18,7 @@ use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::TuneError;
 use crate::observe::report::{Level, Topic};
 use crate::scheduler::registry::lending::LendReason;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::cpu::{self, IdleCores};
 use super::queue_rule::{QueueRule, Window};
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
 use crate::sync::{lock, unpoisoned, Arc};

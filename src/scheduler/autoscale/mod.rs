@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use crate::config::Autoscale;
 use crate::error::TuneError;
-use crate::observe::report::{Level, Topic};
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
 use crate::sync::{lock, unpoisoned, Arc};
@@ -241,8 +240,8 @@ impl Shared {
                 // The pool runs on at the capacity it has: autoscaling is
                 // an optimisation, and the pool's messages say why it is off.
                 Err(error) => this.config.reporter.report(
-                    Topic::MonitorRefused,
-                    Level::Warn,
+                    crate::observe::report::Topic::MonitorRefused,
+                    crate::observe::report::Level::Warn,
                     format_args!("could not start the autoscale monitor: {error}"),
                 ),
             }

@@ -83,6 +83,9 @@ mod config;
 mod error;
 mod func;
 mod hooks;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_components;
 mod multi;
 mod observe;
 mod pool;

@@ -364,12 +364,9 @@ fn a_panicking_thread_name_with_prealloc_fails_the_build_and_leaves_no_thread() 
 }
 
 /// Without prealloc, threads are named when they start on demand, and the
-/// naming panic has no caller to go to: `start_missing_worker` prints it and
-/// leaves the slot empty. Where some worker still starts (here worker 0),
-/// nothing hangs and nothing is lost: the pool runs at reduced parallelism
-/// (observed: every later start tries the lowest empty slot, so with worker 1
-/// refused, worker 2 never starts either and the pool of capacity 3 runs one
-/// task at a time, while `stats().capacity` says 3; only stderr tells).
+/// naming panic has no caller to go to: the thread starts under the default
+/// name and the pool reports it once. Every task runs, and the threads the
+/// closure did name leave at shutdown.
 #[test]
 fn a_thread_name_panicking_for_one_worker_without_prealloc_loses_nothing() {
     let _s = serial();

@@ -62,8 +62,9 @@
 //!
 //! * `log` (default): the pool's few messages (a thread the OS refused, a
 //!   panic with no handler, a hook that panicked) go through the
-//!   [`log`](https://docs.rs/log) facade, target `stealpool`; without it,
-//!   to stderr, each kind once per pool.
+//!   [`log`](https://docs.rs/log) facade, target `stealpool`, a record per
+//!   panic and one per pool for a thread that cannot start; without it, to
+//!   stderr, each kind once per pool.
 //! * `serde`: `Serialize` for [`Stats`], [`WorkerStats`] and [`QueueDelay`].
 //!
 //! How the scheduler works, and the invariants that keep it from losing a
@@ -78,12 +79,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-mod autoscale;
-mod block_in_place;
 mod config;
 mod error;
 mod func;
 mod hooks;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_components;
 mod multi;
 mod observe;
 mod pool;
@@ -92,14 +94,13 @@ mod stats;
 mod sync;
 mod unwind;
 
-pub use autoscale::Autoscale;
-pub use block_in_place::block_in_place;
-pub use config::Pinning;
+pub use config::{Autoscale, Pinning};
 pub use error::{BuildError, RebootError, Refused, ShutdownTimeout, SubmitError, SubmitErrorKind, TuneError};
 pub use func::builder::FuncPoolBuilder;
 pub use func::FuncPool;
 pub use multi::{LoadBalancing, MultiFuncPool, MultiPool, MultiPoolBuilder};
 pub use observe::{QueueDelay, TaskEvent};
+pub use pool::block_in_place::block_in_place;
 pub use pool::broadcast::BroadcastContext;
 pub use pool::builder::Builder;
 pub use pool::current::{current_num_threads, current_thread_index};

@@ -144,9 +144,6 @@ pub struct WorkerStats {
     pub state: WorkerState,
     /// Tasks it ran.
     pub tasks_run: u64,
-    /// Tasks it ran (the same figure as `tasks_run`, under the name the
-    /// other per-worker figures use).
-    pub tasks: u64,
     /// Time it spent at work (see [`Stats::busy_time`]).
     pub busy_time: Duration,
     /// Times it took work from another worker's deque.

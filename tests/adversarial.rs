@@ -120,7 +120,7 @@ fn open_after_close(gate: Arc<AtomicBool>, closed: impl Fn() -> bool + Send + 's
 
 /// Holds one more handle of a pool, leaked if the test fails: the last
 /// handle's drop shuts the pool down, which may hang on the very defect the
-/// test found, and would turn a clear failure into a watchdog exit.
+/// test looks for, and would turn a clear failure into a watchdog exit.
 struct KeepOnFailure<T>(Option<T>);
 
 /// `pool.shutdown()` on a helper thread, failing the test if it hangs.

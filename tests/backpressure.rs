@@ -414,9 +414,9 @@ fn submits_from_inside_a_task_never_block_or_get_refused() {
 
 /// A burst into an idle pool whose threads start on demand is not refused
 /// while workers are free: the limit is `queue_limit` tasks *waiting*, on
-/// top of the `capacity` that may run (found with the tcp_server example,
-/// where 3 of 4 simultaneous connections were answered "busy" by an idle
-/// pool of capacity 4).
+/// top of the `capacity` that may run (the tcp_server example's case: 4
+/// simultaneous connections to an idle pool of capacity 4 are all
+/// answered, none "busy").
 #[test]
 fn a_burst_into_an_idle_pool_fills_the_free_workers_first() {
     let _s = serial();

@@ -461,8 +461,8 @@ fn tune_grow_racing_submit_to_a_busy_worker() {
 }
 
 /// As above, with the grow between the two submits, on the submitting
-/// thread. This model found a lost thread start (fixed by the fence in
-/// `WorkerThread::missing_after_fence`):
+/// thread. Without the fence in `WorkerThread::missing_after_fence` a
+/// thread start is lost:
 ///
 /// 1. `submit(A)` starts worker 0 (`missing` drops to 0). Worker 0, counted
 ///    searching, steals A, ends its search as the last searcher
@@ -476,8 +476,8 @@ fn tune_grow_racing_submit_to_a_busy_worker() {
 ///    (C++20 allows the old value, and so does loom, which orders SeqCst
 ///    through fences only). "Somebody is searching": no wake, no start.
 ///
-/// B waited in the injector while A waited for B: worker 1 never started
-/// although the capacity was 2 (weak memory only; on x86 the RMW is a full
+/// B would wait in the injector while A waits for B: worker 1 never starts
+/// although the capacity is 2 (weak memory only; on x86 the RMW is a full
 /// barrier).
 #[test]
 fn tune_grow_then_submit_while_the_worker_takes_work() {

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::config::{Config, Pinning, Settings};
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;

@@ -1,5 +1,6 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod block_in_place;
 pub(crate) mod broadcast;
 pub(crate) mod builder;
 pub(crate) mod current;
@@ -19,7 +20,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::pool::builder::Builder;
 use crate::pool::join::{join_in_worker, join_on_caller};

@@ -39,3 +39,8 @@ pub(crate) use registry::idle::help_while_draining;
 pub(crate) use registry::threads::StartError;
 pub(crate) use registry::Shared;
 pub(crate) use worker::{JoinFrame, WorkerThread};
+
+/// The single components the loom component models drive on their own
+/// (`crate::loom_components`).
+#[cfg(loom)]
+pub(crate) use {latch::LatchOwner, parker::Parker, worker::JoinFrames};

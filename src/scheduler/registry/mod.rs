@@ -665,7 +665,6 @@ impl Shared {
                     index,
                     state,
                     tasks_run: counters.completed.load(Ordering::Relaxed),
-                    tasks: counters.completed.load(Ordering::Relaxed),
                     busy_time: counters.busy_time.read(),
                     steals: counters.stolen.load(Ordering::Relaxed),
                     parks: counters.parks.load(Ordering::Relaxed),

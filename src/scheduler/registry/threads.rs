@@ -10,6 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::error::RebootError;
+use crate::observe::report::{Level, Topic};
 use crate::scheduler::pinning::Placement;
 use crate::scheduler::registry::Shared;
 use crate::scheduler::worker::run_worker;
@@ -25,42 +26,6 @@ pub(crate) struct Control {
     retired: Vec<thread::JoinHandle<()>>,
     /// Where workers run, if they are pinned.
     placement: Option<Placement>,
-    /// The causes of failed thread starts already reported (a `log` record,
-    /// or a line on stderr without the `log` feature): each is reported once
-    /// per pool, not once per attempt (a `tune(200)` the OS
-    /// refuses would otherwise print a line per slot).
-    reported: Reported,
-}
-
-/// Why a start went wrong, as reported (bit flags).
-#[derive(Clone, Copy)]
-enum Trouble {
-    /// The OS refused a thread.
-    SpawnRefused = 1,
-    /// `thread_name` panicked; the default name was used.
-    NamePanicked = 2,
-    /// `thread_name` returned a name the OS cannot take (a NUL byte); the
-    /// default name was used.
-    NameInvalid = 4,
-}
-
-/// The set of [`Trouble`]s reported so far.
-#[derive(Default)]
-struct Reported(u8);
-
-impl Reported {
-    /// Prints `message` unless this kind of trouble was reported before.
-    #[cold]
-    fn once(&mut self, trouble: Trouble, message: impl FnOnce() -> String) {
-        let bit = trouble as u8;
-        if self.0 & bit == 0 {
-            self.0 |= bit;
-            crate::observe::report::emit(
-                crate::observe::report::Level::Warn,
-                format_args!("{} (reported once per pool)", message()),
-            );
-        }
-    }
 }
 
 impl Control {
@@ -69,7 +34,6 @@ impl Control {
             handles: (0..slots).map(|_| None).collect(),
             retired: Vec::new(),
             placement: None,
-            reported: Reported::default(),
         }
     }
 }
@@ -105,7 +69,7 @@ impl Shared {
         }
         Self::reap_retired_locked(control);
         this.note_started(index);
-        let name = Shared::thread_name_locked(this, control, index, fallback_name)?;
+        let name = this.thread_name(index, fallback_name)?;
         let mut builder = thread::Builder::new().name(name);
         if let Some(bytes) = this.config.stack_size {
             builder = builder.stack_size(bytes);
@@ -151,23 +115,23 @@ impl Shared {
     /// there is no caller to tell, and refusing the thread would strand the
     /// work that asked for it, so the default name is used and the pool
     /// reports it (once per pool).
-    fn thread_name_locked(
-        this: &Arc<Self>,
-        control: &mut MutexGuard<'_, Control>,
-        index: usize,
-        fallback_name: bool,
-    ) -> Result<String, StartError> {
+    fn thread_name(&self, index: usize, fallback_name: bool) -> Result<String, StartError> {
         let default = || format!("stealpool-{index}");
-        let Some(name) = &this.config.thread_name else {
+        let Some(name) = &self.config.thread_name else {
             return Ok(default());
         };
         match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
             Ok(name) if !name.contains('\0') => Ok(name),
             Ok(_) if !fallback_name => Err(StartError::NameInvalid(index)),
             Ok(_) => {
-                control.reported.once(Trouble::NameInvalid, || {
-                    format!("the thread_name closure returned a name with a NUL byte (worker {index}); using the default name")
-                });
+                self.config.reporter.report(
+                    Topic::NameInvalid,
+                    Level::Warn,
+                    format_args!(
+                        "the thread_name closure returned a name with a NUL byte (worker {index}); \
+                         using the default name"
+                    ),
+                );
                 Ok(default())
             }
             Err(payload) => {
@@ -175,9 +139,11 @@ impl Shared {
                 if !fallback_name {
                     return Err(StartError::NamePanicked(index));
                 }
-                control.reported.once(Trouble::NamePanicked, || {
-                    format!("the thread_name closure panicked (worker {index}); using the default name")
-                });
+                self.config.reporter.report(
+                    Topic::NamePanicked,
+                    Level::Warn,
+                    format_args!("the thread_name closure panicked (worker {index}); using the default name"),
+                );
                 Ok(default())
             }
         }
@@ -286,9 +252,14 @@ impl Shared {
         match Shared::start_worker_locked(this, &mut control, index, true) {
             Ok(()) => {}
             Err(StartError::Spawn(error)) => {
-                control.reported.once(Trouble::SpawnRefused, || {
-                    format!("could not start worker {index}: {error}; queued work runs on the submitting or waiting thread until a worker starts")
-                });
+                this.config.reporter.report(
+                    Topic::SpawnRefused,
+                    Level::Warn,
+                    format_args!(
+                        "could not start worker {index}: {error}; queued work runs on the submitting \
+                         or waiting thread until a worker starts"
+                    ),
+                );
                 drop(control);
                 // Relaxed: a hint; see `run_stranded`.
                 if this.live_threads.load(Ordering::Relaxed) == 0 {
@@ -386,9 +357,11 @@ impl Shared {
                 // Queued work (or a pre-allocated pool) must not wait for the
                 // next submit to start a thread.
                 if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control, true) {
-                    control.reported.once(Trouble::SpawnRefused, || {
-                        format!("could not start a worker while tuning: {error}")
-                    });
+                    this.config.reporter.report(
+                        Topic::SpawnRefused,
+                        Level::Warn,
+                        format_args!("could not start a worker while tuning: {error}"),
+                    );
                 }
             }
             // Blocked submitters re-check: more workers make room sooner.

@@ -13,8 +13,7 @@ use std::ptr;
 use std::time::Instant;
 
 use adaptive::AdaptivePin;
-pub(crate) use join_frames::JoinFrame;
-use join_frames::JoinFrames;
+pub(crate) use join_frames::{JoinFrame, JoinFrames};
 use keep_alive::{Parked, Suspension};
 
 use crate::observe::report::{Level, Topic};

@@ -78,8 +78,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Tasks that could start at once: `capacity` minus the busy workers,
     /// never below zero (right after a shrink, workers above the new
-    /// capacity may still finish tasks; ants' `Free()` went negative there,
-    /// its issue #196).
+    /// capacity may still finish tasks, so the busy workers may outnumber
+    /// the capacity for a while).
     pub free_capacity: usize,
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
@@ -144,9 +144,6 @@ pub struct WorkerStats {
     pub state: WorkerState,
     /// Tasks it ran.
     pub tasks_run: u64,
-    /// Tasks it ran (the same figure as `tasks_run`, under the name the
-    /// other per-worker figures use).
-    pub tasks: u64,
     /// Time it spent at work (see [`Stats::busy_time`]).
     pub busy_time: Duration,
     /// Times it took work from another worker's deque.

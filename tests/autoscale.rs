@@ -222,9 +222,9 @@ fn turning_it_off_freezes_the_capacity_and_the_monitor_leaves() {
 
 #[test]
 fn freezing_a_pool_whose_autoscaler_never_ran_keeps_its_capacity_while_a_task_blocks_in_place() {
-    // Found by the proptest model: `set_autoscale(None)` took every explicit
-    // lend off the live capacity, even a lend that had no room to raise it
-    // (the pool already at its maximum), and froze the pool one slot short.
+    // `set_autoscale(None)` takes off the live capacity only the explicit
+    // lends that raised it: a lend that had no room to raise it (the pool
+    // already at its maximum) must not freeze the pool one slot short.
     let pool = Pool::builder()
         .capacity(2)
         .max_capacity(2)

@@ -20,7 +20,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, SubmitError, TuneError};
+use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, Refused, SubmitError, TuneError};
 
 mod common;
 use common::*;
@@ -286,9 +286,9 @@ fn probe_one(mp: &MultiPool) -> Result<usize, SubmitError<()>> {
     let (tx, rx) = mpsc::channel();
     mp.submit(move || tx.send(current_sub_pool()).unwrap())
         .map_err(|error| match error {
-            SubmitError::Closed(_) => SubmitError::Closed(()),
-            SubmitError::Full(_) => SubmitError::Full(()),
-            SubmitError::Timeout(_) => SubmitError::Timeout(()),
+            SubmitError::Closed(_) => SubmitError::Closed(Refused::new(())),
+            SubmitError::Full(_) => SubmitError::Full(Refused::new(())),
+            SubmitError::Timeout(_) => SubmitError::Timeout(Refused::new(())),
         })?;
     let pool = rx.recv_timeout(SOON).expect("the task did not run");
     // Finished, so its count is back down before the next submit.
@@ -376,7 +376,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
         let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
         let full = outcomes
             .iter()
-            .filter(|outcome| matches!(outcome, Err(SubmitError::Full(()))))
+            .filter(|outcome| matches!(outcome, Err(SubmitError::Full(_))))
             .count();
         let on_1 = outcomes.iter().filter(|outcome| matches!(outcome, Ok(1))).count();
         assert_eq!((full, on_1), (3, 3), "{outcomes:?}");
@@ -389,7 +389,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
     let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
     let closed = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Err(SubmitError::Closed(()))))
+        .filter(|outcome| matches!(outcome, Err(SubmitError::Closed(_))))
         .count();
     assert_eq!(closed, 3, "{outcomes:?}");
     mp.reboot().unwrap();
@@ -767,7 +767,7 @@ fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
         assert_eq!(mp.stats().completed, 21);
         mp.shutdown();
         match mp.spawn(|| 5) {
-            Err(SubmitError::Closed(task)) => assert_eq!(task(), 5),
+            Err(SubmitError::Closed(task)) => assert_eq!(task.into_inner()(), 5),
             Err(other) => panic!("expected Closed, got {other}"),
             Ok(_) => panic!("a closed multi-pool accepted a spawn"),
         }

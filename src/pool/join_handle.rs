@@ -17,8 +17,8 @@ use crate::unwind::deliver_panic;
 
 /// A spawned task's start word: QUEUED until a runner claims the start
 /// (RUNNING) or a canceller wins (CANCELLED). One CAS decides, so a task
-/// either runs or is cancelled, never both (ARCHITECTURE.md,
-/// "Cancellation").
+/// either runs or is cancelled, never both (pool/README.md,
+/// I32).
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const CANCELLED: u8 = 2;
@@ -157,9 +157,9 @@ impl<T> Packet<T> {
     }
 }
 
-/// A spawned task in its one allocation: the closure, its handle's packet,
-/// and a value that lives as long as the task (`MultiPool`'s load counter,
-/// or `()`).
+/// A spawned task, boxed: the closure, a reference to its handle's packet
+/// (the task's other allocation), and a value that lives as long as the
+/// task (`MultiPool`'s load counter, or `()`).
 pub(crate) struct SpawnJob<T, F, G> {
     packet: Arc<Packet<T>>,
     task: F,
@@ -172,7 +172,7 @@ where
     F: FnOnce() -> T + Send,
     G: Send,
 {
-    /// Boxes the task (its one allocation) and erases it into a job.
+    /// Boxes the task and erases it into a job.
     pub(crate) fn into_job_ref(packet: Arc<Packet<T>>, task: F, guard: G) -> JobRef {
         let job = Box::new(SpawnJob { packet, task, guard });
         // SAFETY: `Box::into_raw` is never null; the data is `Send` (all

@@ -1,6 +1,9 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod block_in_place;
+pub(crate) mod broadcast;
 pub(crate) mod builder;
+pub(crate) mod current;
 pub(crate) mod global;
 pub(crate) mod join;
 pub(crate) mod join_error;
@@ -11,12 +14,13 @@ pub(crate) mod scoped_handle;
 pub(crate) mod submit_async;
 pub(crate) mod task;
 pub(crate) mod task_set;
+pub(crate) mod yield_now;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::pool::builder::Builder;
 use crate::pool::join::{join_in_worker, join_on_caller};
@@ -104,8 +108,10 @@ impl Pool {
     ///
     /// **Blocking.** From outside the pool, on a pool without a
     /// [`queue_limit`](Builder::queue_limit), this is lock-free and never
-    /// blocks: one push onto the global injector and one read of the idle
-    /// word, waking a worker only if none is awake to find the task. With a
+    /// blocks: one atomic read-modify-write that counts the task (and sees
+    /// whether the pool is closed), one push onto the global injector, then
+    /// a fence and one read of the idle word, waking a worker only if none
+    /// is awake to find the task. With a
     /// `queue_limit` and a full queue it blocks until a place frees (or
     /// refuses at once with [`nonblocking`](Builder::nonblocking), or when
     /// [`max_blocked_submitters`](Builder::max_blocked_submitters) threads
@@ -114,7 +120,9 @@ impl Pool {
     /// tasks that submit tasks cannot deadlock the pool. A closure that
     /// captures at most two words (a reference, an `Arc`, a couple of
     /// integers) is stored in the queued job itself, with no allocation; a
-    /// larger one is boxed once.
+    /// larger one of up to 64 bytes takes a block of the calling thread's job
+    /// cache (workers recycle theirs, so work submitted inside the pool stops
+    /// allocating once warm), and a larger one still is boxed.
     ///
     /// **Start order.** Tasks submitted from outside wait in one FIFO queue.
     /// By default a worker takes a batch of them and runs it oldest first,
@@ -134,8 +142,9 @@ impl Pool {
     /// before it returns, so accepted work never waits for a thread that
     /// cannot exist; the first worker that does start takes over. Tasks
     /// those tasks submit are queued and run by the same loop, one after
-    /// another, never by recursion. The refusal is reported on stderr once
-    /// per pool.
+    /// another, never by recursion. The refusal is reported once per pool
+    /// (a `log` record with the default `log` feature, else a line on
+    /// stderr).
     ///
     /// # Errors
     ///
@@ -241,8 +250,8 @@ impl Pool {
     /// Queued and blocking exactly as [`Pool::submit`]: never blocks inside
     /// the pool or without a [`queue_limit`](Builder::queue_limit); from
     /// outside, a full bounded queue blocks it until there is room (or it
-    /// refuses, as configured). The task itself costs one allocation (the
-    /// result's packet).
+    /// refuses, as configured). The task costs two allocations: the task
+    /// itself and its result's packet, which the handle shares.
     ///
     /// [`JoinHandle::join`] blocks for the result (inside the pool it runs
     /// other tasks while it waits); `JoinHandle` is also a `Future`. A panic

@@ -37,9 +37,13 @@ impl HandleWaiters {
     }
 }
 
-/// Where a scoped spawn leaves its result for its handle. Two RMWs on
-/// `state` decide who owns the result and who frees the task: the common
-/// path takes no lock.
+/// Where a scoped spawn leaves its result for its handle. `state` decides
+/// who owns the result and who frees the task, with no lock on the common
+/// paths: the spawn's run and the handle's drop each first load it, and
+/// take over at once if the other side is done (a handle dropped before
+/// the spawn ran, a spawn finished before its handle went); otherwise one
+/// RMW each (FINISHED, HANDLE_GONE) decides, the second to come disposing
+/// of both. A blocking `join` sets WAITING under the waiters' lock.
 pub(crate) struct ScopedPacket<T> {
     state: AtomicU8,
     /// Written once by the spawn before it sets FINISHED (Release); read by

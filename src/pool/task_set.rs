@@ -174,6 +174,51 @@ impl<T: Send + 'static> TaskSet<T> {
         }
     }
 
+    /// The result of a task of the set that has finished, without waiting
+    /// (tokio's `JoinSet::try_join_next`): `None` if none has finished yet,
+    /// or the set is empty. Results come in the order the tasks finished,
+    /// as from [`TaskSet::join_next`], so a loop that spawns can collect
+    /// what is ready as it goes. A task [`Pool::shutdown_now`] handed back
+    /// counts as finished only once its `Task` is run or dropped.
+    ///
+    /// [`Pool::shutdown_now`]: crate::Pool::shutdown_now
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = stealpool::Pool::builder().capacity(2).build()?;
+    /// let mut set = stealpool::TaskSet::new(&pool);
+    /// let (release, wait) = mpsc::channel::<()>();
+    /// set.spawn(move || { let _ = wait.recv(); "slow" })?;
+    /// assert!(set.try_join_next().is_none()); // not finished: no waiting
+    /// release.send(())?;
+    /// let result = loop {
+    ///     if let Some(result) = set.try_join_next() {
+    ///         break result;
+    ///     }
+    ///     std::thread::yield_now(); // other work would go here
+    /// };
+    /// assert_eq!(result?, "slow");
+    /// assert!(set.is_empty() && set.try_join_next().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "the result of a task is lost if not used"]
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        loop {
+            // Each ready id is popped once: a handed-back task goes back
+            // into the set, and its id comes again when it is run or
+            // dropped (see `poll_join_next`), so this loop ends.
+            let id = lock(&self.queue.state).ids.pop_front()?;
+            if let Some(handle) = self.tasks.remove(&id) {
+                match handle.try_join() {
+                    Ok(result) => return Some(result),
+                    Err(handle) => {
+                        self.tasks.insert(id, handle);
+                    }
+                }
+            }
+        }
+    }
+
     /// [`TaskSet::join_next`] for async code: waits without blocking the
     /// thread.
     ///

@@ -223,7 +223,7 @@ impl Backpressure {
     /// re-check sees the room, or `release` sees the count and finds the
     /// waker (a woken submitter puts its waker back before re-checking, and
     /// a `release` that found the list empty meanwhile published its room
-    /// through that mutex). ARCHITECTURE.md, "Backpressure".
+    /// through that mutex). scheduler/README.md, I8.
     pub(crate) fn poll_reserve(
         &self,
         wait: &mut AsyncWait,

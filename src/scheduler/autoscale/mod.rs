@@ -14,15 +14,15 @@ mod monitor;
 mod queue_rule;
 
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::TuneError;
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, unpoisoned, Arc};
 
 /// The autoscaler's state in a pool.
 pub(crate) struct AutoscaleCell {
@@ -52,10 +52,6 @@ struct MonitorState {
     /// Set by a poke, cleared by the monitor as it wakes.
     poked: bool,
     thread: Option<JoinHandle<()>>,
-}
-
-fn lock_state(mutex: &Mutex<MonitorState>) -> MutexGuard<'_, MonitorState> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl AutoscaleCell {
@@ -114,7 +110,7 @@ impl AutoscaleCell {
 
     /// Wakes the monitor now (new settings, the pool closing, a poke).
     pub(crate) fn poke(&self) {
-        lock_state(&self.state).poked = true;
+        unpoisoned(self.state.lock()).poked = true;
         self.wake.notify_all();
     }
 
@@ -148,7 +144,7 @@ impl AutoscaleCell {
     /// reopened meanwhile (a `reboot` keeps its monitor). Called by
     /// `join_threads`, never under the control lock.
     pub(crate) fn join_monitor(&self, closed: impl Fn() -> bool) {
-        let mut state = lock_state(&self.state);
+        let mut state = unpoisoned(self.state.lock());
         loop {
             if !state.running {
                 let thread = state.thread.take();
@@ -161,10 +157,7 @@ impl AutoscaleCell {
             if !closed() {
                 return;
             }
-            state = self
-                .wake
-                .wait_timeout(state, Duration::from_millis(10))
-                .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+            state = unpoisoned(self.wake.wait_timeout(state, Duration::from_millis(10))).0;
         }
     }
 }
@@ -207,7 +200,7 @@ impl Shared {
                 }
             }
         }
-        let mut state = lock_state(&cell.state);
+        let mut state = unpoisoned(cell.state.lock());
         state.settings = setting;
         // Relaxed: see `note_woken`.
         cell.enabled.store(setting.is_some(), Ordering::Relaxed);
@@ -222,7 +215,7 @@ impl Shared {
 
     /// Starts the monitor of a pool with an autoscaler after `reboot`.
     pub(crate) fn restart_monitor(this: &Arc<Self>) {
-        let mut state = lock_state(&this.autoscale.state);
+        let mut state = unpoisoned(this.autoscale.state.lock());
         if state.settings.is_some() && !state.running && !this.is_closed() {
             Shared::spawn_monitor(this, &mut state);
         }
@@ -245,8 +238,12 @@ impl Shared {
                     state.thread = Some(thread);
                 }
                 // The pool runs on at the capacity it has: autoscaling is
-                // an optimisation, and stderr says why it is off.
-                Err(error) => eprintln!("stealpool: could not start the autoscale monitor: {error}"),
+                // an optimisation, and the pool's messages say why it is off.
+                Err(error) => this.config.reporter.report(
+                    crate::observe::report::Topic::MonitorRefused,
+                    crate::observe::report::Level::Warn,
+                    format_args!("could not start the autoscale monitor: {error}"),
+                ),
             }
         }
         #[cfg(loom)]

@@ -6,12 +6,11 @@ use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use super::cpu::{self, IdleCores};
-use super::lock_state;
 use super::queue_rule::{QueueRule, Window};
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, unpoisoned, Arc};
 
 /// How often the monitor looks while workers are busy.
 const TICK: Duration = Duration::from_millis(1);
@@ -72,19 +71,16 @@ pub(super) fn run(shared: Arc<Shared>) {
     };
     let owner = monitor.shared.clone();
     let cell = &owner.autoscale;
-    let mut state = lock_state(&cell.state);
+    let mut state = unpoisoned(cell.state.lock());
     while let Some(settings) = state.settings.filter(|_| !monitor.shared.is_closed()) {
         state.poked = false;
         drop(state);
         let pause = monitor.tick(settings);
-        state = lock_state(&cell.state);
+        state = unpoisoned(cell.state.lock());
         match pause {
             Some(pause) => {
                 if !state.poked {
-                    state = cell
-                        .wake
-                        .wait_timeout(state, pause)
-                        .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+                    state = unpoisoned(cell.wake.wait_timeout(state, pause)).0;
                 }
             }
             None => {
@@ -93,7 +89,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                 fence(Ordering::SeqCst);
                 if monitor.pool_is_idle() {
                     while !state.poked && state.settings.is_some() && !monitor.shared.is_closed() {
-                        state = cell.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+                        state = unpoisoned(cell.wake.wait(state));
                     }
                 }
                 cell.dormant.store(false, Ordering::Relaxed);
@@ -107,7 +103,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         let mut control = lock(&shared.control);
         Shared::take_back_detected_locked(shared, &mut control);
     }
-    lock_state(&cell.state).running = false;
+    unpoisoned(cell.state.lock()).running = false;
     cell.wake.notify_all();
 }
 

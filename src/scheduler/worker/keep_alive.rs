@@ -62,7 +62,8 @@ impl WorkerThread {
         }
         // Gone from the accounting. A submitter that saw us searching woke
         // nobody: the final scan below, after the fence (store → fence →
-        // read, as in `hand_on_search`), hands its work on (rule 4).
+        // read, as in `hand_on_search`), hands its work on
+        // (sleep/README.md, I1 and I3).
         shared.sleep.end_searching();
         fence(Ordering::SeqCst);
         self.hand_on_late_work();
@@ -120,6 +121,12 @@ impl WorkerThread {
             }
             if !shared.sleep.still_suspended(self.index) {
                 return Suspension::Resumed { searching: true };
+            }
+            if self.broadcast_pending() {
+                // A share queued before the capacity shrank below us: the
+                // broadcaster unparks us for it (`scheduler/broadcast.rs`).
+                self.run_broadcasts();
+                continue;
             }
             WorkerCounters::bump(&self.counters().parks);
             match retire_at {

@@ -13,8 +13,7 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use adaptive::AdaptivePin;
-pub(crate) use join_frames::JoinFrame;
-use join_frames::JoinFrames;
+pub(crate) use join_frames::{JoinFrame, JoinFrames};
 use keep_alive::{Parked, Suspension};
 
 use crate::observe::report::{Level, Topic};
@@ -219,8 +218,8 @@ impl WorkerThread {
             // amortises its contended head over up to 33 tasks; with strict
             // start order (`Builder::fifo`) one task at a time, since a
             // batch waits in this deque behind the task we run now while
-            // later submits start on other workers (ARCHITECTURE.md, "Where
-            // work goes", O1).
+            // later submits start on other workers (worker/README.md, "Where
+            // work goes", I11).
             let taken = if shared.config.fifo {
                 shared.injector.steal()
             } else {
@@ -313,6 +312,10 @@ impl WorkerThread {
                 idle_rounds = 0;
                 continue;
             }
+            if self.broadcast_pending() {
+                self.run_broadcasts();
+                continue;
+            }
             if idle_rounds < WAIT_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;
@@ -328,6 +331,12 @@ impl WorkerThread {
         if latch.announce_block() {
             let parker = self.shared.sleep.parker(self.index);
             while !latch.probe() {
+                // A broadcaster unparks us after queueing a share (it may
+                // be the very task we wait for).
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
+                    continue;
+                }
                 parker.park();
             }
         }
@@ -367,7 +376,7 @@ impl WorkerThread {
                     // The last task may have run here: `wait_idle` waiters
                     // and the parked workers (which exit once the pool is
                     // drained) re-check. `notify_all` fences first.
-                    // (ARCHITECTURE.md, C4b.)
+                    // (worker/README.md, I14.)
                     shared.sleep.notify_all();
                     shared.notify_idle_waiters();
                     return false;
@@ -382,6 +391,10 @@ impl WorkerThread {
                 if let Some(job) = self.pop() {
                     idle_since = None;
                     self.run_task(job);
+                    continue;
+                }
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
                     continue;
                 }
                 shared.sleep.begin_searching();
@@ -404,7 +417,7 @@ impl WorkerThread {
             if shared.siblings.any() {
                 sibling_hint = Some(shared.announce_sleep_to_siblings());
             }
-            // Announce sleep, then the final checks (rule 2).
+            // Announce sleep, then the final checks (sleep/README.md, I1).
             shared.sleep.announce_sleep(self.index);
             if self.index >= shared.capacity() {
                 // Shrunk while we searched: back to the top to suspend.
@@ -423,6 +436,16 @@ impl WorkerThread {
                 // The final scan covers the siblings too (see
                 // `Shared::wake_a_sibling`): search again, then help.
                 shared.sleep.retract_sleep(self.index);
+                continue;
+            }
+            if self.broadcast_pending() {
+                // After the fence of `announce_sleep`, against the
+                // broadcaster's push → fence → wake (`scheduler/broadcast.rs`).
+                shared.sleep.retract_sleep(self.index);
+                self.found_work();
+                searching = false;
+                idle_since = None;
+                self.run_broadcasts();
                 continue;
             }
             if shared.is_closed_and_drained() {
@@ -469,7 +492,7 @@ impl WorkerThread {
     /// capacity (all SeqCst). Either the worker sees the new capacity and
     /// backs off, or its busy store precedes the swap, so the task counts as
     /// "running when `tune` happened" — the only tasks allowed to exceed the
-    /// new capacity (ARCHITECTURE.md, "Capacity", invariant C2).
+    /// new capacity (worker/README.md, I12).
     #[inline]
     fn run_task(&self, job: JobRef) -> bool {
         let counters = self.counters();
@@ -496,7 +519,7 @@ impl WorkerThread {
     }
 
     /// A searching worker found work. The last searcher to stop hands the
-    /// search on if more work is queued (rule 4): it wakes a sleeper, or
+    /// search on if more work is queued (sleep/README.md, I3): it wakes a sleeper, or
     /// starts a thread for an empty slot, so a burst fans out; a worker that
     /// took the only queued task goes straight to it.
     #[inline]
@@ -514,7 +537,7 @@ impl WorkerThread {
     /// saw no searcher and notified itself, or this scan sees its task (or
     /// a worker that took it meanwhile); then it notifies as the submitter
     /// would have: wakes a sleeper, or starts a thread for a slot without
-    /// one (`scheduler/sleep/README.md`, invariant 1; loom
+    /// one (sleep/README.md, I1 and I3; worker/README.md, I14; loom
     /// `last_searcher_takes_one_task_while_a_submit_skips_its_wake`).
     #[cold]
     #[inline(never)]
@@ -531,7 +554,7 @@ impl WorkerThread {
     /// hands that on (wakes a sleeper below the capacity, or starts a
     /// thread). Store (the searching count) → fence → read (the queues),
     /// against the submitter's push → fence → read (the count)
-    /// (ARCHITECTURE.md, C4b).
+    /// (worker/README.md, I14).
     #[cold]
     fn leave_search_for_suspension(&self) {
         self.shared.sleep.end_searching();

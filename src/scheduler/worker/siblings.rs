@@ -25,7 +25,7 @@ impl WorkerThread {
             Shared::notify_new_work(shared);
         }
         let counters = self.counters();
-        // SeqCst: the busy/capacity Dekker pair of `run_task` (C2).
+        // SeqCst: the busy/capacity Dekker pair of `run_task` (worker/README.md, I12).
         counters.busy.store(true, Ordering::SeqCst);
         if self.index >= shared.capacity_now() {
             // Shrunk under us: the job goes back to its own pool.

@@ -805,6 +805,11 @@ impl Pool {
     /// run at once. No task is lost or run twice, whatever races with it.
     /// Tuning a shut-down pool sets the capacity its `reboot` starts with.
     ///
+    /// While an [`Autoscale`] is on, `capacity` is its new starting point
+    /// and the capacity moves to it clamped into the autoscaler's
+    /// `min..=max` at once (a later `set_autoscale` with other bounds
+    /// clamps the same starting point into those).
+    ///
     /// # Errors
     ///
     /// [`TuneError::Zero`] for 0 and [`TuneError::AboveMax`] above
@@ -816,6 +821,10 @@ impl Pool {
     /// assert_eq!(pool.capacity(), 8);
     /// pool.tune(1)?;
     /// assert_eq!(pool.stats().capacity, 1);
+    ///
+    /// pool.set_autoscale(Some(stealpool::Autoscale::new(2, 6)))?;
+    /// pool.tune(8)?;
+    /// assert_eq!(pool.capacity(), 6);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tune(&self, capacity: usize) -> Result<(), TuneError> {
@@ -834,11 +843,16 @@ impl Pool {
     }
 
     /// Turns the autoscaler on (`Some`, see [`Autoscale`]) or off
-    /// (`None`): off, the capacity stays where the autoscaler left it (less
-    /// the slots it lent to blocked workers, which go back), and only
-    /// [`Pool::tune`] and [`block_in_place`](crate::block_in_place) move
-    /// it. On, it starts from the current starting point (the built
-    /// capacity or the last `tune`) clamped into `min..=max`.
+    /// (`None`).
+    ///
+    /// Off, the capacity goes back to the base the autoscaler last held
+    /// (where its queue-delay rule, or a `tune` clamped into its bounds,
+    /// left it): the slots it lent ahead of need go at once, and each slot
+    /// it lent to a worker it saw blocked goes back as that worker returns
+    /// from its task (it never rises meanwhile). Then only [`Pool::tune`]
+    /// and [`block_in_place`](crate::block_in_place) move it. On, it
+    /// starts from the current starting point (the built capacity or the
+    /// last `tune`) clamped into `min..=max`.
     ///
     /// # Errors
     ///

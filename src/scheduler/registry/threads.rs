@@ -346,8 +346,7 @@ impl Shared {
     /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
-        this.autoscale.set_start(capacity);
-        Shared::set_base_capacity_locked(this, &mut control, capacity);
+        Shared::tune_base_locked(this, &mut control, capacity);
     }
 
     /// Changes the capacity (already validated). See ARCHITECTURE.md,

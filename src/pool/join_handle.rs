@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::PanicHandlerFn;
 use crate::pool::join_error::JoinError;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread};
+use crate::scheduler::{cross, help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread};
 use crate::sync::{lock, wait, wait_timeout, Arc, AtomicU8, Condvar, Mutex, Ordering, StdArc};
 use crate::unwind::deliver_panic;
 
@@ -309,11 +309,10 @@ impl<T> JoinHandle<T> {
     /// on its own queue), and blocks only once the awaited task is running
     /// elsewhere.
     ///
-    /// Helping is per pool: a task of pool A that joins a handle of pool B
-    /// blocks its worker without running B's queue. If A has one worker and
-    /// B's task in turn joins a handle of a task queued in A, the two wait
-    /// for each other forever; give such pools enough workers, or wait for
-    /// the other pool's result outside the pool.
+    /// Called from a task of another pool A (the handle's task runs in B),
+    /// the worker runs A's queued tasks while it waits, looking for new ones
+    /// about every millisecond: if B's task in turn waits for a task queued
+    /// in A, the two finish even when A has one worker.
     ///
     /// If [`Pool::shutdown_now`](crate::Pool::shutdown_now) hands the task
     /// back unrun, the handle gets the result of [`Task::run`](crate::Task::run)
@@ -394,6 +393,9 @@ impl<T> JoinHandle<T> {
         // Inside any pool's task, a handed-back task is not waited for: the
         // `shutdown_now` that holds it may be waiting for this very task.
         let inside_a_pool = WorkerThread::current().is_some();
+        // A worker of another pool runs its own pool's work while it waits:
+        // the awaited task may itself wait for that work (`worker/cross.rs`).
+        let cross = WorkerThread::current().filter(|worker| !std::ptr::eq(&*worker.shared, self.pool));
         let mut state = lock(&self.packet.state);
         loop {
             if state.finished {
@@ -405,6 +407,23 @@ impl<T> JoinHandle<T> {
                 // (then it finishes without us).
                 self.packet.cancel();
                 state = lock(&self.packet.state);
+                continue;
+            }
+            if let Some(worker) = cross {
+                drop(state);
+                while !self.is_finished() && !past(deadline) && worker.help_once() {}
+                state = lock(&self.packet.state);
+                if state.finished {
+                    return true;
+                }
+                let now = Instant::now();
+                let pause = match deadline {
+                    Some(deadline) if now >= deadline => return false,
+                    Some(deadline) => (deadline - now).min(cross::CROSS_POLL),
+                    None => cross::CROSS_POLL,
+                };
+                state.waiting = true;
+                state = wait_timeout(&self.packet.finished, state, pause);
                 continue;
             }
             match deadline {

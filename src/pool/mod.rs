@@ -24,9 +24,7 @@ use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::pool::scope::Scope;
 use crate::pool::task::Task;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{
-    help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
-};
+use crate::scheduler::{cross, Admission, HeapJob, JobKind, JobRef, Refusal, Room, Shared, StackJob, WorkerThread};
 use crate::stats::{Stats, WorkerStats};
 use crate::sync::Arc;
 
@@ -331,6 +329,14 @@ impl Pool {
     /// thread (as [`Pool::join`] does there). Never refused and never
     /// blocked by a [`queue_limit`](Builder::queue_limit).
     ///
+    /// Called from a task of *another* pool, the calling worker runs its own
+    /// pool's queued tasks while it waits (as [`Pool::join`],
+    /// [`Pool::scope`] and [`JoinHandle::join`] do across pools), so pools
+    /// that install into each other finish even when every worker of one
+    /// waits in the other: `a.install(|| b.install(|| a.install(f)))` on
+    /// one-worker pools returns. Such a worker looks for new work of its own
+    /// pool about every millisecond while it waits.
+    ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
     /// let numbers: Vec<u64> = (1..=100).collect();
@@ -362,12 +368,13 @@ impl Pool {
         if Admission::admit(&self.shared, Room::Unlimited).is_err() {
             return f();
         }
-        let job = StackJob::new(f, Latch::for_current_thread());
+        // From a worker of another pool, that worker runs its own pool's
+        // work while it waits (`worker/cross.rs`).
+        let job = StackJob::new(f, cross::caller_latch());
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 
@@ -516,7 +523,7 @@ impl Pool {
         let worker = WorkerThread::current_in(&self.shared);
         let latch = match worker {
             Some(worker) => worker.new_latch(),
-            None => Latch::for_current_thread(),
+            None => cross::caller_latch(),
         };
         let scope = Scope::new(&self.shared, latch, fifo);
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
@@ -592,13 +599,12 @@ impl Pool {
                 // a thread outside the pool ("caller runs").
                 None => join_on_caller(a, b),
             },
-            Latch::for_current_thread(),
+            cross::caller_latch(),
         );
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 

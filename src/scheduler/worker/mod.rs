@@ -3,6 +3,7 @@
 
 mod adaptive;
 mod block;
+pub(crate) mod cross;
 mod join_frames;
 mod keep_alive;
 mod siblings;

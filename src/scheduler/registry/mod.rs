@@ -161,6 +161,9 @@ pub(crate) struct Shared {
     /// Workers of sibling pools announced asleep now (a hint for a
     /// saturated submit; `registry/siblings.rs`).
     sibling_sleepers: AtomicUsize,
+    /// Sibling pools with a slot below their capacity and no thread (a
+    /// hint for a saturated submit; `registry/siblings.rs`).
+    siblings_lacking_threads: AtomicUsize,
 }
 
 impl Shared {
@@ -213,6 +216,7 @@ impl Shared {
             siblings: Siblings::default(),
             ran_by_siblings: AtomicU64::new(0),
             sibling_sleepers: AtomicUsize::new(0),
+            siblings_lacking_threads: AtomicUsize::new(0),
             config,
         }
     }
@@ -324,8 +328,8 @@ impl Shared {
             // leaving worker issues after updating it (`registry/threads.rs`).
             if this.missing.load(Ordering::Relaxed) > 0 {
                 Shared::start_missing_worker(this);
-            } else if this.siblings.any() && this.a_sibling_sleeps() {
-                this.wake_a_sibling();
+            } else if this.siblings.any() {
+                this.hand_work_to_a_sibling();
             }
         }
     }

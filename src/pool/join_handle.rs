@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use crate::config::PanicHandlerFn;
 use crate::pool::join_error::JoinError;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{cross, help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread};
+use crate::scheduler::{
+    cross, early_count, help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread,
+};
 use crate::sync::{lock, wait, wait_timeout, Arc, AtomicU8, Condvar, Mutex, Ordering, StdArc};
 use crate::unwind::deliver_panic;
 
@@ -85,7 +87,7 @@ impl<T> Packet<T> {
             .compare_exchange(QUEUED, CANCELLED, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
         if won {
-            self.complete(Err(JoinError::cancelled()));
+            self.complete(Err(JoinError::cancelled()), false);
         }
         won
     }
@@ -106,11 +108,14 @@ impl<T> Packet<T> {
                 worker.note_panic();
             }
         }
-        self.complete(result.map_err(JoinError::panic));
+        self.complete(result.map_err(JoinError::panic), true);
     }
 
-    /// Stores the result for the handle and wakes whoever waits.
-    fn complete(&self, result: Result<T, JoinError>) {
+    /// Stores the result for the handle and wakes whoever waits. `ran`: the
+    /// task ran (it did not just get cancelled), so the worker running it
+    /// counts it done before the handle can see the result
+    /// (`worker/early_count.rs`).
+    fn complete(&self, result: Result<T, JoinError>, ran: bool) {
         let mut state = lock(&self.state);
         debug_assert!(!state.finished, "a spawned task completes once");
         // If the handle is gone, nobody will ever see a panic: hand it to
@@ -122,6 +127,11 @@ impl<T> Packet<T> {
             result.err()
         };
         state.finished = true;
+        // An orphaned panic is counted after the panic handler ran, as
+        // every task is counted after everything it does.
+        if ran && orphaned.is_none() {
+            early_count::count_spawned_task();
+        }
         let waker = state.waker.take();
         let waiting = state.waiting;
         drop(state);
@@ -304,6 +314,12 @@ impl<T> JoinHandle<T> {
     /// Waits for the task and returns its result, or `Err(JoinError)` if it
     /// panicked or was cancelled.
     ///
+    /// Once it returned, [`Pool::stats`](crate::Pool::stats) counts the task
+    /// as completed and its worker no longer as busy for it (unless the
+    /// pool has task hooks, where the count follows `on_task_end`, or a
+    /// worker of another `MultiPool` sub-pool ran it, or the calling
+    /// thread: then the count follows the result by a moment).
+    ///
     /// Called from inside one of the same pool's tasks, the worker runs other
     /// queued tasks while it waits (so a pool of one worker cannot deadlock
     /// on its own queue), and blocks only once the awaited task is running
@@ -335,6 +351,8 @@ impl<T> JoinHandle<T> {
     /// let pool = stealpool::Pool::builder().capacity(1).build()?;
     /// let handle = pool.spawn(|| 2 + 2)?;
     /// assert_eq!(handle.join()?, 4);
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.busy_workers), (1, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(self) -> Result<T, JoinError> {

@@ -36,4 +36,4 @@ pub(crate) use pinning::Placement;
 pub(crate) use registry::idle::help_while_draining;
 pub(crate) use registry::threads::StartError;
 pub(crate) use registry::Shared;
-pub(crate) use worker::{cross, JoinFrame, WorkerThread};
+pub(crate) use worker::{cross, early_count, JoinFrame, WorkerThread};

@@ -497,8 +497,8 @@ impl Shared {
 
     /// Runs a job taken from this pool's queues, catching a panic of a
     /// `submit`ted closure (other kinds catch their own): the one place a job
-    /// runs. `note_panic` counts a panic; `count_completed` counts a counted
-    /// job as done (after its place in a bounded queue is freed).
+    /// runs. `note_panic` counts a panic; `count_completed` frees a counted
+    /// job's place in a bounded queue (`release_room`) and counts it as done.
     #[inline]
     pub(crate) fn run_job(&self, job: JobRef, note_panic: impl FnOnce(), count_completed: impl FnOnce()) {
         // SAFETY: jobs in this pool's queues are alive until run or discarded.
@@ -515,11 +515,16 @@ impl Shared {
             self.handle_panic(payload);
         }
         if counted {
-            if let Some(backpressure) = &self.backpressure {
-                // The task leaves the pool: room for a blocked submitter.
-                backpressure.release(1);
-            }
             count_completed();
+        }
+    }
+
+    /// A counted task leaves the pool: room for a blocked submitter. Each
+    /// `count_completed` of `run_job` calls this first.
+    #[inline]
+    pub(crate) fn release_room(&self) {
+        if let Some(backpressure) = &self.backpressure {
+            backpressure.release(1);
         }
     }
 

@@ -129,12 +129,13 @@ impl<T> Packet<T> {
         state.finished = true;
         // An orphaned panic is counted after the panic handler ran, as
         // every task is counted after everything it does.
-        if ran && orphaned.is_none() {
-            early_count::count_spawned_task();
-        }
+        let wake_room = ran && orphaned.is_none() && early_count::count_spawned_task();
         let waker = state.waker.take();
         let waiting = state.waiting;
         drop(state);
+        if wake_room {
+            early_count::wake_room();
+        }
         if waiting {
             self.finished.notify_all();
         }

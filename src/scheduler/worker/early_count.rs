@@ -42,14 +42,20 @@ impl WorkerThread {
     /// The spawned task this worker runs returned: count it as completed
     /// (and, for the worker's own task, the worker as not busy) now, unless
     /// other code runs it. Called under the task's packet lock.
+    /// Returns whether a blocked submitter must be woken once the caller
+    /// let go of the lock (`wake_room`): its waker may be any code.
     #[inline(never)]
-    fn count_early(&self) {
+    fn count_early(&self) -> bool {
         let state = self.early.get();
         if state != TOP && state != NESTED {
-            return;
+            return false;
         }
         self.early.set(state | COUNTED);
-        self.shared.release_room();
+        let wake = self
+            .shared
+            .backpressure
+            .as_ref()
+            .is_some_and(|backpressure| backpressure.release_quietly(1));
         let counters = self.counters();
         WorkerCounters::bump(&counters.completed);
         if state == TOP {
@@ -57,6 +63,7 @@ impl WorkerThread {
             // caller holds (`run_task` stores it again after the task).
             counters.busy.store(false, Ordering::Relaxed);
         }
+        wake
     }
 
     /// The worker's count of a job it ran (`run_job`'s `count_completed`):
@@ -76,10 +83,18 @@ impl WorkerThread {
 
 /// A spawned task returned and its result is marked finished: counts it
 /// now if the calling thread is a worker running it (see the module docs).
+/// Returns whether the caller must call [`wake_room`] after it let go of
+/// its lock (a submitter blocked on the queue limit waits for the room).
 #[inline]
-pub(crate) fn count_spawned_task() {
-    if let Some(worker) = WorkerThread::current() {
-        worker.count_early();
+pub(crate) fn count_spawned_task() -> bool {
+    WorkerThread::current().is_some_and(WorkerThread::count_early)
+}
+
+/// Wakes the submitter [`count_spawned_task`] freed room for.
+#[cold]
+pub(crate) fn wake_room() {
+    if let Some(backpressure) = WorkerThread::current().and_then(|worker| worker.shared.backpressure.as_ref()) {
+        backpressure.wake_released(1);
     }
 }
 

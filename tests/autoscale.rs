@@ -303,7 +303,7 @@ fn turning_it_off_gives_back_the_slots_lent_to_blocked_workers() {
     // Still at the base a while later: nothing moves it back up.
     thread::sleep(Duration::from_millis(300));
     assert_eq!(pool.capacity(), 2);
-    // Explicit lends may again raise it up to `max_capacity`.
+    // Off, `tune` moves it anywhere up to `max_capacity` again.
     pool.tune(16).unwrap();
     assert_eq!(pool.capacity(), 16);
 }

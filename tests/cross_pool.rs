@@ -136,3 +136,24 @@ fn join_handle_across_pools_keeps_the_waiting_worker_running_its_own_pool() {
     assert_eq!(value, 42);
     drop(a);
 }
+
+#[test]
+fn scoped_handle_join_across_pools_keeps_the_waiting_worker_running_its_own_pool() {
+    let _s = serial();
+    let (a, b) = pools(1);
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let (a2, b2) = (a.clone(), b.clone());
+    let value = finishes("ScopedJoinHandle::join across pools", move || {
+        // A's only worker runs B's scope body and joins a spawn of B that
+        // waits for a task of A.
+        a2.install(|| {
+            b2.scope(|s| {
+                let a = &a2;
+                let handle = s.spawn(move || a.install(|| 5));
+                handle.join().expect("no panic")
+            })
+        })
+    });
+    assert_eq!(value, 5);
+    drop((a, b));
+}

@@ -157,3 +157,29 @@ fn scoped_handle_join_across_pools_keeps_the_waiting_worker_running_its_own_pool
     assert_eq!(value, 5);
     drop((a, b));
 }
+
+#[test]
+fn task_set_join_next_across_pools_keeps_the_waiting_worker_running_its_own_pool() {
+    let _s = serial();
+    let (a, b) = pools(1);
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let (a2, b2) = (a.clone(), b.clone());
+    let value = finishes("TaskSet::join_next across pools", move || {
+        let a3 = a2.clone();
+        // A's only worker waits on a set of B's tasks that wait for A.
+        a2.install(move || {
+            let mut set = stealpool::TaskSet::new(&b2);
+            for i in 0..3u32 {
+                let a = a3.clone();
+                set.spawn(move || a.install(|| i + 1)).expect("spawn on b");
+            }
+            let mut sum = 0;
+            while let Some(result) = set.join_next() {
+                sum += result.expect("no panic");
+            }
+            sum
+        })
+    });
+    assert_eq!(value, 6);
+    drop((a, b));
+}

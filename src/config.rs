@@ -113,7 +113,13 @@ pub enum Pinning {
 ///   never undone within 100 ms, so it does not oscillate).
 ///
 /// The starting point is the built capacity, or the last
-/// [`Pool::tune`](crate::Pool::tune), clamped into `min..=max`.
+/// [`Pool::tune`](crate::Pool::tune), clamped into `min..=max`; a `tune`
+/// while the autoscaler is on is clamped the same way at once (the
+/// capacity never leaves `min..=max` but for slots lent to workers blocked
+/// in [`block_in_place`](crate::block_in_place)).
+/// Turned off ([`Pool::set_autoscale(None)`](crate::Pool::set_autoscale)),
+/// the capacity goes back to the base the autoscaler last held: the slots
+/// it lent to blocked workers go back as those workers return.
 /// [`Stats::capacity`](crate::Stats::capacity) is the live value,
 /// [`Stats::blocked_workers`](crate::Stats::blocked_workers) counts the
 /// lent slots and [`Stats::autoscale_steps`](crate::Stats::autoscale_steps)
@@ -139,7 +145,8 @@ pub enum Pinning {
 /// }
 /// pool.wait_idle();
 /// assert!(pool.capacity() <= 64);
-/// pool.set_autoscale(None)?; // freeze at the current capacity
+/// pool.set_autoscale(None)?; // back to the base it last held, at most 64
+/// assert!(pool.capacity() <= 64);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -41,6 +41,14 @@ pub struct Stats {
     /// Worker threads alive now.
     pub live_workers: usize,
     /// Workers running a task now.
+    ///
+    /// A task seen running from inside (one that met the reader at a
+    /// barrier and has not returned yet) counts. A spawned task whose
+    /// [`JoinHandle`](crate::JoinHandle) has its result no longer makes its
+    /// worker count. A worker whose `submit`ted task returned a moment ago
+    /// may still count for that moment: nothing such a task did lets a
+    /// reader see its return, so after a barrier with `n` running tasks
+    /// this may read more than `n` while other workers end their tasks.
     pub busy_workers: usize,
     /// Workers parked for lack of work.
     pub sleeping_workers: usize,
@@ -51,6 +59,15 @@ pub struct Stats {
     pub submitted: u64,
     /// Tasks that finished running, panicked or not (also those handed
     /// back by `shutdown_now` and then run with [`Task::run`](crate::Task::run)).
+    ///
+    /// A spawned task counts here before its [`JoinHandle`](crate::JoinHandle)
+    /// has the result: once `join` (or `try_join`, `is_finished`, `.await`)
+    /// saw it, a later `stats()` includes the task. Every task counts here
+    /// before [`Pool::wait_idle`](crate::Pool::wait_idle) sees it done. A
+    /// `submit`ted task counts just after it returns, so a reader that saw
+    /// something from inside it (a message it sent) may read this before it
+    /// includes the task; `wait_idle` first, where that matters. In a pool
+    /// with task hooks, a task counts after its `on_task_end` hook ran.
     pub completed: u64,
     /// Tasks [`Pool::shutdown_now`](crate::Pool::shutdown_now) handed back
     /// unrun and not run since.

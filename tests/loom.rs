@@ -271,6 +271,25 @@ fn join_handle_wakes_joiner() {
     });
 }
 
+/// A spawned task counts as completed, and its worker as not busy, before
+/// its handle has the result; and `wait_idle` sees it done only after the
+/// result is there (the count is made under the handle's lock, after the
+/// result is marked finished).
+#[test]
+fn a_joined_task_is_counted_and_an_idle_pool_has_its_result() {
+    model(|| {
+        let pool = pool(1);
+        let first = pool.spawn(|| 7).unwrap_or_else(|_| panic!("open pool refused a task"));
+        assert_eq!(first.join().unwrap(), 7);
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.busy_workers), (1, 0));
+        let second = pool.spawn(|| 8).unwrap_or_else(|_| panic!("open pool refused a task"));
+        pool.wait_idle();
+        assert!(second.is_finished());
+        pool.shutdown();
+    });
+}
+
 /// The last handle dropped inside a task: no deadlock, no panic, and the
 /// workers exit on their own (loom fails the model if a thread never ends).
 #[test]

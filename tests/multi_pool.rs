@@ -839,3 +839,40 @@ fn strict_isolation_keeps_tasks_on_their_sub_pool() {
     mp.wait_idle();
     assert!(ran.load(Ordering::SeqCst));
 }
+
+/// Stealing across on a fresh `MultiPool` (threads on demand): a sub-pool
+/// that never had work has no thread, and none started for the tasks queued
+/// behind a blocked sibling, which waited for the blocker though the other
+/// sub-pool had room for a thread. The queued task must run on sub-pool 1
+/// while the blocker still blocks (10 s bound; it starts in microseconds).
+#[test]
+fn a_sub_pool_without_a_thread_starts_one_for_work_queued_behind_a_blocked_sibling() {
+    let _w = Watchdog::new("sibling_without_a_thread", 60);
+    let mp = multi("nothread", 2, 1, LoadBalancing::RoundRobin)
+        .steal_across(true)
+        .build()
+        .expect("build");
+    let (pool0, pool1) = (mp.pool(0).expect("sub-pool"), mp.pool(1).expect("sub-pool"));
+    assert_eq!(pool1.stats().live_workers, 0, "threads start on demand");
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    pool0
+        .submit(move || {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        })
+        .unwrap();
+    entered_rx.recv_timeout(SOON).expect("the blocker started");
+    let (ran_tx, ran_rx) = mpsc::channel();
+    pool0.submit(move || ran_tx.send(current_sub_pool()).unwrap()).unwrap();
+    let ran_on = ran_rx.recv_timeout(SOON);
+    release_tx.send(()).unwrap();
+    assert_eq!(
+        ran_on,
+        Ok(1),
+        "the task queued behind the blocked sub-pool 0 did not run on sub-pool 1 (no thread started there)"
+    );
+    mp.wait_idle();
+    let stats = mp.stats();
+    assert_eq!((stats.submitted, stats.completed), (2, 2));
+}

@@ -28,9 +28,7 @@ use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::pool::scope::Scope;
 use crate::pool::task::Task;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{
-    help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
-};
+use crate::scheduler::{cross, Admission, HeapJob, JobKind, JobRef, Refusal, Room, Shared, StackJob, WorkerThread};
 use crate::stats::{Stats, WorkerStats};
 use crate::sync::Arc;
 
@@ -340,6 +338,14 @@ impl Pool {
     /// thread (as [`Pool::join`] does there). Never refused and never
     /// blocked by a [`queue_limit`](Builder::queue_limit).
     ///
+    /// Called from a task of *another* pool, the calling worker runs its own
+    /// pool's queued tasks while it waits (as [`Pool::join`],
+    /// [`Pool::scope`] and [`JoinHandle::join`] do across pools), so pools
+    /// that install into each other finish even when every worker of one
+    /// waits in the other: `a.install(|| b.install(|| a.install(f)))` on
+    /// one-worker pools returns. Such a worker looks for new work of its own
+    /// pool about every millisecond while it waits.
+    ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
     /// let numbers: Vec<u64> = (1..=100).collect();
@@ -371,12 +377,13 @@ impl Pool {
         if Admission::admit(&self.shared, Room::Unlimited).is_err() {
             return f();
         }
-        let job = StackJob::new(f, Latch::for_current_thread());
+        // From a worker of another pool, that worker runs its own pool's
+        // work while it waits (`worker/cross.rs`).
+        let job = StackJob::new(f, cross::caller_latch());
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 
@@ -525,7 +532,7 @@ impl Pool {
         let worker = WorkerThread::current_in(&self.shared);
         let latch = match worker {
             Some(worker) => worker.new_latch(),
-            None => Latch::for_current_thread(),
+            None => cross::caller_latch(),
         };
         let scope = Scope::new(&self.shared, latch, fifo);
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
@@ -601,13 +608,12 @@ impl Pool {
                 // a thread outside the pool ("caller runs").
                 None => join_on_caller(a, b),
             },
-            Latch::for_current_thread(),
+            cross::caller_latch(),
         );
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 
@@ -814,6 +820,11 @@ impl Pool {
     /// run at once. No task is lost or run twice, whatever races with it.
     /// Tuning a shut-down pool sets the capacity its `reboot` starts with.
     ///
+    /// While an [`Autoscale`] is on, `capacity` is its new starting point
+    /// and the capacity moves to it clamped into the autoscaler's
+    /// `min..=max` at once (a later `set_autoscale` with other bounds
+    /// clamps the same starting point into those).
+    ///
     /// # Errors
     ///
     /// [`TuneError::Zero`] for 0 and [`TuneError::AboveMax`] above
@@ -825,6 +836,10 @@ impl Pool {
     /// assert_eq!(pool.capacity(), 8);
     /// pool.tune(1)?;
     /// assert_eq!(pool.stats().capacity, 1);
+    ///
+    /// pool.set_autoscale(Some(stealpool::Autoscale::new(2, 6)))?;
+    /// pool.tune(8)?;
+    /// assert_eq!(pool.capacity(), 6);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tune(&self, capacity: usize) -> Result<(), TuneError> {
@@ -843,11 +858,16 @@ impl Pool {
     }
 
     /// Turns the autoscaler on (`Some`, see [`Autoscale`]) or off
-    /// (`None`): off, the capacity stays where the autoscaler left it (less
-    /// the slots it lent to blocked workers, which go back), and only
-    /// [`Pool::tune`] and [`block_in_place`](crate::block_in_place) move
-    /// it. On, it starts from the current starting point (the built
-    /// capacity or the last `tune`) clamped into `min..=max`.
+    /// (`None`).
+    ///
+    /// Off, the capacity goes back to the base the autoscaler last held
+    /// (where its queue-delay rule, or a `tune` clamped into its bounds,
+    /// left it): the slots it lent ahead of need go at once, and each slot
+    /// it lent to a worker it saw blocked goes back as that worker returns
+    /// from its task (it never rises meanwhile). Then only [`Pool::tune`]
+    /// and [`block_in_place`](crate::block_in_place) move it. On, it
+    /// starts from the current starting point (the built capacity or the
+    /// last `tune`) clamped into `min..=max`.
     ///
     /// # Errors
     ///

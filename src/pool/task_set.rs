@@ -9,8 +9,8 @@ use crate::error::SubmitError;
 use crate::pool::join_error::JoinError;
 use crate::pool::join_handle::JoinHandle;
 use crate::pool::Pool;
-use crate::scheduler::{help_while_draining, Room, WorkerThread};
-use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::scheduler::{cross, help_while_draining, Room, WorkerThread};
+use crate::sync::{lock, wait, wait_timeout, Arc, Condvar, Mutex};
 
 /// The ids of a set's tasks that finished (or were handed back by
 /// `shutdown_now`), in the order they did.
@@ -139,7 +139,8 @@ impl<T: Send + 'static> TaskSet<T> {
     /// finished (a cancelled task counts as finished when it was cancelled).
     ///
     /// Called from inside one of the pool's tasks, the worker runs other
-    /// queued tasks while it waits, as [`JoinHandle::join`] does. A task
+    /// queued tasks while it waits, as [`JoinHandle::join`] does (from a
+    /// task of another pool, that pool's queued tasks). A task
     /// [`Pool::shutdown_now`] handed back is returned as `JoinHandle::join`
     /// would return it (waiting for the `Task` to be run or dropped, or
     /// cancelled at once inside a pool's task).
@@ -283,12 +284,27 @@ impl<T: Send + 'static> TaskSet<T> {
         } else {
             help_while_draining(ready);
         }
+        // A worker of another pool runs its own pool's work while it waits:
+        // the tasks may wait for that work (`worker/cross.rs`).
+        let cross = WorkerThread::current().filter(|worker| !std::ptr::eq(&*worker.shared, &*self.pool.shared));
         let mut state = lock(&queue.state);
         loop {
             if let Some(id) = state.ids.pop_front() {
                 return id;
             }
-            state = wait(&queue.ready, state);
+            state = match cross {
+                None => wait(&queue.ready, state),
+                Some(worker) => {
+                    drop(state);
+                    while !ready() && worker.help_once() {}
+                    let state = lock(&queue.state);
+                    if state.ids.is_empty() {
+                        wait_timeout(&queue.ready, state, cross::CROSS_POLL)
+                    } else {
+                        state
+                    }
+                }
+            };
         }
     }
 }

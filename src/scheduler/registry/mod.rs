@@ -163,6 +163,9 @@ pub(crate) struct Shared {
     /// Workers of sibling pools announced asleep now (a hint for a
     /// saturated submit; `registry/siblings.rs`).
     sibling_sleepers: AtomicUsize,
+    /// Sibling pools with a slot below their capacity and no thread (a
+    /// hint for a saturated submit; `registry/siblings.rs`).
+    siblings_lacking_threads: AtomicUsize,
 }
 
 impl Shared {
@@ -216,6 +219,7 @@ impl Shared {
             broadcasts: Inboxes::new(workers),
             ran_by_siblings: AtomicU64::new(0),
             sibling_sleepers: AtomicUsize::new(0),
+            siblings_lacking_threads: AtomicUsize::new(0),
             config,
         }
     }
@@ -327,8 +331,8 @@ impl Shared {
             // leaving worker issues after updating it (`registry/threads.rs`).
             if this.missing.load(Ordering::Relaxed) > 0 {
                 Shared::start_missing_worker(this);
-            } else if this.siblings.any() && this.a_sibling_sleeps() {
-                this.wake_a_sibling();
+            } else if this.siblings.any() {
+                this.hand_work_to_a_sibling();
             }
         }
     }
@@ -496,8 +500,8 @@ impl Shared {
 
     /// Runs a job taken from this pool's queues, catching a panic of a
     /// `submit`ted closure (other kinds catch their own): the one place a job
-    /// runs. `note_panic` counts a panic; `count_completed` counts a counted
-    /// job as done (after its place in a bounded queue is freed).
+    /// runs. `note_panic` counts a panic; `count_completed` frees a counted
+    /// job's place in a bounded queue (`release_room`) and counts it as done.
     #[inline]
     pub(crate) fn run_job(&self, job: JobRef, note_panic: impl FnOnce(), count_completed: impl FnOnce()) {
         // SAFETY: jobs in this pool's queues are alive until run or discarded.
@@ -514,11 +518,16 @@ impl Shared {
             self.handle_panic(payload);
         }
         if counted {
-            if let Some(backpressure) = &self.backpressure {
-                // The task leaves the pool: room for a blocked submitter.
-                backpressure.release(1);
-            }
             count_completed();
+        }
+    }
+
+    /// A counted task leaves the pool: room for a blocked submitter. Each
+    /// `count_completed` of `run_job` calls this first.
+    #[inline]
+    pub(crate) fn release_room(&self) {
+        if let Some(backpressure) = &self.backpressure {
+            backpressure.release(1);
         }
     }
 

@@ -82,7 +82,8 @@ impl Shared {
         slot.counters.live.store(true, Ordering::Relaxed);
         this.live_threads.fetch_add(1, Ordering::Relaxed);
         if index < this.capacity() {
-            this.missing.fetch_sub(1, Ordering::Relaxed);
+            let before = this.missing.fetch_sub(1, Ordering::Relaxed);
+            this.note_missing_locked(before, before - 1);
         }
         let shared = this.clone();
         // `spawn` reports a refusal as an error, but it panics on some bad
@@ -174,7 +175,8 @@ impl Shared {
         self.broadcasts.abandon(index);
         self.live_threads.fetch_sub(1, Ordering::Relaxed);
         if index < self.capacity() {
-            self.missing.fetch_add(1, Ordering::Relaxed);
+            let before = self.missing.fetch_add(1, Ordering::Relaxed);
+            self.note_missing_locked(before, before + 1);
         }
         self.exited.notify_all();
     }
@@ -326,8 +328,7 @@ impl Shared {
     /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
-        this.autoscale.set_start(capacity);
-        Shared::set_base_capacity_locked(this, &mut control, capacity);
+        Shared::tune_base_locked(this, &mut control, capacity);
     }
 
     /// Changes the capacity (already validated). See registry/README.md,
@@ -338,7 +339,8 @@ impl Shared {
         let missing = (0..capacity)
             .filter(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed))
             .count();
-        this.missing.store(missing, Ordering::Relaxed);
+        let before = this.missing.swap(missing, Ordering::Relaxed);
+        this.note_missing_locked(before, missing);
         if capacity < previous {
             // Sleepers above the new capacity wake, see it, and suspend;
             // busy ones do so after their task.

@@ -3,6 +3,8 @@
 
 mod adaptive;
 mod block;
+pub(crate) mod cross;
+pub(crate) mod early_count;
 mod join_frames;
 mod keep_alive;
 mod siblings;
@@ -48,8 +50,10 @@ const SPIN_HINTS: u32 = 32;
 /// microseconds on a VM), so a hand-off that comes this soon is taken at
 /// once and one that comes later pays the wake-up it would have paid.
 const SPIN_FOR: Duration = Duration::from_micros(40);
+
 /// Rounds a worker waiting inside the pool (`wait_until`: a `join`, a
-/// scope) helps, spins and yields before it blocks on its latch.
+/// scope; `cross.rs`: a wait on another pool) helps, spins and yields
+/// before it blocks on its latch.
 #[cfg(not(loom))]
 const WAIT_ROUNDS: u32 = 40;
 #[cfg(loom)]
@@ -74,6 +78,9 @@ pub(crate) struct WorkerThread {
     adaptive: Option<AdaptivePin>,
     /// Pending `join`s whose second halves are not published yet.
     join_frames: JoinFrames,
+    /// Whether the job `execute` runs now may count itself done
+    /// (`early_count.rs`).
+    early: Cell<u8>,
 }
 
 impl WorkerThread {
@@ -263,19 +270,28 @@ impl WorkerThread {
         }
     }
 
-    /// Runs one job, catching a panic of a `submit`ted closure (other job
-    /// kinds catch their own) and counting it.
+    /// Runs one job while the worker waits inside a task (`help_once`, a
+    /// `join` running its own second half), catching a panic of a
+    /// `submit`ted closure (other job kinds catch their own) and counting it.
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
+        // The waiting task's state comes back after this job
+        // (`early_count.rs`).
+        let outer = self.early.replace(early_count::NESTED);
+        self.run(job);
+        self.early.set(outer);
+    }
+
+    /// Runs one job (as `execute`) from the main loop, or nested.
+    #[inline]
+    fn run(&self, job: JobRef) {
         // The one test an unobserved pool pays per task (observed.rs).
         if let Some(observer) = &self.shared.config.task_observer {
-            return observed::execute_observed(self, observer, job);
+            // Counted after its `on_task_end` hook, never early.
+            return early_count::unarmed(|| observed::execute_observed(self, observer, job));
         }
-        self.shared.run_job(
-            job,
-            || self.note_panic(),
-            || WorkerCounters::bump(&self.counters().completed),
-        );
+        self.shared
+            .run_job(job, || self.note_panic(), || self.count_completed());
     }
 
     /// Counts a panic of a task on this worker.
@@ -502,7 +518,7 @@ impl WorkerThread {
             self.give_back_task(job);
             return false;
         }
-        self.execute(job);
+        self.run(job);
         // Relaxed: only stats read it after the task (a display figure).
         counters.busy.store(false, Ordering::Relaxed);
         true
@@ -672,6 +688,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         adaptive,
         join_frames: JoinFrames::new(),
+        early: Cell::new(early_count::TOP),
     };
     CURRENT.with(|current| current.set(&worker));
     if worker.shared.config.thread_hooks.on_start.is_some() {

@@ -37,7 +37,17 @@ impl WorkerThread {
         WorkerCounters::bump(&counters.stolen);
         // The job runs with its own pool's accounting: its panic handler,
         // its queue limit, its completion count.
-        sibling.run_job(job, || self.note_panic(), || sibling.count_ran_by_sibling());
+        // Counted in its own pool, never early in ours (`early_count.rs`).
+        super::early_count::unarmed(|| {
+            sibling.run_job(
+                job,
+                || self.note_panic(),
+                || {
+                    sibling.release_room();
+                    sibling.count_ran_by_sibling();
+                },
+            )
+        });
         // Relaxed: a display figure (as in `run_task`).
         counters.busy.store(false, Ordering::Relaxed);
         sibling.after_a_sibling_ran_a_job();

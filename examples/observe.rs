@@ -243,7 +243,7 @@ fn stats_json(st: &Stats, workers: &[WorkerStats], threads: &Threads, uptime: Du
             json!({
                 "index": w.index,
                 "state": state_name(w.state),
-                "tasks_run": w.tasks,
+                "tasks_run": w.tasks_run,
                 "steals": w.steals,
                 "parks": w.parks,
                 "busy_seconds": w.busy_time.as_secs_f64(),
@@ -400,7 +400,7 @@ impl Metrics {
             self.worker_tasks
                 .get_or_create(&worker)
                 .inner()
-                .store(w.tasks, Ordering::Relaxed);
+                .store(w.tasks_run, Ordering::Relaxed);
             self.worker_busy
                 .get_or_create(&worker)
                 .inner()
@@ -429,7 +429,7 @@ fn workers_table(workers: &[WorkerStats]) -> String {
             "{:>6}  {:<11} {:>10} {:>10} {:>10} {:>9}",
             w.index,
             state_name(w.state),
-            w.tasks,
+            w.tasks_run,
             w.steals,
             w.parks,
             w.busy_time.as_millis()

@@ -6,7 +6,7 @@
 //! expiry (`keep_alive`) and a bounded queue (`queue_limit`) that does not
 //! block (`nonblocking(true)`). When every worker is busy and the queue is
 //! full, `submit` hands the connection's closure back in
-//! `SubmitError::Full(f)` and the acceptor itself answers
+//! `SubmitError::Full(f)` (`f.into_inner()` is the closure) and the acceptor itself answers
 //! `ERROR_SERVER_BUSY` and closes the connection, as pool-manager does; while
 //! the pool is stopped it answers `ERROR_SERVER_STOPPED`. A connection
 //! occupies one worker for as long as it is open (pool-manager's model), so

@@ -9,13 +9,11 @@ use std::fmt;
 /// [`SubmitError::into_inner`].
 ///
 /// `Debug` does not require `F: Debug`, so `unwrap` and `expect` work on
-/// any closure, and so does `?` into an error type that converts from
-/// `SubmitError<F>` itself. `?` into `Box<dyn Error + Send + Sync>` or an
-/// `anyhow::Error` needs the error to be `Sync`, which `SubmitError<F>` is
-/// only when the closure is: for any closure, convert to the closure-free
-/// [`SubmitErrorKind`] first with `.map_err(SubmitError::into_kind)?` (the
-/// refused closure is dropped), or read [`SubmitError::kind`] before
-/// taking the closure back with [`SubmitError::into_inner`].
+/// any closure. The error is `Send + Sync + 'static` whatever the closure
+/// is (given `F: Send + 'static`), so `?` turns it into
+/// `Box<dyn Error + Send + Sync>` or an `anyhow::Error`: the closure sits
+/// in a [`Refused`], which gives it out only by value, never behind a
+/// shared reference. [`SubmitError::kind`] reads the reason alone.
 ///
 /// # Examples
 ///
@@ -26,21 +24,21 @@ use std::fmt;
 /// pool.shutdown();
 /// let (tx, rx) = std::sync::mpsc::channel();
 /// match pool.submit(move || tx.send(7).unwrap()) {
-///     Err(SubmitError::Closed(task)) => task(), // the closure comes back; run it here
+///     Err(SubmitError::Closed(task)) => task.into_inner()(), // the closure comes back; run it here
 ///     _ => unreachable!(),
 /// }
 /// assert_eq!(rx.recv().unwrap(), 7);
 /// ```
 pub enum SubmitError<F> {
     /// The pool is shut down (or shutting down) and takes no new work.
-    Closed(F),
+    Closed(Refused<F>),
     /// The queue is full and the pool does not block
     /// ([`Builder::nonblocking`](crate::Builder::nonblocking)), or too many
     /// submitters already wait
     /// ([`Builder::max_blocked_submitters`](crate::Builder::max_blocked_submitters)).
-    Full(F),
+    Full(Refused<F>),
     /// No room opened in the queue within the given time.
-    Timeout(F),
+    Timeout(Refused<F>),
 }
 
 impl<F> SubmitError<F> {
@@ -56,7 +54,7 @@ impl<F> SubmitError<F> {
     /// ```
     pub fn into_inner(self) -> F {
         match self {
-            SubmitError::Closed(f) | SubmitError::Full(f) | SubmitError::Timeout(f) => f,
+            SubmitError::Closed(f) | SubmitError::Full(f) | SubmitError::Timeout(f) => f.into_inner(),
         }
     }
 
@@ -114,16 +112,12 @@ impl<F> SubmitError<F> {
     }
 
     /// Why the task was refused, dropping the refused closure (or
-    /// argument): what `?` into `Box<dyn Error + Send + Sync>` or
-    /// `anyhow::Error` needs when the closure is not `Sync`.
+    /// argument): a `Copy` error, for code that does not want the closure
+    /// back.
     ///
     /// ```
-    /// use std::cell::Cell;
-    /// use std::error::Error;
-    ///
-    /// fn start(pool: &stealpool::Pool) -> Result<(), Box<dyn Error + Send + Sync>> {
-    ///     let not_sync = Cell::new(1); // Send, not Sync
-    ///     pool.submit(move || not_sync.set(2)).map_err(stealpool::SubmitError::into_kind)?;
+    /// fn start(pool: &stealpool::Pool) -> Result<(), stealpool::SubmitErrorKind> {
+    ///     pool.submit(|| ()).map_err(stealpool::SubmitError::into_kind)?;
     ///     Ok(())
     /// }
     /// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
@@ -140,10 +134,91 @@ impl<F> SubmitError<F> {
     }
 }
 
+/// The closure (or argument) a refused submit hands back, inside a
+/// [`SubmitError`].
+///
+/// It gives its content out only by value ([`Refused::into_inner`]) or
+/// through an exclusive borrow ([`Refused::get_mut`]), never behind a
+/// shared reference. That is what lets `Refused<F>`, and so
+/// `SubmitError<F>`, be `Sync` for any `F`: a refused closure that is
+/// `Send` but not `Sync` (one that captured a `Cell`, say) still converts
+/// with `?` into `Box<dyn Error + Send + Sync>` or `anyhow::Error`.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::error::Error;
+///
+/// fn start(pool: &stealpool::Pool) -> Result<(), Box<dyn Error + Send + Sync>> {
+///     let not_sync = Cell::new(1); // Send, not Sync
+///     pool.submit(move || not_sync.set(2))?; // the error is Sync anyway
+///     Ok(())
+/// }
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// start(&pool).unwrap();
+/// pool.shutdown();
+/// assert_eq!(start(&pool).unwrap_err().to_string(), "task refused: the pool is shut down");
+///
+/// // Matching on the reason and taking the closure back:
+/// match pool.spawn(|| 7) {
+///     Err(stealpool::SubmitError::Closed(task)) => assert_eq!(task.into_inner()(), 7),
+///     _ => unreachable!(),
+/// }
+/// ```
+pub struct Refused<F>(F);
+
+impl<F> Refused<F> {
+    /// Wraps a value (for code that builds a [`SubmitError`] itself, such
+    /// as a test double of a pool).
+    ///
+    /// ```
+    /// use stealpool::{Refused, SubmitError};
+    /// let error = SubmitError::Full(Refused::new(5));
+    /// assert_eq!(error.into_inner(), 5);
+    /// ```
+    pub fn new(value: F) -> Self {
+        Refused(value)
+    }
+
+    /// The refused closure (or argument).
+    ///
+    /// ```
+    /// let value = stealpool::Refused::new("task");
+    /// assert_eq!(value.into_inner(), "task");
+    /// ```
+    pub fn into_inner(self) -> F {
+        self.0
+    }
+
+    /// The refused closure (or argument), borrowed exclusively.
+    ///
+    /// ```
+    /// let mut value = stealpool::Refused::new(vec![1]);
+    /// value.get_mut().push(2);
+    /// assert_eq!(value.into_inner(), [1, 2]);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.0
+    }
+}
+
+// SAFETY: `Sync` lets threads share `&Refused<F>`. Nothing reachable from a
+// shared reference touches the content: the field is private, no `&self`
+// method exists, `Debug` prints no content, and the value leaves only by
+// value (`into_inner`) or through `&mut self` (`get_mut`), which no other
+// thread can hold at the same time. Sharing `&Refused<F>` therefore never
+// shares an `F`, whatever `F` is (as `std::sync::Exclusive`).
+unsafe impl<F> Sync for Refused<F> {}
+
+impl<F> fmt::Debug for Refused<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Refused(..)")
+    }
+}
+
 /// Why a task was refused, without the task (see [`SubmitError::kind`]).
 ///
-/// `Copy`, `Send`, `Sync` and `'static`, so `?` turns it into any boxed or
-/// `anyhow`-like error.
+/// `Copy`, `Send`, `Sync` and `'static`: an error without the closure's
+/// type parameter.
 ///
 /// ```
 /// use stealpool::{SubmitError, SubmitErrorKind};

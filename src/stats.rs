@@ -41,6 +41,14 @@ pub struct Stats {
     /// Worker threads alive now.
     pub live_workers: usize,
     /// Workers running a task now.
+    ///
+    /// A task seen running from inside (one that met the reader at a
+    /// barrier and has not returned yet) counts. A spawned task whose
+    /// [`JoinHandle`](crate::JoinHandle) has its result no longer makes its
+    /// worker count. A worker whose `submit`ted task returned a moment ago
+    /// may still count for that moment: nothing such a task did lets a
+    /// reader see its return, so after a barrier with `n` running tasks
+    /// this may read more than `n` while other workers end their tasks.
     pub busy_workers: usize,
     /// Workers parked for lack of work.
     pub sleeping_workers: usize,
@@ -51,6 +59,15 @@ pub struct Stats {
     pub submitted: u64,
     /// Tasks that finished running, panicked or not (also those handed
     /// back by `shutdown_now` and then run with [`Task::run`](crate::Task::run)).
+    ///
+    /// A spawned task counts here before its [`JoinHandle`](crate::JoinHandle)
+    /// has the result: once `join` (or `try_join`, `is_finished`, `.await`)
+    /// saw it, a later `stats()` includes the task. Every task counts here
+    /// before [`Pool::wait_idle`](crate::Pool::wait_idle) sees it done. A
+    /// `submit`ted task counts just after it returns, so a reader that saw
+    /// something from inside it (a message it sent) may read this before it
+    /// includes the task; `wait_idle` first, where that matters. In a pool
+    /// with task hooks, a task counts after its `on_task_end` hook ran.
     pub completed: u64,
     /// Tasks [`Pool::shutdown_now`](crate::Pool::shutdown_now) handed back
     /// unrun and not run since.
@@ -78,8 +95,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Tasks that could start at once: `capacity` minus the busy workers,
     /// never below zero (right after a shrink, workers above the new
-    /// capacity may still finish tasks; ants' `Free()` went negative there,
-    /// its issue #196).
+    /// capacity may still finish tasks, so the busy workers may outnumber
+    /// the capacity for a while).
     pub free_capacity: usize,
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
     /// with state; 0 for other pools).
@@ -144,9 +161,6 @@ pub struct WorkerStats {
     pub state: WorkerState,
     /// Tasks it ran.
     pub tasks_run: u64,
-    /// Tasks it ran (the same figure as `tasks_run`, under the name the
-    /// other per-worker figures use).
-    pub tasks: u64,
     /// Time it spent at work (see [`Stats::busy_time`]).
     pub busy_time: Duration,
     /// Times it took work from another worker's deque.

@@ -58,21 +58,25 @@ pub(crate) use std::sync::Arc as StdArc;
 /// before any model thread runs.
 pub(crate) use std::sync::OnceLock;
 
-/// Locks a mutex, ignoring poisoning: the pool never panics while holding one
-/// of its own locks, and user code never runs under them.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+/// What a lock or a wait returns, with poisoning ignored: the pool never
+/// panics while holding one of its own locks, and user code never runs
+/// under them, so a poisoned lock guards consistent data. This is the one
+/// poison-ignoring helper: [`lock`], [`wait`] and [`wait_timeout`] apply it
+/// to the facade's primitives, and the two `std` locks that stay outside
+/// the facade (the autoscale monitor's state, which never runs under loom,
+/// and the process-wide core usage, a `static`) call it directly.
+pub(crate) fn unpoisoned<G>(result: std::sync::LockResult<G>) -> G {
+    result.unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Waits on a condition variable, ignoring poisoning (see [`lock`]).
+/// Locks a mutex, ignoring poisoning (see [`unpoisoned`]).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    unpoisoned(mutex.lock())
+}
+
+/// Waits on a condition variable, ignoring poisoning (see [`unpoisoned`]).
 pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    match condvar.wait(guard) {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
+    unpoisoned(condvar.wait(guard))
 }
 
 /// Waits on a condition variable for at most `timeout`, ignoring poisoning.
@@ -81,8 +85,5 @@ pub(crate) fn wait_timeout<'a, T>(
     guard: MutexGuard<'a, T>,
     timeout: std::time::Duration,
 ) -> MutexGuard<'a, T> {
-    match condvar.wait_timeout(guard, timeout) {
-        Ok((guard, _)) => guard,
-        Err(poisoned) => poisoned.into_inner().0,
-    }
+    unpoisoned(condvar.wait_timeout(guard, timeout)).0
 }

@@ -20,7 +20,8 @@
 //!   "forever", never an overflow;
 //! * the last idle thread retires one `keep_alive` after going idle;
 //! * `Stats::withdrawn` (tasks handed back by `shutdown_now` and not run)
-//!   keeps `submitted == completed + withdrawn + queued + busy_workers`.
+//!   keeps `submitted == completed + withdrawn + cancelled + queued +
+//!   busy_workers`.
 //!
 //! All tests run one at a time (`serial`) under a watchdog. Anything that
 //! could hang is run on a helper thread with a bound ([`within`]), so a hang
@@ -95,13 +96,13 @@ fn all_busy_at_once(pool: &Pool, n: usize, what: &str) {
     );
 }
 
-/// `submitted == completed + withdrawn + queued + busy_workers`, read at a
-/// quiescent point.
+/// `submitted == completed + withdrawn + cancelled + queued + busy_workers`,
+/// read at a quiescent point.
 fn assert_identity(stats: &Stats, when: &str) {
     assert_eq!(
         stats.submitted,
-        stats.completed + stats.withdrawn + stats.queued as u64 + stats.busy_workers as u64,
-        "{when}: submitted != completed + withdrawn + queued + busy_workers: {stats:?}"
+        stats.completed + stats.withdrawn + stats.cancelled + stats.queued as u64 + stats.busy_workers as u64,
+        "{when}: submitted != completed + withdrawn + cancelled + queued + busy_workers: {stats:?}"
     );
 }
 
@@ -119,7 +120,7 @@ fn open_after_close(gate: Arc<AtomicBool>, closed: impl Fn() -> bool + Send + 's
 
 /// Holds one more handle of a pool, leaked if the test fails: the last
 /// handle's drop shuts the pool down, which may hang on the very defect the
-/// test found, and would turn a clear failure into a watchdog exit.
+/// test looks for, and would turn a clear failure into a watchdog exit.
 struct KeepOnFailure<T>(Option<T>);
 
 /// `pool.shutdown()` on a helper thread, failing the test if it hangs.

@@ -222,9 +222,9 @@ fn turning_it_off_freezes_the_capacity_and_the_monitor_leaves() {
 
 #[test]
 fn freezing_a_pool_whose_autoscaler_never_ran_keeps_its_capacity_while_a_task_blocks_in_place() {
-    // Found by the proptest model: `set_autoscale(None)` took every explicit
-    // lend off the live capacity, even a lend that had no room to raise it
-    // (the pool already at its maximum), and froze the pool one slot short.
+    // `set_autoscale(None)` takes off the live capacity only the explicit
+    // lends that raised it: a lend that had no room to raise it (the pool
+    // already at its maximum) must not freeze the pool one slot short.
     let pool = Pool::builder()
         .capacity(2)
         .max_capacity(2)
@@ -248,4 +248,101 @@ fn freezing_a_pool_whose_autoscaler_never_ran_keeps_its_capacity_while_a_task_bl
     pool.wait_idle();
     assert_eq!(pool.capacity(), 2, "the freeze took a slot that was never lent");
     pool.shutdown();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn turning_it_off_gives_back_the_slots_lent_to_blocked_workers() {
+    // Turning the autoscaler off while it lends slots to blocked workers
+    // kept the lent capacity for good: 8 instead of the base 2, even on an
+    // idle pool long after the blocking ended.
+    let _serial = serial();
+    let _watchdog = Watchdog::new("off_gives_back_lent_slots", 120);
+    let before = monitors();
+    let pool = Pool::builder()
+        .capacity(2)
+        .max_capacity(16)
+        .pin_workers(false)
+        // A long target: only the blocked-worker rule moves the capacity.
+        .autoscale(Autoscale::new(2, 8).target_queue_delay(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    // Every task blocks (off the CPU) on the lock the test holds.
+    let lock = std::sync::Arc::new(std::sync::RwLock::new(()));
+    let held = lock.write().unwrap();
+    for _ in 0..40 {
+        let lock = lock.clone();
+        pool.submit(move || drop(lock.read().unwrap())).unwrap();
+    }
+    assert!(
+        wait_until(PATIENCE, || pool.capacity() == 8),
+        "the autoscaler never lent the blocked workers' slots (capacity {})",
+        pool.capacity()
+    );
+    pool.set_autoscale(None).unwrap();
+    // Lent slots never raise the capacity past where it was, nor does the
+    // higher `max_capacity` let them.
+    assert!(
+        pool.capacity() <= 8,
+        "capacity {} after turning it off",
+        pool.capacity()
+    );
+    drop(held);
+    pool.wait_idle();
+    assert_eq!(pool.stats().completed, 40);
+    assert!(
+        wait_until(PATIENCE, || pool.capacity() == 2 && pool.stats().blocked_workers == 0),
+        "turned off on an idle pool, the capacity stayed {} (base 2), {} blocked",
+        pool.capacity(),
+        pool.stats().blocked_workers
+    );
+    assert!(
+        wait_until(PATIENCE, || monitors() == before),
+        "the monitor did not leave"
+    );
+    // Still at the base a while later: nothing moves it back up.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(pool.capacity(), 2);
+    // Off, `tune` moves it anywhere up to `max_capacity` again.
+    pool.tune(16).unwrap();
+    assert_eq!(pool.capacity(), 16);
+}
+
+#[test]
+fn tune_under_the_autoscaler_is_clamped_into_its_bounds() {
+    // `tune` outside the bounds set the capacity there (12 with a maximum of
+    // 8, 1 with a minimum of 2), while building with such a capacity
+    // clamped it.
+    let _serial = serial();
+    let pool = Pool::builder()
+        .capacity(1)
+        .max_capacity(16)
+        .pin_workers(false)
+        .autoscale(Autoscale::new(2, 8).target_queue_delay(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    assert_eq!(pool.capacity(), 2, "the built capacity is clamped");
+    pool.tune(12).unwrap();
+    assert_eq!(pool.capacity(), 8, "tune(12) under Autoscale::new(2, 8)");
+    pool.tune(1).unwrap();
+    assert_eq!(pool.capacity(), 2, "tune(1) under Autoscale::new(2, 8)");
+    pool.tune(5).unwrap();
+    assert_eq!(pool.capacity(), 5);
+    // Still clamped on an idle pool a while later.
+    pool.tune(1).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(pool.capacity(), 2);
+    // Outside `max_capacity` it is still an error, autoscaler or not.
+    assert!(matches!(pool.tune(17), Err(TuneError::AboveMax { .. })));
+    assert_eq!(pool.tune(0), Err(TuneError::Zero));
+    // New bounds clamp the last tune again; off, `tune` is free.
+    pool.tune(12).unwrap();
+    pool.set_autoscale(Some(Autoscale::new(3, 10))).unwrap();
+    assert_eq!(pool.capacity(), 10);
+    pool.set_autoscale(None).unwrap();
+    assert_eq!(pool.capacity(), 10);
+    pool.tune(12).unwrap();
+    assert_eq!(pool.capacity(), 12);
+    pool.tune(1).unwrap();
+    assert_eq!(pool.capacity(), 1);
 }

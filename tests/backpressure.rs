@@ -59,15 +59,15 @@ fn outcome<F: FnOnce()>(r: Result<(), SubmitError<F>>) -> Outcome {
     match r {
         Ok(()) => Outcome::Ok,
         Err(SubmitError::Closed(f)) => {
-            f();
+            f.into_inner()();
             Outcome::Closed
         }
         Err(SubmitError::Full(f)) => {
-            f();
+            f.into_inner()();
             Outcome::Full
         }
         Err(SubmitError::Timeout(f)) => {
-            f();
+            f.into_inner()();
             Outcome::Timeout
         }
     }
@@ -115,7 +115,7 @@ fn nonblocking_full_queue_hands_back_the_same_closure() {
             assert!(t0.elapsed() < SOON, "nonblocking submit waited");
             assert_eq!(Arc::strong_count(&marker), 2, "the refused closure was dropped");
             assert_eq!(refused.get(), 0, "the refused closure ran");
-            f();
+            f.into_inner()();
         }
         Err(e) => panic!("expected Full, got {e:?}"),
         Ok(()) => panic!("3rd submit accepted with queue_limit(2) and the worker blocked"),
@@ -202,7 +202,7 @@ fn submit_timeout_hands_back_the_closure() {
             let waited = t0.elapsed();
             assert!(waited >= T, "gave up after {waited:?}, before the {T:?} timeout");
             assert_eq!(refused.get(), 0);
-            f();
+            f.into_inner()();
         }
         Err(e) => panic!("expected Timeout, got {e:?}"),
         Ok(()) => panic!("submit_timeout accepted into a full queue"),
@@ -225,7 +225,7 @@ fn submit_timeout_hands_back_the_closure() {
     // On a closed pool: Closed, with the closure.
     pool.shutdown();
     match pool.submit_timeout(refused.task(), T) {
-        Err(SubmitError::Closed(f)) => f(),
+        Err(SubmitError::Closed(f)) => f.into_inner()(),
         Err(e) => panic!("expected Closed, got {e:?}"),
         Ok(()) => panic!("submit_timeout accepted on a shut-down pool"),
     }
@@ -261,7 +261,7 @@ fn max_blocked_submitters_refuses_the_next_waiter_at_once() {
     );
     // submit_timeout counts as a waiter too.
     match pool.submit_timeout(refused.task(), Duration::from_secs(30)) {
-        Err(SubmitError::Full(f)) => f(),
+        Err(SubmitError::Full(f)) => f.into_inner()(),
         Err(e) => panic!("expected Full, got {e:?}"),
         Ok(()) => panic!("accepted into a full queue"),
     }
@@ -387,7 +387,7 @@ fn submits_from_inside_a_task_never_block_or_get_refused() {
         // The queue is full for outside submitters.
         let probe = Count::default();
         match pool.submit_timeout(probe.task(), Duration::from_millis(1)) {
-            Err(SubmitError::Timeout(f)) | Err(SubmitError::Full(f)) => f(),
+            Err(SubmitError::Timeout(f)) | Err(SubmitError::Full(f)) => f.into_inner()(),
             Err(e) => panic!("expected Full/Timeout, got {e:?}"),
             Ok(()) => panic!("queue_limit(1) with one queued task accepted another"),
         }
@@ -414,9 +414,9 @@ fn submits_from_inside_a_task_never_block_or_get_refused() {
 
 /// A burst into an idle pool whose threads start on demand is not refused
 /// while workers are free: the limit is `queue_limit` tasks *waiting*, on
-/// top of the `capacity` that may run (found with the tcp_server example,
-/// where 3 of 4 simultaneous connections were answered "busy" by an idle
-/// pool of capacity 4).
+/// top of the `capacity` that may run (the tcp_server example's case: 4
+/// simultaneous connections to an idle pool of capacity 4 are all
+/// answered, none "busy").
 #[test]
 fn a_burst_into_an_idle_pool_fills_the_free_workers_first() {
     let _s = serial();

@@ -692,7 +692,7 @@ fn free_capacity_never_goes_negative_after_a_shrink() {
 }
 
 /// A pool with 1,024 slots of which only a few ever get a thread: thieves
-/// scan only the slots that had one (ARCHITECTURE.md, C5c), and must still
+/// scan only the slots that had one (src/scheduler/worker/README.md, I17), and must still
 /// find every task there. A task pushes 200 children onto its own deque and
 /// then blocks until they all ran: they can only run if the other workers
 /// (started on demand) steal them from that deque.

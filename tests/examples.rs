@@ -55,3 +55,58 @@ fn quickstart_collects_every_result_and_shuts_down() {
     assert!(stdout.contains("sum 1..=100 = 5050"), "{stdout}");
     assert!(stdout.contains("11 tasks completed; pool shut down"), "{stdout}");
 }
+
+#[test]
+fn offload_counts_every_request_once_and_the_pool_agrees() {
+    // A short overload: 150 requests, 1 ms apart, each about as long as
+    // the deadline allows two workers to keep up with. The example itself
+    // asserts that its counts add up and match the pool's figures; how many
+    // make their deadline depends on the machine, so only the sum is
+    // checked here.
+    let (code, stdout, stderr) = run_example(
+        "offload",
+        &[
+            "--requests",
+            "150",
+            "--work",
+            "20000",
+            "--deadline-ms",
+            "20",
+            "--gap-us",
+            "1000",
+        ],
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("answered in time: "))
+        .unwrap_or_else(|| panic!("no summary line:\n{stdout}"));
+    let total: usize = line
+        .trim_start_matches("answered in time: ")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().unwrap())
+        .enumerate()
+        .filter(|&(i, _)| i != 1) // the "/150"
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(total, 150, "{line}");
+    assert!(stdout.contains("pool: completed "), "{stdout}");
+}
+
+#[test]
+fn early_stop_finds_a_hit_and_accounts_for_every_chunk() {
+    let (code, stdout, stderr) = run_example("early_stop", &["--bits", "14", "--chunk", "2048"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the example failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // A miss over 64 times the expected range has odds of about e^-64.
+    assert!(stdout.contains("(verified)"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("chunks: spawned ")), "{stdout}");
+}

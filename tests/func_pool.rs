@@ -170,12 +170,12 @@ fn every_refusal_hands_the_argument_back() {
     let release = block(&fp);
     fp.invoke(Job::Value(1)).unwrap_or_else(|_| panic!("room for one"));
     match fp.invoke(Job::Value(2)) {
-        Err(SubmitError::Full(job)) => assert_eq!(value_of(job), 2),
+        Err(SubmitError::Full(job)) => assert_eq!(value_of(job.into_inner()), 2),
         other => panic!("expected Full(2), got {:?}", other.map_err(|e| e.to_string())),
     }
     // Timeout: even a nonblocking pool waits with invoke_timeout.
     match fp.invoke_timeout(Job::Value(3), Duration::from_millis(20)) {
-        Err(SubmitError::Timeout(job)) => assert_eq!(value_of(job), 3),
+        Err(SubmitError::Timeout(job)) => assert_eq!(value_of(job.into_inner()), 3),
         other => panic!("expected Timeout(3), got {:?}", other.map_err(|e| e.to_string())),
     }
     drop(release);
@@ -185,7 +185,7 @@ fn every_refusal_hands_the_argument_back() {
     // Closed.
     fp.shutdown();
     match fp.invoke(Job::Value(4)) {
-        Err(SubmitError::Closed(job)) => assert_eq!(value_of(job), 4),
+        Err(SubmitError::Closed(job)) => assert_eq!(value_of(job.into_inner()), 4),
         other => panic!("expected Closed(4), got {:?}", other.map_err(|e| e.to_string())),
     }
 }

@@ -322,6 +322,55 @@ fn join_error_converts_with_question_mark() {
     assert!(error.is_panic());
 }
 
+/// A refused closure that is `Send` but not `Sync` (it owns a `Cell`) still
+/// leaves a `Send + Sync` error: `?` converts it, and the closure is still
+/// in it (downcast back, it runs).
+#[test]
+fn submit_error_of_a_non_sync_closure_converts_with_question_mark() {
+    use std::cell::Cell;
+    use stealpool::{FuncPool, SubmitError};
+    type Boxed = Box<dyn std::error::Error + Send + Sync>;
+
+    fn submit_not_sync(pool: &Pool, ran: Arc<AtomicUsize>) -> Result<(), Boxed> {
+        let not_sync = Cell::new(1u32);
+        pool.submit(move || {
+            not_sync.set(not_sync.get() + 1);
+            ran.fetch_add(not_sync.get() as usize, Ordering::SeqCst);
+        })?;
+        Ok(())
+    }
+    fn invoke_not_sync(fp: &FuncPool<Cell<u32>>) -> Result<(), Boxed> {
+        fp.invoke(Cell::new(3))?;
+        Ok(())
+    }
+    fn assert_send_sync<T: Send + Sync + 'static>(_: &T) {}
+
+    let pool = pool(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    submit_not_sync(&pool, ran.clone()).expect("accepted");
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    pool.shutdown();
+    let error = submit_not_sync(&pool, ran.clone()).expect_err("closed");
+    assert_eq!(error.to_string(), "task refused: the pool is shut down");
+    // Through a generic helper too (what anyhow's `From` asks for).
+    let refused = pool.submit(|| Cell::new(0u8).set(1)).expect_err("closed");
+    assert_send_sync(&refused);
+
+    let fp = FuncPool::builder()
+        .capacity(1)
+        .build(|cell: Cell<u32>| cell.set(0))
+        .expect("build");
+    invoke_not_sync(&fp).expect("accepted");
+    fp.shutdown();
+    let error = invoke_not_sync(&fp).expect_err("closed");
+    let error = error
+        .downcast::<SubmitError<Cell<u32>>>()
+        .expect("the SubmitError itself");
+    assert!(error.is_closed());
+    assert_eq!(error.into_inner().get(), 3, "the argument came back through the box");
+}
+
 // ---------------------------------------------------------------------------
 // TaskSet
 // ---------------------------------------------------------------------------
@@ -434,6 +483,67 @@ fn task_set_inside_a_one_worker_pool() {
         })
         .expect("spawn");
     assert_eq!(sum.join().expect("outer"), 55);
+}
+
+/// `try_join_next` never waits: `None` while nothing finished, then the
+/// finished results in order, while the set is still being filled.
+#[test]
+fn task_set_try_join_next_collects_without_waiting() {
+    let _w = Watchdog::new("task_set_try_join_next", 60);
+    let pool = pool(1);
+    let release = block_worker(&pool);
+    let mut set = TaskSet::new(&pool);
+    set.spawn(|| 1).expect("spawn");
+    set.spawn(|| 2).expect("spawn");
+    assert!(set.try_join_next().is_none(), "nothing can have run yet");
+    assert_eq!(set.len(), 2);
+    release.open();
+    let mut got = Vec::new();
+    // Bounded polling: both run as soon as the worker is free.
+    assert!(common::wait_until(Duration::from_secs(30), || {
+        if let Some(result) = set.try_join_next() {
+            got.push(result.expect("no panic"));
+        }
+        got.len() == 2
+    }));
+    got.sort();
+    assert_eq!(got, [1, 2]);
+    assert!(set.is_empty() && set.try_join_next().is_none());
+    // Collecting while spawning: every result comes back exactly once.
+    let mut sum = 0;
+    for i in 1..=100u64 {
+        set.spawn(move || i).expect("spawn");
+        while let Some(result) = set.try_join_next() {
+            sum += result.expect("no panic");
+        }
+    }
+    while let Some(result) = set.join_next() {
+        sum += result.expect("no panic");
+    }
+    assert_eq!(sum, 5050);
+}
+
+/// A task `shutdown_now` handed back is not finished for `try_join_next`
+/// until its `Task` runs.
+#[test]
+fn task_set_try_join_next_skips_a_handed_back_task_until_it_runs() {
+    let _w = Watchdog::new("task_set_try_join_next_handed_back", 60);
+    let pool = pool(1);
+    let release = block_worker(&pool);
+    let mut set = TaskSet::new(&pool);
+    set.spawn(|| 7).expect("spawn");
+    let releaser = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        release.open();
+    });
+    let mut unrun = pool.shutdown_now();
+    releaser.join().unwrap();
+    assert_eq!(unrun.len(), 1);
+    assert!(set.try_join_next().is_none(), "handed back, not run: not finished");
+    assert_eq!(set.len(), 1);
+    unrun.pop().unwrap().run();
+    assert_eq!(set.try_join_next().expect("ran").expect("no panic"), 7);
+    assert!(set.is_empty());
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn spawns_inside_the_pool_recycle_their_job_blocks() {
     // What may still allocate: a thread whose cache ran dry while another's
     // overflowed (blocks drift from one thread to the other with steals), a
     // deque buffer growing. A box per spawn would be one allocation each;
-    // the bound leaves room for drift and says "no longer per spawn".
+    // the bound leaves room for drift and still says "not one per spawn".
     assert!(
         allocations * 10 < spawns as usize,
         "{allocations} allocations for {spawns} spawns: job blocks are not being reused"

@@ -1,4 +1,4 @@
-//! Leaks (issue 5): no worker thread outlives the pool however it ends
+//! Leaks: no worker thread outlives the pool however it ends
 //! (shutdown, the last handle dropped outside or inside a task,
 //! `shutdown_now`, keep-alive expiry), the pool's own state is freed with
 //! its last handle, nothing a task captured is kept after the task ran or

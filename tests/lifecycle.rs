@@ -351,7 +351,7 @@ fn reboot_cycles_under_concurrent_submitters_lose_nothing() {
                         Ok(()) => accepted += 1,
                         Err(SubmitError::Closed(f)) => {
                             refused += 1;
-                            f(); // runs here: slot set, not counted as ran in the pool
+                            f.into_inner()(); // runs here: slot set, not counted as ran in the pool
                         }
                         Err(e) => panic!("unexpected refusal {e:?} (unbounded queue)"),
                     }

@@ -40,6 +40,37 @@ fn child_panics_without_a_handler() {
     pool.shutdown();
 }
 
+/// A pool whose `thread_name` panics for every worker: each thread starts
+/// under the default name, four starts in all (one on the first submit,
+/// three more as `tune(4)` finds queued work).
+fn pool_whose_thread_names_panic() {
+    let pool = stealpool::Pool::builder()
+        .capacity(1)
+        .max_capacity(4)
+        .pin_workers(false)
+        .thread_name(|i| panic!("thread_name {MESSAGE} {i}"))
+        .build()
+        .unwrap();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    pool.submit(move || gate.recv().unwrap()).unwrap();
+    for _ in 0..3 {
+        pool.submit(|| ()).unwrap();
+    }
+    pool.tune(4).unwrap();
+    assert_eq!(pool.stats().live_workers, 4, "every slot started a thread");
+    release.send(()).unwrap();
+    pool.wait_idle();
+    pool.shutdown();
+}
+
+#[test]
+fn child_thread_names_panic() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    pool_whose_thread_names_panic();
+}
+
 /// Runs `test` of this binary as a child; returns its stderr.
 fn child_stderr(test: &str) -> String {
     let output = Command::new(std::env::current_exe().unwrap())
@@ -73,6 +104,17 @@ fn a_task_panic_is_printed_once_not_repeated_by_the_pool() {
         // pool) and the hook panics (second pool).
         assert_eq!(own_lines, 2, "once per kind per pool:\n{stderr}");
     }
+}
+
+#[test]
+fn a_thread_start_trouble_is_said_once_per_pool_whatever_the_sink() {
+    let _serial = serial();
+    let stderr = child_stderr("child_thread_names_panic");
+    let own_lines = stderr.lines().filter(|l| l.starts_with("stealpool:")).count();
+    // Without `log`: one line for four fallbacks. With it and no logger
+    // installed: nothing on stderr from the pool.
+    let expected = if cfg!(feature = "log") { 0 } else { 1 };
+    assert_eq!(own_lines, expected, "once per pool:\n{stderr}");
 }
 
 #[cfg(feature = "log")]
@@ -131,5 +173,14 @@ mod through_log {
             })
             .count();
         assert_eq!((tasks, hooks), (3, 1), "{records:?}");
+        // Four threads fell back to the default name: one fact, one record.
+        pool_whose_thread_names_panic();
+        let names = RECORDS
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, text)| *level == log::Level::Warn && text.contains("thread_name closure panicked"))
+            .count();
+        assert_eq!(names, 1, "{:?}", RECORDS.lock().unwrap());
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
-use stealpool::{Builder, Pool, SubmitError};
+use stealpool::{Builder, Pool, SubmitError, SubmitErrorKind};
 
 /// `loom::model` with room for the pool's thread starts: a model whose
 /// workers start on demand (and chain-start each other) takes more
@@ -232,6 +232,25 @@ fn join_handle_wakes_joiner() {
     });
 }
 
+/// A spawned task counts as completed, and its worker as not busy, before
+/// its handle has the result; and `wait_idle` sees it done only after the
+/// result is there (the count is made under the handle's lock, after the
+/// result is marked finished).
+#[test]
+fn a_joined_task_is_counted_and_an_idle_pool_has_its_result() {
+    model(|| {
+        let pool = pool(1);
+        let first = pool.spawn(|| 7).unwrap_or_else(|_| panic!("open pool refused a task"));
+        assert_eq!(first.join().unwrap(), 7);
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.busy_workers), (1, 0));
+        let second = pool.spawn(|| 8).unwrap_or_else(|_| panic!("open pool refused a task"));
+        pool.wait_idle();
+        assert!(second.is_finished());
+        pool.shutdown();
+    });
+}
+
 /// The last handle dropped inside a task: no deadlock, no panic, and the
 /// workers exit on their own (loom fails the model if a thread never ends).
 #[test]
@@ -399,7 +418,7 @@ fn tune_shrink_racing_nested_submit_and_steal() {
 }
 
 /// After `tune(1)` returns, tasks submitted later run one at a time (the
-/// capacity's promise, ARCHITECTURE.md invariant C2), although worker 1 is
+/// capacity's promise, invariant I12 in src/scheduler/worker/README.md), although worker 1 is
 /// still live above the capacity and may take one of them with a stale
 /// capacity: it must give it back instead of running it.
 #[test]
@@ -461,8 +480,8 @@ fn tune_grow_racing_submit_to_a_busy_worker() {
 }
 
 /// As above, with the grow between the two submits, on the submitting
-/// thread. This model found a lost thread start (fixed by the fence in
-/// `WorkerThread::missing_after_fence`):
+/// thread. Without the fence in `WorkerThread::missing_after_fence` a
+/// thread start is lost:
 ///
 /// 1. `submit(A)` starts worker 0 (`missing` drops to 0). Worker 0, counted
 ///    searching, steals A, ends its search as the last searcher
@@ -476,8 +495,8 @@ fn tune_grow_racing_submit_to_a_busy_worker() {
 ///    (C++20 allows the old value, and so does loom, which orders SeqCst
 ///    through fences only). "Somebody is searching": no wake, no start.
 ///
-/// B waited in the injector while A waited for B: worker 1 never started
-/// although the capacity was 2 (weak memory only; on x86 the RMW is a full
+/// B would wait in the injector while A waits for B: worker 1 never starts
+/// although the capacity is 2 (weak memory only; on x86 the RMW is a full
 /// barrier).
 #[test]
 fn tune_grow_then_submit_while_the_worker_takes_work() {
@@ -520,7 +539,7 @@ fn reboot_racing_shutdown() {
             Err(SubmitError::Closed(task)) => {
                 assert!(pool.is_closed());
                 // The very closure comes back: running it here counts.
-                task();
+                task.into_inner()();
             }
             Err(_) => panic!("unexpected refusal"),
         }
@@ -573,7 +592,7 @@ fn blocked_submitter_woken_by_shutdown() {
                     ran.fetch_add(100, Ordering::Relaxed);
                 }) {
                     // The very closure comes back: run it here.
-                    Err(SubmitError::Closed(task)) => task(),
+                    Err(SubmitError::Closed(task)) => task.into_inner()(),
                     Ok(()) => panic!("a full pool took a task while its worker was held"),
                     Err(_) => panic!("unexpected refusal"),
                 }
@@ -901,5 +920,57 @@ fn block_in_place_racing_shutdown() {
         submit_gated_pair_in_place(&pool, &ran);
         pool.shutdown();
         assert_eq!(ran.load(Ordering::Relaxed), 11);
+    });
+}
+
+/// A broadcast racing the only worker going to sleep: the worker either
+/// sees its share in the final check before it parks, or the broadcaster
+/// sees it asleep and wakes it (`scheduler/broadcast.rs`, B2). Either way
+/// the share runs once and the broadcast returns.
+#[test]
+fn broadcast_racing_the_worker_going_to_sleep() {
+    model(|| {
+        let pool = pool(1);
+        pool.prestart().expect("a loom thread starts");
+        let seen = pool.broadcast(|ctx| ctx.index()).expect("open pool");
+        assert_eq!(seen, [0]);
+        pool.shutdown();
+    });
+}
+
+/// A broadcast racing a shutdown: every target runs its share (`Ok`) or the
+/// share of a thread that left is abandoned (`Closed`); never a hang (B5).
+#[test]
+fn broadcast_racing_shutdown() {
+    model(|| {
+        let pool = pool(1);
+        let closer = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.shutdown())
+        };
+        match pool.broadcast(|ctx| ctx.index()) {
+            Ok(seen) => assert_eq!(seen, [0]),
+            Err(error) => assert_eq!(error, SubmitErrorKind::Closed),
+        }
+        closer.join().unwrap();
+    });
+}
+
+/// A broadcast racing a `tune` that shrinks the capacity below one of its
+/// targets: that worker runs its share before it parks above the capacity
+/// (or is no target at all, if the shrink came first); never a hang.
+#[test]
+fn broadcast_racing_tune_shrink() {
+    model_bounded(1, || {
+        let pool = pool(2);
+        pool.prestart().expect("loom threads start");
+        let tuner = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.tune(1).expect("valid"))
+        };
+        let seen = pool.broadcast(|ctx| ctx.index()).expect("open pool");
+        assert!(seen == [0, 1] || seen == [0], "{seen:?}");
+        tuner.join().unwrap();
+        pool.shutdown();
     });
 }

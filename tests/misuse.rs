@@ -1,6 +1,6 @@
-//! Bad input and misuse (issue 5): every case ends in a clear error or in the
-//! documented behaviour (ARCHITECTURE.md, "Misuse from inside the pool"),
-//! never in a hang and never in lost work.
+//! Bad input and misuse: every case ends in a clear error or in the
+//! documented behaviour (the guide `docs/guide/tasks.md`, "Calls from inside
+//! the pool's own tasks"), never in a hang and never in lost work.
 //!
 //! This file is meant to be the complete list. Where a case is also tested
 //! elsewhere (often in more depth), the test here is brief and names the
@@ -13,11 +13,11 @@
 //! must not be disturbed by another. Every test that could hang runs under a
 //! Watchdog that ends the whole process with a message.
 //!
-//! Four tests here found library bugs when they were written (an absurd
-//! capacity panicking in `build`, a panicking `thread_name` or a refused
-//! thread start stranding the first task, `submit_timeout(Duration::MAX)`
-//! refusing at once); they were fixed, and the tests are written so that a
-//! regression fails rather than hangs.
+//! Four tests here guard edges that are easy to get wrong (an absurd
+//! capacity must be a `BuildError`, not a panic in `build`; a panicking
+//! `thread_name` or a refused thread start must not strand the first task;
+//! `submit_timeout(Duration::MAX)` must wait, not refuse at once); they are
+//! written so that a failure shows as a failed assertion, not a hang.
 
 use std::panic;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -364,12 +364,9 @@ fn a_panicking_thread_name_with_prealloc_fails_the_build_and_leaves_no_thread() 
 }
 
 /// Without prealloc, threads are named when they start on demand, and the
-/// naming panic has no caller to go to: `start_missing_worker` prints it and
-/// leaves the slot empty. Where some worker still starts (here worker 0),
-/// nothing hangs and nothing is lost: the pool runs at reduced parallelism
-/// (observed: every later start tries the lowest empty slot, so with worker 1
-/// refused, worker 2 never starts either and the pool of capacity 3 runs one
-/// task at a time, while `stats().capacity` says 3; only stderr tells).
+/// naming panic has no caller to go to: the thread starts under the default
+/// name and the pool reports it once. Every task runs, and the threads the
+/// closure did name leave at shutdown.
 #[test]
 fn a_thread_name_panicking_for_one_worker_without_prealloc_loses_nothing() {
     let _s = serial();
@@ -449,12 +446,11 @@ fn first_submit_runs_or_comes_back(pool: &Pool, what: &str) {
 }
 
 /// Without prealloc, a `thread_name` closure that panics for worker 0 (or
-/// for every worker) means no thread can ever start. Observed: `submit`
-/// returns `Ok`, "stealpool: the thread_name closure panicked for worker 0"
-/// goes to stderr, and the task stays in the injector forever; `wait_idle`,
-/// `shutdown` and the last handle's drop hang. Only `shutdown_now` gets it
-/// back. Correct: the task runs (e.g. the worker falls back to the default
-/// name) or `submit` hands the closure back.
+/// for every worker) would mean no thread can ever start: `submit` returns
+/// `Ok` and the task would sit in the injector forever, with `wait_idle`,
+/// `shutdown` and the last handle's drop hanging. The pool falls back to
+/// the default name for a thread started on demand, so the task runs (or,
+/// acceptable too, `submit` hands the closure back).
 #[test]
 fn a_thread_name_panicking_without_prealloc_never_strands_the_first_task() {
     let _s = serial();
@@ -505,7 +501,7 @@ fn an_impossible_stack_size_without_prealloc_never_strands_the_first_task() {
 }
 
 // ---------------------------------------------------------------------------
-// Called from inside one of the pool's own tasks (ARCHITECTURE.md table).
+// Called from inside one of the pool's own tasks (the table in docs/guide/tasks.md).
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -803,7 +799,7 @@ fn submit_inside_own_task_on_a_full_bounded_queue_never_blocks_or_fails() {
         let gate = block_worker(&pool);
         pool.submit(filler.task()).expect("the one queue place");
         match pool.submit_timeout(filler.task(), Duration::from_millis(1)) {
-            Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f(),
+            Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f.into_inner()(),
             other => panic!(
                 "nonblocking={nonblocking}: expected Full/Timeout, got {:?}",
                 other.err()
@@ -943,14 +939,14 @@ fn zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure() {
     pool.submit(done.task()).expect("the one queue place");
     let t0 = Instant::now();
     match pool.submit(done.task()) {
-        Err(SubmitError::Full(f)) => f(),
+        Err(SubmitError::Full(f)) => f.into_inner()(),
         other => panic!(
             "max_blocked_submitters(0): expected Full at once, got {:?}",
             other.err()
         ),
     }
     match pool.submit_timeout(done.task(), Duration::ZERO) {
-        Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f(),
+        Err(SubmitError::Full(f)) | Err(SubmitError::Timeout(f)) => f.into_inner()(),
         other => panic!("submit_timeout(ZERO): expected Full/Timeout, got {:?}", other.err()),
     }
     assert!(t0.elapsed() < SOON);
@@ -962,12 +958,11 @@ fn zero_timeout_and_zero_blocked_submitters_refuse_at_once_with_the_closure() {
 }
 
 /// `submit_timeout` "waits at most `timeout` for room, even on a nonblocking
-/// pool". Observed: a timeout too large for `Instant` (`Duration::MAX`, or
-/// any whose seconds overflow the clock's i64) makes `checked_add` return
-/// `None`, which falls back to `Room::AsConfigured`: on a nonblocking pool
-/// that is `Full` at once instead of waiting (pool.rs `submit_timeout` and
-/// `room_for`, used by `FuncPool::invoke_timeout` too). Correct: wait
-/// without a deadline.
+/// pool". A timeout too large for `Instant` (`Duration::MAX`, or any whose
+/// seconds overflow the clock's i64) makes `checked_add` return `None`;
+/// that must mean "wait without a deadline", not the pool's configured
+/// policy (on a nonblocking pool, `Full` at once). The same path serves
+/// `FuncPool::invoke_timeout`.
 #[test]
 fn submit_timeout_with_a_huge_timeout_waits_on_a_nonblocking_pool() {
     let _s = serial();
@@ -1217,7 +1212,7 @@ fn func_pool_misuse_inside_its_own_function() {
     entered_rx.recv_timeout(SOON).expect("Fanout did not start");
     ok(fp.invoke(Inside::Leaf)); // the one queue place
     match fp.invoke(Inside::Leaf) {
-        Err(SubmitError::Full(Inside::Leaf)) => {}
+        Err(SubmitError::Full(leaf)) => assert!(matches!(leaf.into_inner(), Inside::Leaf)),
         other => panic!(
             "outside invoke on a full queue: expected Full(Leaf), got {:?}",
             other.err()

@@ -49,9 +49,9 @@
 //! successful `tune`; the final open/closed state is consistent with the
 //! lifecycle operations issued).
 //!
-//! `PROPTEST_CASES=N` runs N cases per property instead of 256. The
-//! `regression_*` tests at the end are the bugs these properties found,
-//! made deterministic.
+//! `PROPTEST_CASES=N` runs N cases per property instead of 256. The tests
+//! at the end pin down, deterministically, races these properties can
+//! reach only by chance.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -1188,7 +1188,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------
-// Regressions found by the properties above
+// Races the properties above reach by chance, made deterministic
 // ---------------------------------------------------------------------------
 
 /// Polls `cond` for up to 10 s.
@@ -1203,10 +1203,10 @@ fn soon(mut cond: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Found by both properties as a hang in `shutdown`/`shutdown_now` after a
-/// `tune` down (a worker below the capacity `Sleeping` in a closed pool with
-/// nothing left to run, `join_threads` waiting for it forever). The race,
-/// made deterministic here:
+/// A worker above the capacity that leaves a closed pool wakes the parked
+/// workers, or a worker below the capacity stays `Sleeping` in a closed
+/// pool with nothing left to run and `shutdown` (`join_threads`) waits for
+/// it forever. The race, made deterministic:
 ///
 /// 1. worker 1 runs a task; worker 0 is idle and parks;
 /// 2. `tune(1)`: worker 1 is now above the capacity (it finishes its task);
@@ -1214,17 +1214,16 @@ fn soon(mut cond: impl FnMut() -> bool) -> bool {
 ///    not drained (worker 1's task is still running) and parks again;
 /// 4. worker 1's task ends: the pool is drained. Worker 1, above the
 ///    capacity in a closed pool, exits through the early return at the top
-///    of `WorkerThread::main_loop`, which (before the fix) notified
-///    `wait_idle` waiters but not the parked workers, so worker 0 never
-///    re-checked `is_closed_and_drained` and `shutdown` waited forever.
+///    of `WorkerThread::main_loop`; that exit notifies the parked workers as
+///    well as the `wait_idle` waiters, so worker 0 re-checks
+///    `is_closed_and_drained` and leaves.
 ///
-/// The properties also met it the other way round: a `shutdown_timeout`
-/// that timed out (the pool closed, still draining), then `tune` down while
-/// the last task ran on a worker now above the capacity; the next `reboot`
-/// (or `shutdown`) then waits forever for worker 0. Fixed by waking the
-/// sleepers on that exit path too.
+/// The same exit path serves the other order: a `shutdown_timeout` that
+/// timed out (the pool closed, still draining), then `tune` down while the
+/// last task runs on a worker now above the capacity; the next `reboot` (or
+/// `shutdown`) needs worker 0 woken the same way.
 #[test]
-fn regression_shutdown_after_shrink_wakes_the_parked_workers() {
+fn a_shutdown_after_a_shrink_wakes_the_parked_workers() {
     let pool = Pool::builder()
         .capacity(2)
         .max_capacity(2)
@@ -1283,28 +1282,26 @@ fn regression_shutdown_after_shrink_wakes_the_parked_workers() {
     );
 }
 
-/// Found by `concurrent_ops_match_the_model` as a hang in `wait_idle` (pool
-/// open, capacity tuned down to 1, worker 0's thread gone by keep-alive,
-/// worker 1 `Suspended`, `queued: 2` forever). The race, made deterministic
-/// here:
+/// A worker that leaves the search to suspend hands the search on, or a
+/// task submitted right after a shrink waits in the injector with no thread
+/// below the capacity to run it (`wait_idle` hangs with the pool open,
+/// capacity 1, worker 0's thread gone by keep-alive, worker 1 `Suspended`,
+/// `queued: 2`). The race, made deterministic:
 ///
 /// 1. worker 0's thread expires (keep-alive) while worker 1 runs a task;
 ///    then worker 1 parks, idle;
 /// 2. `tune(1)` wakes worker 1 (above the new capacity) so it can suspend:
 ///    the waker counts it as *searching*;
 /// 3. a `submit` right after sees a searcher, so it neither wakes nor starts
-///    anyone (rule 1: the searcher will find the task);
+///    anyone (sleep invariant I1: the searcher will find the task);
 /// 4. worker 1 sees it is above the capacity, leaves the search at the top
-///    of `WorkerThread::main_loop` and suspends. Before the fix it ignored
+///    of `WorkerThread::main_loop` and suspends. It acts on
 ///    `end_searching(true)`'s "nobody else is awake, start a thread" answer
-///    there (which `found_work` acts on), so the task stayed in the injector
-///    with no thread below the capacity to run it, until some later submit
-///    started one.
-///
-/// Fixed by handing the search on there (wake or start someone if work
-/// waits), as `found_work` does.
+///    there, as `found_work` does (wake or start someone if work waits);
+///    ignoring it would leave the task in the injector until some later
+///    submit started a thread.
 #[test]
-fn regression_submit_right_after_a_shrink_is_run() {
+fn a_submit_right_after_a_shrink_is_run() {
     let pool = Pool::builder()
         .capacity(2)
         .max_capacity(2)

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{serial, wait_until, Watchdog, SOON};
-use stealpool::{LoadBalancing, MultiPool, Pool, SubmitError};
+use stealpool::{LoadBalancing, MultiPool, Pool};
 
 #[test]
 fn multi_pool_clones_share_the_sub_pools_and_pool_index_is_checked() {
@@ -140,7 +140,9 @@ fn multi_func_pool_least_tasks_steers_around_a_busy_sub_pool_and_hands_back_argu
     releaser.join().unwrap();
     unrun.sort_unstable();
     assert_eq!(unrun, [50, 51, 52]);
-    assert!(matches!(mfp.invoke(5), Err(SubmitError::Closed(5))));
+    let refused = mfp.invoke(5).expect_err("closed");
+    assert!(refused.is_closed());
+    assert_eq!(refused.into_inner(), 5);
     mfp.reboot().expect("reboot");
     mfp.invoke(100).expect("invoke after reboot");
     mfp.wait_idle();

@@ -20,7 +20,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, SubmitError, TuneError};
+use stealpool::{BuildError, LoadBalancing, MultiPool, Pool, Refused, SubmitError, TuneError};
 
 mod common;
 use common::*;
@@ -286,9 +286,9 @@ fn probe_one(mp: &MultiPool) -> Result<usize, SubmitError<()>> {
     let (tx, rx) = mpsc::channel();
     mp.submit(move || tx.send(current_sub_pool()).unwrap())
         .map_err(|error| match error {
-            SubmitError::Closed(_) => SubmitError::Closed(()),
-            SubmitError::Full(_) => SubmitError::Full(()),
-            SubmitError::Timeout(_) => SubmitError::Timeout(()),
+            SubmitError::Closed(_) => SubmitError::Closed(Refused::new(())),
+            SubmitError::Full(_) => SubmitError::Full(Refused::new(())),
+            SubmitError::Timeout(_) => SubmitError::Timeout(Refused::new(())),
         })?;
     let pool = rx.recv_timeout(SOON).expect("the task did not run");
     // Finished, so its count is back down before the next submit.
@@ -376,7 +376,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
         let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
         let full = outcomes
             .iter()
-            .filter(|outcome| matches!(outcome, Err(SubmitError::Full(()))))
+            .filter(|outcome| matches!(outcome, Err(SubmitError::Full(_))))
             .count();
         let on_1 = outcomes.iter().filter(|outcome| matches!(outcome, Ok(1))).count();
         assert_eq!((full, on_1), (3, 3), "{outcomes:?}");
@@ -389,7 +389,7 @@ fn least_tasks_counts_go_back_down_on_every_path() {
     let outcomes: Vec<_> = (0..6).map(|_| probe_one(&mp)).collect();
     let closed = outcomes
         .iter()
-        .filter(|outcome| matches!(outcome, Err(SubmitError::Closed(()))))
+        .filter(|outcome| matches!(outcome, Err(SubmitError::Closed(_))))
         .count();
     assert_eq!(closed, 3, "{outcomes:?}");
     mp.reboot().unwrap();
@@ -767,7 +767,7 @@ fn spawn_returns_results_from_either_strategy_and_hands_back_on_refusal() {
         assert_eq!(mp.stats().completed, 21);
         mp.shutdown();
         match mp.spawn(|| 5) {
-            Err(SubmitError::Closed(task)) => assert_eq!(task(), 5),
+            Err(SubmitError::Closed(task)) => assert_eq!(task.into_inner()(), 5),
             Err(other) => panic!("expected Closed, got {other}"),
             Ok(_) => panic!("a closed multi-pool accepted a spawn"),
         }
@@ -838,4 +838,41 @@ fn strict_isolation_keeps_tasks_on_their_sub_pool() {
     gate.open();
     mp.wait_idle();
     assert!(ran.load(Ordering::SeqCst));
+}
+
+/// Stealing across on a fresh `MultiPool` (threads on demand): a sub-pool
+/// that never had work has no thread, and none started for the tasks queued
+/// behind a blocked sibling, which waited for the blocker though the other
+/// sub-pool had room for a thread. The queued task must run on sub-pool 1
+/// while the blocker still blocks (10 s bound; it starts in microseconds).
+#[test]
+fn a_sub_pool_without_a_thread_starts_one_for_work_queued_behind_a_blocked_sibling() {
+    let _w = Watchdog::new("sibling_without_a_thread", 60);
+    let mp = multi("nothread", 2, 1, LoadBalancing::RoundRobin)
+        .steal_across(true)
+        .build()
+        .expect("build");
+    let (pool0, pool1) = (mp.pool(0).expect("sub-pool"), mp.pool(1).expect("sub-pool"));
+    assert_eq!(pool1.stats().live_workers, 0, "threads start on demand");
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    pool0
+        .submit(move || {
+            entered_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(30));
+        })
+        .unwrap();
+    entered_rx.recv_timeout(SOON).expect("the blocker started");
+    let (ran_tx, ran_rx) = mpsc::channel();
+    pool0.submit(move || ran_tx.send(current_sub_pool()).unwrap()).unwrap();
+    let ran_on = ran_rx.recv_timeout(SOON);
+    release_tx.send(()).unwrap();
+    assert_eq!(
+        ran_on,
+        Ok(1),
+        "the task queued behind the blocked sub-pool 0 did not run on sub-pool 1 (no thread started there)"
+    );
+    mp.wait_idle();
+    let stats = mp.stats();
+    assert_eq!((stats.submitted, stats.completed), (2, 2));
 }

@@ -46,7 +46,7 @@ fn queue_limit_zero_nonblocking_admits_a_task_only_for_a_free_worker() {
     // Both workers busy: nothing may wait.
     let (tx, rx) = mpsc::channel();
     match pool.submit(move || tx.send(1).unwrap()) {
-        Err(SubmitError::Full(task)) => task(), // the closure comes back
+        Err(SubmitError::Full(task)) => task.into_inner()(), // the closure comes back
         other => panic!("expected Full with both workers busy, got {other:?}"),
     }
     assert_eq!(rx.recv().unwrap(), 1);

@@ -49,7 +49,7 @@ fn stats_and_worker_stats_serialize_every_field() {
     assert!((1..=2).contains(&array.len()), "{value}");
     for (w, v) in workers.iter().zip(array) {
         assert_eq!(v["index"], json!(w.index));
-        assert_eq!(v["tasks"], json!(w.tasks));
+        assert_eq!(v["tasks_run"], json!(w.tasks_run));
         assert_eq!(v["steals"], json!(w.steals));
         assert_eq!(v["parks"], json!(w.parks));
         assert_eq!(v["busy_time"], duration(w.busy_time));

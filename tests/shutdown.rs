@@ -175,7 +175,7 @@ fn submit_after_shutdown_gives_back_the_same_closure() {
     match pool.submit(move || {
         c.fetch_add(1, Ordering::SeqCst);
     }) {
-        Err(SubmitError::Closed(f)) => f(),
+        Err(SubmitError::Closed(f)) => f.into_inner()(),
         Err(other) => panic!("expected SubmitError::Closed, got {other:?}"),
         Ok(()) => panic!("submit on a shut-down pool must fail"),
     }

@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use stealpool::{BuildError, Builder, JoinHandle, Pool, Stats, SubmitError};
+use stealpool::{BuildError, Builder, JoinHandle, Pool, Refused, Stats, SubmitError};
 
 mod common;
 use common::*;
@@ -271,14 +271,14 @@ fn default_pool_and_builder_options() {
 #[test]
 fn submit_error_formats_without_debug_closure() {
     // Closures are not Debug; Display/Debug/Error must still work.
-    let e = SubmitError::Closed(|| {});
+    let e = SubmitError::Closed(Refused::new(|| {}));
     assert_error_val(&e);
     let closed = (e.to_string(), format!("{e:?}"));
     assert!(e.is_closed() && !e.is_full() && !e.is_timeout());
-    let e = SubmitError::Full(|| {});
+    let e = SubmitError::Full(Refused::new(|| {}));
     let full = (e.to_string(), format!("{e:?}"));
     assert!(e.is_full() && !e.is_closed() && !e.is_timeout());
-    let e = SubmitError::Timeout(|| {});
+    let e = SubmitError::Timeout(Refused::new(|| {}));
     let timeout = (e.to_string(), format!("{e:?}"));
     assert!(e.is_timeout() && !e.is_closed() && !e.is_full());
     for (d, dbg) in [&closed, &full, &timeout] {
@@ -289,13 +289,13 @@ fn submit_error_formats_without_debug_closure() {
         "Display should tell the variants apart: {closed:?} {full:?} {timeout:?}"
     );
     // into_inner gives back the payload for every variant.
-    assert_eq!(SubmitError::Full(5u8).into_inner(), 5);
-    assert_eq!(SubmitError::Timeout("t").into_inner(), "t");
+    assert_eq!(SubmitError::Full(Refused::new(5u8)).into_inner(), 5);
+    assert_eq!(SubmitError::Timeout(Refused::new("t")).into_inner(), "t");
     let hit = Arc::new(AtomicUsize::new(0));
     let h2 = hit.clone();
-    (SubmitError::Closed(move || {
+    (SubmitError::Closed(Refused::new(move || {
         h2.fetch_add(1, Ordering::SeqCst);
-    })
+    }))
     .into_inner())();
     assert_eq!(hit.load(Ordering::SeqCst), 1);
 

@@ -205,7 +205,7 @@ fn async_refusals_hand_the_closure_back() {
         "the close woke the waiting submitter"
     );
     match submit.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(SubmitError::Closed(f))) => f(),
+        Poll::Ready(Err(SubmitError::Closed(f))) => f.into_inner()(),
         other => panic!(
             "expected Closed with the closure, got {:?}",
             other.map(|r| r.map_err(|e| e.to_string()))
@@ -224,7 +224,7 @@ fn async_refusals_hand_the_closure_back() {
     pool.submit(|| ()).expect("fills the queue");
     let mut submit = pin!(pool.submit_async(mark(5)));
     match submit.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(SubmitError::Full(f))) => f(),
+        Poll::Ready(Err(SubmitError::Full(f))) => f.into_inner()(),
         _ => panic!("a nonblocking pool refuses at once"),
     }
     assert_eq!(marker.load(Ordering::SeqCst), 5);
@@ -242,7 +242,7 @@ fn async_refusals_hand_the_closure_back() {
     assert!(first.as_mut().poll(&mut cx).is_pending());
     let mut second = pin!(pool.submit_async(mark(2)));
     match second.as_mut().poll(&mut cx) {
-        Poll::Ready(Err(SubmitError::Full(f))) => f(),
+        Poll::Ready(Err(SubmitError::Full(f))) => f.into_inner()(),
         _ => panic!("one submitter already waits: the second is refused"),
     }
     assert_eq!(marker.load(Ordering::SeqCst), 2);

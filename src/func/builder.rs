@@ -15,8 +15,10 @@ use crate::hooks::WorkerHooks;
 use crate::pool::builder::Builder;
 use crate::sync::StdArc;
 
-/// Configures and starts a [`FuncPool`]. Every setting of [`Builder`] is here
-/// under the same name; [`FuncPoolBuilder::health_check`] and
+/// Configures and starts a [`FuncPool`]. Every setting of [`Builder`] but
+/// [`autoscale`](Builder::autoscale) is here under the same name (a
+/// function that may block can call [`block_in_place`](crate::block_in_place));
+/// [`FuncPoolBuilder::health_check`] and
 /// [`FuncPoolBuilder::build_with_state`] are a `FuncPool`'s own.
 ///
 /// ```

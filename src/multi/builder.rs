@@ -174,8 +174,10 @@ impl MultiPoolBuilder {
     /// from the other sub-pools before it sleeps (default true): its own
     /// deque, its sub-pool's injector and workers first, then the
     /// siblings'. A submit that finds every worker of its sub-pool busy
-    /// also wakes a sleeping worker of another sub-pool, so no task waits
-    /// behind a blocked sub-pool while any worker is idle. A task run that
+    /// also wakes a sleeping worker of another sub-pool, or starts one in a
+    /// sub-pool that has room for a thread and none yet (threads start on
+    /// demand), so no task waits behind a blocked sub-pool while a worker
+    /// could take it. A task run that
     /// way counts in its own sub-pool's stats; `Pool::current()` inside it
     /// names the sub-pool of the worker running it. `false` keeps the
     /// sub-pools strictly apart (each task runs on the sub-pool it was

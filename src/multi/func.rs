@@ -194,7 +194,7 @@ impl<A: Send + 'static> MultiFuncPool<A> {
                             stats.queued + stats.busy_workers
                         });
                         match other {
-                            Some(other) => invoke(&inner.pools[other], arg),
+                            Some(other) => invoke(&inner.pools[other], arg.into_inner()),
                             None => Err(SubmitError::Full(arg)),
                         }
                     }

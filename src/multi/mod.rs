@@ -240,9 +240,9 @@ impl MultiPool {
             LoadBalancing::RoundRobin => {
                 let first = self.next_in_turn();
                 match self.inner.pools[first].spawn_guarded(task, (), room) {
-                    Err(SubmitError::Full(task)) => {
-                        self.retry_full(first, task, |pool, task| pool.spawn_guarded(task, (), room))
-                    }
+                    Err(SubmitError::Full(task)) => self.retry_full(first, task.into_inner(), |pool, task| {
+                        pool.spawn_guarded(task, (), room)
+                    }),
                     result => result,
                 }
             }

@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use crossbeam_utils::CachePadded;
 
-use crate::error::SubmitError;
+use crate::error::{Refused, SubmitError};
 use crate::multi::{LoadBalancing, MultiPool};
 use crate::pool::Pool;
 use crate::scheduler::{HeapJob, JobKind, Room};
@@ -38,9 +38,9 @@ impl Drop for LoadToken {
 /// The refused value of `error`, mapped by `map`, with the same reason.
 fn map_refused<T, U>(error: SubmitError<T>, map: impl FnOnce(T) -> U) -> SubmitError<U> {
     match error {
-        SubmitError::Closed(value) => SubmitError::Closed(map(value)),
-        SubmitError::Full(value) => SubmitError::Full(map(value)),
-        SubmitError::Timeout(value) => SubmitError::Timeout(map(value)),
+        SubmitError::Closed(value) => SubmitError::Closed(Refused::new(map(value.into_inner()))),
+        SubmitError::Full(value) => SubmitError::Full(Refused::new(map(value.into_inner()))),
+        SubmitError::Timeout(value) => SubmitError::Timeout(Refused::new(map(value.into_inner()))),
     }
 }
 
@@ -62,7 +62,7 @@ impl MultiPool {
                 let first = self.next_in_turn();
                 match self.submit_plain(first, task, room) {
                     Err(SubmitError::Full(task)) => {
-                        self.retry_full(first, task, |pool, task| Self::submit_to(pool, task, room))
+                        self.retry_full(first, task.into_inner(), |pool, task| Self::submit_to(pool, task, room))
                     }
                     result => result,
                 }
@@ -91,7 +91,7 @@ impl MultiPool {
             });
         match other {
             Some(other) => offer(&self.inner.pools[other], value),
-            None => Err(SubmitError::Full(value)),
+            None => Err(SubmitError::Full(Refused::new(value))),
         }
     }
 

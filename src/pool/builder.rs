@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::config::{Config, Pinning, Settings};
 use crate::error::BuildError;
 use crate::hooks::WorkerHooks;
@@ -306,8 +306,9 @@ impl Builder {
     /// holding a NUL byte (which no OS thread can take) with
     /// [`BuildError::InvalidThreadName`]; for a thread started later (on
     /// demand, by `tune`, by `reboot`) the thread gets the default name
-    /// instead and a message goes to stderr (once per pool), so no work waits
-    /// for a thread that cannot start.
+    /// instead and the pool reports it once (a `log` record with the default
+    /// `log` feature, else a line on stderr), so no work waits for a thread
+    /// that cannot start.
     ///
     /// ```
     /// let pool = stealpool::Pool::builder()

@@ -2,16 +2,78 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::scheduler::{JoinFrame, StackJob, WorkerThread};
+use crate::scheduler::{JobRef, JoinFrame, Latch, StackJob, WorkerThread};
 use crate::unwind::{drop_payload, first_panic_of};
+
+/// What `join` needs of the thread it runs on: a worker's pending-join
+/// frames, its deque and its way of waiting. [`WorkerThread`] is the one
+/// host in the pool; the loom component model of join frames
+/// (`tests/loom_components.rs`) runs the same [`join_in_worker`] on a host
+/// made of the real frames, deque and parker alone. Static dispatch: the
+/// worker's `join` compiles to what it would without the trait.
+pub(crate) trait JoinHost {
+    /// A latch this thread can wait on while helping with other work.
+    fn new_latch(&self) -> Latch;
+    /// Links a `join`'s frame, private until offered.
+    ///
+    /// # Safety
+    /// As for `JoinFrames::link`: the frame stays put until unlinked with
+    /// [`JoinHost::unlink_join`], newest first.
+    unsafe fn link_join(&self, frame: &JoinFrame);
+    /// Publishes the oldest private half if a thief could use it.
+    fn offer_join_work(&self);
+    /// Unlinks the newest frame: its job if still private, `None` if
+    /// published.
+    fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef>;
+    /// Pops this thread's own deque (LIFO).
+    fn pop(&self) -> Option<JobRef>;
+    /// Runs a job popped from the deque.
+    fn execute(&self, job: JobRef);
+    /// Runs other work until `latch` is set, publishing every private half
+    /// first.
+    fn wait_until(&self, latch: &Latch);
+}
+
+impl JoinHost for WorkerThread {
+    #[inline]
+    fn new_latch(&self) -> Latch {
+        WorkerThread::new_latch(self)
+    }
+    #[inline]
+    unsafe fn link_join(&self, frame: &JoinFrame) {
+        // SAFETY: forwarded from the caller.
+        unsafe { WorkerThread::link_join(self, frame) }
+    }
+    #[inline]
+    fn offer_join_work(&self) {
+        WorkerThread::offer_join_work(self)
+    }
+    #[inline]
+    fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef> {
+        WorkerThread::unlink_join(self, frame)
+    }
+    #[inline]
+    fn pop(&self) -> Option<JobRef> {
+        WorkerThread::pop(self)
+    }
+    #[inline]
+    fn execute(&self, job: JobRef) {
+        WorkerThread::execute(self, job)
+    }
+    #[inline]
+    fn wait_until(&self, latch: &Latch) {
+        WorkerThread::wait_until(self, latch)
+    }
+}
 
 /// `join` on a worker: keep `b` private in a frame of this worker's
 /// pending joins, publishing it (or an older private half) only when a
 /// thief could take it; run `a`; then run `b` inline if it stayed private,
 /// or take it back from the deque, or help with other work until the thief
 /// that took it finishes it.
-pub(crate) fn join_in_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+pub(crate) fn join_in_worker<W, A, B, RA, RB>(worker: &W, a: A, b: B) -> (RA, RB)
 where
+    W: JoinHost,
     A: FnOnce() -> RA + Send,
     B: FnOnce() -> RB + Send,
     RA: Send,

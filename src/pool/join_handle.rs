@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 use crate::config::PanicHandlerFn;
 use crate::pool::join_error::JoinError;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread};
+use crate::scheduler::{
+    cross, early_count, help_while_draining, ptr_of, JobData, JobKind, JobOps, JobRef, Shared, WorkerThread,
+};
 use crate::sync::{lock, wait, wait_timeout, Arc, AtomicU8, Condvar, Mutex, Ordering, StdArc};
 use crate::unwind::deliver_panic;
 
 /// A spawned task's start word: QUEUED until a runner claims the start
 /// (RUNNING) or a canceller wins (CANCELLED). One CAS decides, so a task
-/// either runs or is cancelled, never both (ARCHITECTURE.md,
-/// "Cancellation").
+/// either runs or is cancelled, never both (pool/README.md,
+/// I32).
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const CANCELLED: u8 = 2;
@@ -85,7 +87,7 @@ impl<T> Packet<T> {
             .compare_exchange(QUEUED, CANCELLED, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
         if won {
-            self.complete(Err(JoinError::cancelled()));
+            self.complete(Err(JoinError::cancelled()), false);
         }
         won
     }
@@ -106,11 +108,14 @@ impl<T> Packet<T> {
                 worker.note_panic();
             }
         }
-        self.complete(result.map_err(JoinError::panic));
+        self.complete(result.map_err(JoinError::panic), true);
     }
 
-    /// Stores the result for the handle and wakes whoever waits.
-    fn complete(&self, result: Result<T, JoinError>) {
+    /// Stores the result for the handle and wakes whoever waits. `ran`: the
+    /// task ran (it did not just get cancelled), so the worker running it
+    /// counts it done before the handle can see the result
+    /// (`worker/early_count.rs`).
+    fn complete(&self, result: Result<T, JoinError>, ran: bool) {
         let mut state = lock(&self.state);
         debug_assert!(!state.finished, "a spawned task completes once");
         // If the handle is gone, nobody will ever see a panic: hand it to
@@ -122,9 +127,15 @@ impl<T> Packet<T> {
             result.err()
         };
         state.finished = true;
+        // An orphaned panic is counted after the panic handler ran, as
+        // every task is counted after everything it does.
+        let wake_room = ran && orphaned.is_none() && early_count::count_spawned_task();
         let waker = state.waker.take();
         let waiting = state.waiting;
         drop(state);
+        if wake_room {
+            early_count::wake_room();
+        }
         if waiting {
             self.finished.notify_all();
         }
@@ -157,9 +168,9 @@ impl<T> Packet<T> {
     }
 }
 
-/// A spawned task in its one allocation: the closure, its handle's packet,
-/// and a value that lives as long as the task (`MultiPool`'s load counter,
-/// or `()`).
+/// A spawned task, boxed: the closure, a reference to its handle's packet
+/// (the task's other allocation), and a value that lives as long as the
+/// task (`MultiPool`'s load counter, or `()`).
 pub(crate) struct SpawnJob<T, F, G> {
     packet: Arc<Packet<T>>,
     task: F,
@@ -172,7 +183,7 @@ where
     F: FnOnce() -> T + Send,
     G: Send,
 {
-    /// Boxes the task (its one allocation) and erases it into a job.
+    /// Boxes the task and erases it into a job.
     pub(crate) fn into_job_ref(packet: Arc<Packet<T>>, task: F, guard: G) -> JobRef {
         let job = Box::new(SpawnJob { packet, task, guard });
         // SAFETY: `Box::into_raw` is never null; the data is `Send` (all
@@ -304,16 +315,21 @@ impl<T> JoinHandle<T> {
     /// Waits for the task and returns its result, or `Err(JoinError)` if it
     /// panicked or was cancelled.
     ///
+    /// Once it returned, [`Pool::stats`](crate::Pool::stats) counts the task
+    /// as completed and its worker no longer as busy for it (unless the
+    /// pool has task hooks, where the count follows `on_task_end`, or a
+    /// worker of another `MultiPool` sub-pool ran it, or the calling
+    /// thread: then the count follows the result by a moment).
+    ///
     /// Called from inside one of the same pool's tasks, the worker runs other
     /// queued tasks while it waits (so a pool of one worker cannot deadlock
     /// on its own queue), and blocks only once the awaited task is running
     /// elsewhere.
     ///
-    /// Helping is per pool: a task of pool A that joins a handle of pool B
-    /// blocks its worker without running B's queue. If A has one worker and
-    /// B's task in turn joins a handle of a task queued in A, the two wait
-    /// for each other forever; give such pools enough workers, or wait for
-    /// the other pool's result outside the pool.
+    /// Called from a task of another pool A (the handle's task runs in B),
+    /// the worker runs A's queued tasks while it waits, looking for new ones
+    /// about every millisecond: if B's task in turn waits for a task queued
+    /// in A, the two finish even when A has one worker.
     ///
     /// If [`Pool::shutdown_now`](crate::Pool::shutdown_now) hands the task
     /// back unrun, the handle gets the result of [`Task::run`](crate::Task::run)
@@ -336,6 +352,8 @@ impl<T> JoinHandle<T> {
     /// let pool = stealpool::Pool::builder().capacity(1).build()?;
     /// let handle = pool.spawn(|| 2 + 2)?;
     /// assert_eq!(handle.join()?, 4);
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.busy_workers), (1, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
@@ -394,6 +412,9 @@ impl<T> JoinHandle<T> {
         // Inside any pool's task, a handed-back task is not waited for: the
         // `shutdown_now` that holds it may be waiting for this very task.
         let inside_a_pool = WorkerThread::current().is_some();
+        // A worker of another pool runs its own pool's work while it waits:
+        // the awaited task may itself wait for that work (`worker/cross.rs`).
+        let cross = WorkerThread::current().filter(|worker| !std::ptr::eq(&*worker.shared, self.pool));
         let mut state = lock(&self.packet.state);
         loop {
             if state.finished {
@@ -405,6 +426,23 @@ impl<T> JoinHandle<T> {
                 // (then it finishes without us).
                 self.packet.cancel();
                 state = lock(&self.packet.state);
+                continue;
+            }
+            if let Some(worker) = cross {
+                drop(state);
+                while !self.is_finished() && !past(deadline) && worker.help_once() {}
+                state = lock(&self.packet.state);
+                if state.finished {
+                    return true;
+                }
+                let now = Instant::now();
+                let pause = match deadline {
+                    Some(deadline) if now >= deadline => return false,
+                    Some(deadline) => (deadline - now).min(cross::CROSS_POLL),
+                    None => cross::CROSS_POLL,
+                };
+                state.waiting = true;
+                state = wait_timeout(&self.packet.finished, state, pause);
                 continue;
             }
             match deadline {

@@ -1,6 +1,9 @@
 //! The public handle: `Pool`.
 
+pub(crate) mod block_in_place;
+pub(crate) mod broadcast;
 pub(crate) mod builder;
+pub(crate) mod current;
 pub(crate) mod global;
 pub(crate) mod join;
 pub(crate) mod join_error;
@@ -11,12 +14,13 @@ pub(crate) mod scoped_handle;
 pub(crate) mod submit_async;
 pub(crate) mod task;
 pub(crate) mod task_set;
+pub(crate) mod yield_now;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::{BuildError, RebootError, ShutdownTimeout, SubmitError, TuneError};
 use crate::pool::builder::Builder;
 use crate::pool::join::{join_in_worker, join_on_caller};
@@ -24,9 +28,7 @@ use crate::pool::join_handle::{JoinHandle, Packet, SpawnJob};
 use crate::pool::scope::Scope;
 use crate::pool::task::Task;
 use crate::pool::task_set::SetMember;
-use crate::scheduler::{
-    help_while_draining, Admission, HeapJob, JobKind, JobRef, Latch, Refusal, Room, Shared, StackJob, WorkerThread,
-};
+use crate::scheduler::{cross, Admission, HeapJob, JobKind, JobRef, Refusal, Room, Shared, StackJob, WorkerThread};
 use crate::stats::{Stats, WorkerStats};
 use crate::sync::Arc;
 
@@ -104,8 +106,10 @@ impl Pool {
     ///
     /// **Blocking.** From outside the pool, on a pool without a
     /// [`queue_limit`](Builder::queue_limit), this is lock-free and never
-    /// blocks: one push onto the global injector and one read of the idle
-    /// word, waking a worker only if none is awake to find the task. With a
+    /// blocks: one atomic read-modify-write that counts the task (and sees
+    /// whether the pool is closed), one push onto the global injector, then
+    /// a fence and one read of the idle word, waking a worker only if none
+    /// is awake to find the task. With a
     /// `queue_limit` and a full queue it blocks until a place frees (or
     /// refuses at once with [`nonblocking`](Builder::nonblocking), or when
     /// [`max_blocked_submitters`](Builder::max_blocked_submitters) threads
@@ -114,7 +118,9 @@ impl Pool {
     /// tasks that submit tasks cannot deadlock the pool. A closure that
     /// captures at most two words (a reference, an `Arc`, a couple of
     /// integers) is stored in the queued job itself, with no allocation; a
-    /// larger one is boxed once.
+    /// larger one of up to 64 bytes takes a block of the calling thread's job
+    /// cache (workers recycle theirs, so work submitted inside the pool stops
+    /// allocating once warm), and a larger one still is boxed.
     ///
     /// **Start order.** Tasks submitted from outside wait in one FIFO queue.
     /// By default a worker takes a batch of them and runs it oldest first,
@@ -134,8 +140,9 @@ impl Pool {
     /// before it returns, so accepted work never waits for a thread that
     /// cannot exist; the first worker that does start takes over. Tasks
     /// those tasks submit are queued and run by the same loop, one after
-    /// another, never by recursion. The refusal is reported on stderr once
-    /// per pool.
+    /// another, never by recursion. The refusal is reported once per pool
+    /// (a `log` record with the default `log` feature, else a line on
+    /// stderr).
     ///
     /// # Errors
     ///
@@ -241,8 +248,8 @@ impl Pool {
     /// Queued and blocking exactly as [`Pool::submit`]: never blocks inside
     /// the pool or without a [`queue_limit`](Builder::queue_limit); from
     /// outside, a full bounded queue blocks it until there is room (or it
-    /// refuses, as configured). The task itself costs one allocation (the
-    /// result's packet).
+    /// refuses, as configured). The task costs two allocations: the task
+    /// itself and its result's packet, which the handle shares.
     ///
     /// [`JoinHandle::join`] blocks for the result (inside the pool it runs
     /// other tasks while it waits); `JoinHandle` is also a `Future`. A panic
@@ -331,6 +338,14 @@ impl Pool {
     /// thread (as [`Pool::join`] does there). Never refused and never
     /// blocked by a [`queue_limit`](Builder::queue_limit).
     ///
+    /// Called from a task of *another* pool, the calling worker runs its own
+    /// pool's queued tasks while it waits (as [`Pool::join`],
+    /// [`Pool::scope`] and [`JoinHandle::join`] do across pools), so pools
+    /// that install into each other finish even when every worker of one
+    /// waits in the other: `a.install(|| b.install(|| a.install(f)))` on
+    /// one-worker pools returns. Such a worker looks for new work of its own
+    /// pool about every millisecond while it waits.
+    ///
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build()?;
     /// let numbers: Vec<u64> = (1..=100).collect();
@@ -362,12 +377,13 @@ impl Pool {
         if Admission::admit(&self.shared, Room::Unlimited).is_err() {
             return f();
         }
-        let job = StackJob::new(f, Latch::for_current_thread());
+        // From a worker of another pool, that worker runs its own pool's
+        // work while it waits (`worker/cross.rs`).
+        let job = StackJob::new(f, cross::caller_latch());
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 
@@ -516,7 +532,7 @@ impl Pool {
         let worker = WorkerThread::current_in(&self.shared);
         let latch = match worker {
             Some(worker) => worker.new_latch(),
-            None => Latch::for_current_thread(),
+            None => cross::caller_latch(),
         };
         let scope = Scope::new(&self.shared, latch, fifo);
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&scope)));
@@ -592,13 +608,12 @@ impl Pool {
                 // a thread outside the pool ("caller runs").
                 None => join_on_caller(a, b),
             },
-            Latch::for_current_thread(),
+            cross::caller_latch(),
         );
         // SAFETY: `job` stays in this frame until its latch is set, which
-        // `wait_blocking` waits for.
+        // `wait_for_other_pool` waits for.
         Shared::inject(&self.shared, unsafe { job.as_job_ref(true) });
-        help_while_draining(|| job.latch.probe());
-        job.latch.wait_blocking();
+        cross::wait_for_other_pool(&job.latch);
         job.into_result().into_return_value()
     }
 
@@ -805,6 +820,11 @@ impl Pool {
     /// run at once. No task is lost or run twice, whatever races with it.
     /// Tuning a shut-down pool sets the capacity its `reboot` starts with.
     ///
+    /// While an [`Autoscale`] is on, `capacity` is its new starting point
+    /// and the capacity moves to it clamped into the autoscaler's
+    /// `min..=max` at once (a later `set_autoscale` with other bounds
+    /// clamps the same starting point into those).
+    ///
     /// # Errors
     ///
     /// [`TuneError::Zero`] for 0 and [`TuneError::AboveMax`] above
@@ -816,6 +836,10 @@ impl Pool {
     /// assert_eq!(pool.capacity(), 8);
     /// pool.tune(1)?;
     /// assert_eq!(pool.stats().capacity, 1);
+    ///
+    /// pool.set_autoscale(Some(stealpool::Autoscale::new(2, 6)))?;
+    /// pool.tune(8)?;
+    /// assert_eq!(pool.capacity(), 6);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tune(&self, capacity: usize) -> Result<(), TuneError> {
@@ -834,11 +858,16 @@ impl Pool {
     }
 
     /// Turns the autoscaler on (`Some`, see [`Autoscale`]) or off
-    /// (`None`): off, the capacity stays where the autoscaler left it (less
-    /// the slots it lent to blocked workers, which go back), and only
-    /// [`Pool::tune`] and [`block_in_place`](crate::block_in_place) move
-    /// it. On, it starts from the current starting point (the built
-    /// capacity or the last `tune`) clamped into `min..=max`.
+    /// (`None`).
+    ///
+    /// Off, the capacity goes back to the base the autoscaler last held
+    /// (where its queue-delay rule, or a `tune` clamped into its bounds,
+    /// left it): the slots it lent ahead of need go at once, and each slot
+    /// it lent to a worker it saw blocked goes back as that worker returns
+    /// from its task (it never rises meanwhile). Then only [`Pool::tune`]
+    /// and [`block_in_place`](crate::block_in_place) move it. On, it
+    /// starts from the current starting point (the built capacity or the
+    /// last `tune`) clamped into `min..=max`.
     ///
     /// # Errors
     ///

@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crossbeam_utils::CachePadded;
 
 use crate::pool::scoped_handle::{HandleWaiters, ScopedJoinHandle, ScopedTask, SpawnedTask};
-use crate::scheduler::{help_while_draining, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
+use crate::scheduler::{cross, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 use crate::unwind::{drop_payload, Payload};
 
@@ -298,10 +298,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.finish_one();
         match worker {
             Some(worker) => worker.wait_until(&self.latch),
-            None => {
-                help_while_draining(|| self.latch.probe());
-                self.latch.wait_blocking();
-            }
+            // The latch is `cross::caller_latch()`'s (`Pool::scope_with`).
+            None => cross::wait_for_other_pool(&self.latch),
         }
     }
 

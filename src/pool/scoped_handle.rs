@@ -7,8 +7,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::thread::Result as ThreadResult;
 
-use crate::scheduler::{help_while_draining, put_job_value, take_job_value, Shared, WorkerThread};
-use crate::sync::{lock, wait, AtomicU8, Condvar, Mutex, Ordering};
+use crate::scheduler::{cross, help_while_draining, put_job_value, take_job_value, Shared, WorkerThread};
+use crate::sync::{lock, wait, wait_timeout, AtomicU8, Condvar, Mutex, Ordering};
 use crate::unwind::{drop_payload, Payload};
 
 // Each bit of a packet's state is set at most once, by its one owner (the
@@ -42,9 +42,13 @@ impl HandleWaiters {
     }
 }
 
-/// Where a scoped spawn leaves its result for its handle. Two RMWs on
-/// `state` decide who owns the result and who frees the task: the common
-/// path takes no lock.
+/// Where a scoped spawn leaves its result for its handle. `state` decides
+/// who owns the result and who frees the task, with no lock on the common
+/// paths: the spawn's run and the handle's drop each first load it, and
+/// take over at once if the other side is done (a handle dropped before
+/// the spawn ran, a spawn finished before its handle went); otherwise one
+/// RMW each (FINISHED, HANDLE_GONE) decides, the second to come disposing
+/// of both. A blocking `join` sets WAITING under the waiters' lock.
 pub(crate) struct ScopedPacket<T> {
     state: AtomicU8,
     /// Written once by the spawn before it sets FINISHED (Release); read by
@@ -233,7 +237,8 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     /// panicked (then the scope does not re-raise that panic).
     ///
     /// Inside one of the pool's tasks the worker runs other queued tasks
-    /// while it waits, as [`JoinHandle::join`](crate::JoinHandle::join) does.
+    /// while it waits, as [`JoinHandle::join`](crate::JoinHandle::join) does;
+    /// inside a task of another pool, that pool's queued tasks.
     ///
     /// # Errors
     ///
@@ -254,12 +259,27 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
             help_while_draining(|| packet.is_finished());
         }
         if !packet.is_finished() {
+            // A worker of another pool runs its own pool's work while it
+            // waits: the spawn may wait for that work (`worker/cross.rs`).
+            let cross = WorkerThread::current().filter(|worker| !std::ptr::eq(&*worker.shared, self.shared));
             let mut guard = lock(&self.waiters.lock);
             // AcqRel: announces the wait (the spawn notifies under the lock
             // if it sees this) and reads FINISHED in the same RMW order.
             let mut state = packet.state.fetch_add(WAITING, Ordering::AcqRel);
             while state & FINISHED == 0 {
-                guard = wait(&self.waiters.finished, guard);
+                guard = match cross {
+                    None => wait(&self.waiters.finished, guard),
+                    Some(worker) => {
+                        drop(guard);
+                        while !packet.is_finished() && worker.help_once() {}
+                        let guard = lock(&self.waiters.lock);
+                        if packet.is_finished() {
+                            guard
+                        } else {
+                            wait_timeout(&self.waiters.finished, guard, cross::CROSS_POLL)
+                        }
+                    }
+                };
                 state = packet.state.load(Ordering::Acquire);
             }
         }

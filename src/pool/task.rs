@@ -4,7 +4,7 @@ use std::fmt;
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::scheduler::{JobRef, Shared};
+use crate::scheduler::{early_count, JobRef, Shared};
 use crate::sync::Arc;
 
 /// A task that was accepted but never started, handed back by
@@ -83,8 +83,10 @@ impl Task {
                 unsafe { job.discard() };
                 return;
             }
+            // Counted below, never early by a worker running it inside its
+            // own task (`worker/early_count.rs`).
             // SAFETY: as above.
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() }));
+            let outcome = early_count::unarmed(|| panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.execute() })));
             // Counted however it ended, as a worker counts a task.
             self.shared.count_handed_back_run();
             if let Err(payload) = outcome {

@@ -9,8 +9,8 @@ use crate::error::SubmitError;
 use crate::pool::join_error::JoinError;
 use crate::pool::join_handle::JoinHandle;
 use crate::pool::Pool;
-use crate::scheduler::{help_while_draining, Room, WorkerThread};
-use crate::sync::{lock, wait, Arc, Condvar, Mutex};
+use crate::scheduler::{cross, help_while_draining, Room, WorkerThread};
+use crate::sync::{lock, wait, wait_timeout, Arc, Condvar, Mutex};
 
 /// The ids of a set's tasks that finished (or were handed back by
 /// `shutdown_now`), in the order they did.
@@ -139,7 +139,8 @@ impl<T: Send + 'static> TaskSet<T> {
     /// finished (a cancelled task counts as finished when it was cancelled).
     ///
     /// Called from inside one of the pool's tasks, the worker runs other
-    /// queued tasks while it waits, as [`JoinHandle::join`] does. A task
+    /// queued tasks while it waits, as [`JoinHandle::join`] does (from a
+    /// task of another pool, that pool's queued tasks). A task
     /// [`Pool::shutdown_now`] handed back is returned as `JoinHandle::join`
     /// would return it (waiting for the `Task` to be run or dropped, or
     /// cancelled at once inside a pool's task).
@@ -170,6 +171,51 @@ impl<T: Send + 'static> TaskSet<T> {
             // no handle.
             if let Some(handle) = self.tasks.remove(&id) {
                 return Some(handle.join());
+            }
+        }
+    }
+
+    /// The result of a task of the set that has finished, without waiting
+    /// (tokio's `JoinSet::try_join_next`): `None` if none has finished yet,
+    /// or the set is empty. Results come in the order the tasks finished,
+    /// as from [`TaskSet::join_next`], so a loop that spawns can collect
+    /// what is ready as it goes. A task [`Pool::shutdown_now`] handed back
+    /// counts as finished only once its `Task` is run or dropped.
+    ///
+    /// [`Pool::shutdown_now`]: crate::Pool::shutdown_now
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let pool = stealpool::Pool::builder().capacity(2).build()?;
+    /// let mut set = stealpool::TaskSet::new(&pool);
+    /// let (release, wait) = mpsc::channel::<()>();
+    /// set.spawn(move || { let _ = wait.recv(); "slow" })?;
+    /// assert!(set.try_join_next().is_none()); // not finished: no waiting
+    /// release.send(())?;
+    /// let result = loop {
+    ///     if let Some(result) = set.try_join_next() {
+    ///         break result;
+    ///     }
+    ///     std::thread::yield_now(); // other work would go here
+    /// };
+    /// assert_eq!(result?, "slow");
+    /// assert!(set.is_empty() && set.try_join_next().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use = "the result of a task is lost if not used"]
+    pub fn try_join_next(&mut self) -> Option<Result<T, JoinError>> {
+        loop {
+            // Each ready id is popped once: a handed-back task goes back
+            // into the set, and its id comes again when it is run or
+            // dropped (see `poll_join_next`), so this loop ends.
+            let id = lock(&self.queue.state).ids.pop_front()?;
+            if let Some(handle) = self.tasks.remove(&id) {
+                match handle.try_join() {
+                    Ok(result) => return Some(result),
+                    Err(handle) => {
+                        self.tasks.insert(id, handle);
+                    }
+                }
             }
         }
     }
@@ -238,12 +284,27 @@ impl<T: Send + 'static> TaskSet<T> {
         } else {
             help_while_draining(ready);
         }
+        // A worker of another pool runs its own pool's work while it waits:
+        // the tasks may wait for that work (`worker/cross.rs`).
+        let cross = WorkerThread::current().filter(|worker| !std::ptr::eq(&*worker.shared, &*self.pool.shared));
         let mut state = lock(&queue.state);
         loop {
             if let Some(id) = state.ids.pop_front() {
                 return id;
             }
-            state = wait(&queue.ready, state);
+            state = match cross {
+                None => wait(&queue.ready, state),
+                Some(worker) => {
+                    drop(state);
+                    while !ready() && worker.help_once() {}
+                    let state = lock(&queue.state);
+                    if state.ids.is_empty() {
+                        wait_timeout(&queue.ready, state, cross::CROSS_POLL)
+                    } else {
+                        state
+                    }
+                }
+            };
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::task::{Context, Poll};
 
-use crate::error::SubmitError;
+use crate::error::{Refused, SubmitError};
 use crate::scheduler::backpressure::AsyncWait;
 use crate::scheduler::job::JobRef;
 use crate::scheduler::registry::Shared;
@@ -45,9 +45,9 @@ pub(crate) enum Refusal {
 impl Refusal {
     pub(crate) fn with<F>(self, task: F) -> SubmitError<F> {
         match self {
-            Refusal::Closed => SubmitError::Closed(task),
-            Refusal::Full => SubmitError::Full(task),
-            Refusal::Timeout => SubmitError::Timeout(task),
+            Refusal::Closed => SubmitError::Closed(Refused::new(task)),
+            Refusal::Full => SubmitError::Full(Refused::new(task)),
+            Refusal::Timeout => SubmitError::Timeout(Refused::new(task)),
         }
     }
 }

@@ -169,12 +169,26 @@ impl Backpressure {
     /// reservation was not used). Wakes blocked submitters.
     #[inline]
     pub(crate) fn release(&self, count: usize) {
+        if self.release_quietly(count) {
+            self.wake_cold(count);
+        }
+    }
+
+    /// [`Backpressure::release`] without waking anyone: returns whether a
+    /// blocked submitter must be woken ([`Backpressure::wake_released`]),
+    /// for a caller that holds a lock no submitter's waker may meet.
+    #[inline]
+    pub(crate) fn release_quietly(&self, count: usize) -> bool {
         self.queued.fetch_sub(count, Ordering::SeqCst);
         // Pairs with the fence in `reserve_cold`.
         fence(Ordering::SeqCst);
-        if self.blocked.load(Ordering::Relaxed) > 0 {
-            self.wake_cold(count);
-        }
+        self.blocked.load(Ordering::Relaxed) > 0
+    }
+
+    /// The wake-up [`Backpressure::release_quietly`] asked for.
+    #[cold]
+    pub(crate) fn wake_released(&self, count: usize) {
+        self.wake_cold(count);
     }
 
     #[cold]
@@ -223,7 +237,7 @@ impl Backpressure {
     /// re-check sees the room, or `release` sees the count and finds the
     /// waker (a woken submitter puts its waker back before re-checking, and
     /// a `release` that found the list empty meanwhile published its room
-    /// through that mutex). ARCHITECTURE.md, "Backpressure".
+    /// through that mutex). scheduler/README.md, I8.
     pub(crate) fn poll_reserve(
         &self,
         wait: &mut AsyncWait,

@@ -256,8 +256,8 @@ impl<F: FnOnce() + Send> HeapJob<F> {
         }
     }
 
-    /// Erases `f` into a [`JobRef`]: stored inline if it fits, else boxed
-    /// (then the task's one allocation).
+    /// Erases `f` into a [`JobRef`]: stored inline if it fits, else out of
+    /// line (a block of this thread's job cache, or a `Box` beyond it).
     ///
     /// The closure may borrow (`'scope`): the caller promises it runs or is
     /// discarded before those borrows end (a `Scope` waits for all its jobs).

@@ -151,7 +151,7 @@ pub(crate) unsafe fn free_block(block: NonNull<u8>) {
 }
 
 /// Moves `value` out of line for a job: into a cached block if it fits
-/// one, else into a `Box`. [`take`] gets it back.
+/// one, else into a `Box`. [`take_job_value`] gets it back.
 #[inline]
 pub(crate) fn put_job_value<T>(value: T) -> NonNull<T> {
     if fits::<T>() {
@@ -173,13 +173,14 @@ pub(crate) fn put_job_value<T>(value: T) -> NonNull<T> {
 #[inline]
 pub(crate) unsafe fn take_job_value<T>(stored: NonNull<T>) -> T {
     if fits::<T>() {
-        // SAFETY: `put` wrote a `T` there; read once (caller).
+        // SAFETY: `put_job_value` wrote a `T` there; read once (caller).
         let value = unsafe { stored.as_ptr().read() };
         // SAFETY: from `alloc_block`; its value was just moved out.
         unsafe { free_block(stored.cast()) };
         value
     } else {
-        // SAFETY: `put` made it with `Box::into_raw` (caller: taken once).
+        // SAFETY: `put_job_value` made it with `Box::into_raw` (caller:
+        // taken once).
         *unsafe { Box::from_raw(stored.as_ptr()) }
     }
 }
@@ -223,8 +224,7 @@ mod tests {
             unsafe { free_block(block) };
         }
         // The cache holds at most CACHED of them; the others went back to
-        // the allocator (checked for leaks by valgrind in CI when the test
-        // binary runs under it; here: the count).
+        // the allocator (this test checks the count).
         let kept = cache::CACHE.with(|cache| {
             let mut n = 0;
             let mut held = Vec::new();

@@ -19,7 +19,7 @@
 use std::ptr::NonNull;
 
 use crate::scheduler::parker::Parker;
-use crate::sync::{thread, AtomicU8, Ordering};
+use crate::sync::{thread, Arc, AtomicU8, Ordering};
 
 const UNSET: u8 = 0;
 const SLEEPING: u8 = 1;
@@ -33,11 +33,18 @@ pub(crate) enum LatchOwner {
     Worker(NonNull<Parker>),
     /// A thread outside the pool: it parks with `thread::park`.
     Thread(thread::Thread),
+    /// A worker of *another* pool, waiting for a job of this one while it
+    /// runs its own pool's work (`worker/cross.rs`). The setter runs a job
+    /// of this pool, which keeps nothing of the owner's pool alive, so the
+    /// owner's parker is held by a count of its own (one RMW per wait
+    /// across pools, a path that blocks anyway).
+    CrossWorker(Arc<Parker>),
 }
 
 // SAFETY: `Worker` points to a `Parker`, which is `Sync` (atomics, a mutex
 // and a condvar); it is only used to `unpark`, while the pool that owns it is
-// alive (`Latch::set`'s contract). `Thread` is `Send + Sync` itself.
+// alive (`Latch::set`'s contract). `Thread` and `Arc<Parker>` are
+// `Send + Sync` themselves.
 unsafe impl Send for LatchOwner {}
 // SAFETY: as above.
 unsafe impl Sync for LatchOwner {}
@@ -55,6 +62,7 @@ impl LatchOwner {
             // SAFETY: the caller keeps the parker's pool alive.
             LatchOwner::Worker(parker) => unsafe { parker.as_ref() }.unpark(),
             LatchOwner::Thread(thread) => thread.unpark(),
+            LatchOwner::CrossWorker(parker) => parker.unpark(),
         }
     }
 
@@ -62,6 +70,7 @@ impl LatchOwner {
         match self {
             LatchOwner::Worker(parker) => LatchOwner::Worker(*parker),
             LatchOwner::Thread(thread) => LatchOwner::Thread(thread.clone()),
+            LatchOwner::CrossWorker(parker) => LatchOwner::CrossWorker(parker.clone()),
         }
     }
 }

@@ -16,6 +16,7 @@
 pub(crate) mod admission;
 pub(crate) mod autoscale;
 pub(crate) mod backpressure;
+pub(crate) mod broadcast;
 pub(crate) mod job;
 pub(crate) mod job_cache;
 pub(crate) mod latch;
@@ -29,6 +30,7 @@ pub(crate) mod stamp;
 pub(crate) mod worker;
 
 pub(crate) use admission::{Admission, Refusal, Room};
+pub(crate) use broadcast::Share;
 pub(crate) use job::{ptr_of, HeapJob, JobData, JobKind, JobOps, JobRef, StackJob};
 pub(crate) use job_cache::{put_job_value, take_job_value};
 pub(crate) use latch::Latch;
@@ -36,4 +38,9 @@ pub(crate) use pinning::Placement;
 pub(crate) use registry::idle::help_while_draining;
 pub(crate) use registry::threads::StartError;
 pub(crate) use registry::Shared;
-pub(crate) use worker::{JoinFrame, WorkerThread};
+pub(crate) use worker::{cross, early_count, JoinFrame, WorkerThread};
+
+/// The single components the loom component models drive on their own
+/// (`crate::loom_components`).
+#[cfg(loom)]
+pub(crate) use {latch::LatchOwner, parker::Parker, worker::JoinFrames};

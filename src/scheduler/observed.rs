@@ -1,7 +1,7 @@
 //! The observed paths: a worker's thread hooks, and running a task in a
 //! pool with task hooks or queue delays measured. Everything here is out of
 //! line and reached through one test of a field of the pool's config, so a
-//! pool without hooks runs none of it (ARCHITECTURE.md, "Observing").
+//! pool without hooks runs none of it (observe/README.md).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use core_affinity::CoreId;
 
 use crate::config::Pinning;
+use crate::sync::unpoisoned;
 
 /// A wait longer than this (from the waker's stamp to the worker running,
 /// or one search round) counts as a sign that the worker's core is busy.
@@ -238,7 +239,7 @@ impl Placement {
         } else {
             least_used(&self.cores)
         };
-        let mut usage = lock_usage();
+        let mut usage = unpoisoned(CORE_USAGE.lock());
         if usage.len() <= core.id {
             usage.resize(core.id + 1, 0);
         }
@@ -248,18 +249,14 @@ impl Placement {
 }
 
 /// How many live workers, across every pool of the process, call each core
-/// (by id) home.
+/// (by id) home. Locked with poisoning ignored: a panic while holding it
+/// cannot leave the counts half-written (each update is one increment or
+/// decrement).
 static CORE_USAGE: StdMutex<Vec<usize>> = StdMutex::new(Vec::new());
 
 /// Where ties between equally used cores start: spread by process, so that
 /// several processes using the library do not all begin on core 0.
 static TIE_START: AtomicUsize = AtomicUsize::new(usize::MAX);
-
-fn lock_usage() -> std::sync::MutexGuard<'static, Vec<usize>> {
-    // A panic while holding it cannot leave the counts half-written (each
-    // update is one increment or decrement): use them as they are.
-    CORE_USAGE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The least used of `cores`; ties go to the first at or after this
 /// process's tie start.
@@ -270,7 +267,7 @@ fn least_used(cores: &[CoreId]) -> CoreId {
         start = std::process::id() as usize;
         TIE_START.store(start, std::sync::atomic::Ordering::Relaxed);
     }
-    let usage = lock_usage();
+    let usage = unpoisoned(CORE_USAGE.lock());
     let used = |core: &CoreId| usage.get(core.id).copied().unwrap_or(0);
     let n = cores.len();
     (0..n)
@@ -317,7 +314,7 @@ impl CoreClaim {
 
 impl Drop for CoreClaim {
     fn drop(&mut self) {
-        let mut usage = lock_usage();
+        let mut usage = unpoisoned(CORE_USAGE.lock());
         if let Some(count) = usage.get_mut(self.0.id) {
             *count = count.saturating_sub(1);
         }

@@ -14,15 +14,15 @@ mod monitor;
 mod queue_rule;
 
 use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 use crate::error::TuneError;
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, unpoisoned, Arc};
 
 /// The autoscaler's state in a pool.
 pub(crate) struct AutoscaleCell {
@@ -44,7 +44,7 @@ pub(crate) struct AutoscaleCell {
     tids: Box<[AtomicI64]>,
 }
 
-struct MonitorState {
+pub(super) struct MonitorState {
     settings: Option<Autoscale>,
     /// A monitor thread is in its loop (it clears this, under this lock,
     /// as it leaves).
@@ -52,10 +52,6 @@ struct MonitorState {
     /// Set by a poke, cleared by the monitor as it wakes.
     poked: bool,
     thread: Option<JoinHandle<()>>,
-}
-
-fn lock_state(mutex: &Mutex<MonitorState>) -> MutexGuard<'_, MonitorState> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl AutoscaleCell {
@@ -114,7 +110,7 @@ impl AutoscaleCell {
 
     /// Wakes the monitor now (new settings, the pool closing, a poke).
     pub(crate) fn poke(&self) {
-        lock_state(&self.state).poked = true;
+        unpoisoned(self.state.lock()).poked = true;
         self.wake.notify_all();
     }
 
@@ -148,7 +144,7 @@ impl AutoscaleCell {
     /// reopened meanwhile (a `reboot` keeps its monitor). Called by
     /// `join_threads`, never under the control lock.
     pub(crate) fn join_monitor(&self, closed: impl Fn() -> bool) {
-        let mut state = lock_state(&self.state);
+        let mut state = unpoisoned(self.state.lock());
         loop {
             if !state.running {
                 let thread = state.thread.take();
@@ -161,17 +157,21 @@ impl AutoscaleCell {
             if !closed() {
                 return;
             }
-            state = self
-                .wake
-                .wait_timeout(state, Duration::from_millis(10))
-                .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
+            state = unpoisoned(self.wake.wait_timeout(state, Duration::from_millis(10))).0;
         }
     }
 }
 
 impl Shared {
     /// Turns the autoscaler on with `setting`, or off (`None`: the capacity
-    /// stays where it is, less the slots the monitor lent).
+    /// goes back to the base the autoscaler last held; the slots it lent to
+    /// blocked workers go back as those workers return, see
+    /// `monitor::Monitor::drain`).
+    ///
+    /// Everything is decided under the control lock, the settings included
+    /// (control, then the monitor's state lock: the order `tune` and the
+    /// monitor's drain use too), so a `tune` racing this call clamps by the
+    /// bounds in force when it takes the lock, never by stale ones.
     pub(crate) fn set_autoscale(this: &Arc<Self>, setting: Option<Autoscale>) -> Result<(), TuneError> {
         let max_capacity = this.config.max_capacity;
         if let Some(scale) = setting.filter(|scale| !scale.fits(max_capacity)) {
@@ -182,47 +182,70 @@ impl Shared {
             });
         }
         let cell = &this.autoscale;
-        {
-            let mut control = lock(&this.control);
-            match setting {
-                Some(scale) => {
-                    Shared::set_lending_ceiling_locked(this, &mut control, scale.max);
-                    let start = cell.start.load(Ordering::Relaxed);
-                    Shared::set_base_capacity_locked(this, &mut control, scale.clamp(start));
-                }
-                None => {
-                    // Freeze: what runs now stays, but for the slots the
-                    // monitor lent, which go back.
-                    let explicit = (0..this.slots.len())
-                        .filter(|&index| this.is_lent_for(index, LendReason::Explicit))
-                        .count();
-                    // Explicit lends raised the capacity by at most
-                    // `explicit` and never took it below the base (which
-                    // also covers a pool whose autoscaler was never on:
-                    // the base stays as it is).
-                    let frozen = this.capacity().saturating_sub(explicit).max(this.lending.base()).max(1);
-                    Shared::set_base_capacity_locked(this, &mut control, frozen);
-                    Shared::take_back_detected_locked(this, &mut control);
+        let mut control = lock(&this.control);
+        match setting {
+            Some(scale) => {
+                Shared::set_lending_ceiling_locked(this, &mut control, scale.max);
+                let start = cell.start.load(Ordering::Relaxed);
+                Shared::set_base_capacity_locked(this, &mut control, scale.clamp(start));
+            }
+            None => {
+                // The base stays where the autoscaler left it (always
+                // inside its bounds: `tune` clamps while it is on). The
+                // slots lent ahead of detection go at once; those lent to
+                // workers seen blocked stay until each worker returns (the
+                // monitor drains them and then leaves), under the old
+                // ceiling, so they never raise the capacity past where it
+                // was. With none lent, the ceiling is `max_capacity` now.
+                this.lending.clear_anticipated();
+                let base = this.lending.base();
+                Shared::set_base_capacity_locked(this, &mut control, base);
+                if !this.any_detected_lend() {
                     Shared::set_lending_ceiling_locked(this, &mut control, max_capacity);
                 }
             }
         }
-        let mut state = lock_state(&cell.state);
+        let mut state = unpoisoned(cell.state.lock());
         state.settings = setting;
-        // Relaxed: see `note_woken`.
+        // Relaxed: see `note_woken`; also read by the drain under the
+        // control lock we hold.
         cell.enabled.store(setting.is_some(), Ordering::Relaxed);
         if setting.is_some() && !state.running && !this.is_closed() {
             Shared::spawn_monitor(this, &mut state);
         }
         state.poked = true;
         drop(state);
+        drop(control);
         cell.wake.notify_all();
         Ok(())
     }
 
+    /// `tune` under the control lock: the starting point moves to
+    /// `capacity`, and the base to it, clamped into the autoscaler's bounds
+    /// while one is on (the monitor would otherwise take a base outside
+    /// them as its own, or take seconds to walk it back).
+    pub(crate) fn tune_base_locked(
+        this: &Arc<Self>,
+        control: &mut crate::sync::MutexGuard<'_, crate::scheduler::registry::threads::Control>,
+        capacity: usize,
+    ) {
+        let cell = &this.autoscale;
+        cell.set_start(capacity);
+        // The settings change only under the control lock we hold.
+        let base = unpoisoned(cell.state.lock())
+            .settings
+            .map_or(capacity, |scale| scale.clamp(capacity));
+        Shared::set_base_capacity_locked(this, control, base);
+    }
+
+    /// Whether the monitor lent a slot to a blocked worker that still holds it.
+    fn any_detected_lend(&self) -> bool {
+        (0..self.slots.len()).any(|index| self.is_lent_for(index, LendReason::Detected))
+    }
+
     /// Starts the monitor of a pool with an autoscaler after `reboot`.
     pub(crate) fn restart_monitor(this: &Arc<Self>) {
-        let mut state = lock_state(&this.autoscale.state);
+        let mut state = unpoisoned(this.autoscale.state.lock());
         if state.settings.is_some() && !state.running && !this.is_closed() {
             Shared::spawn_monitor(this, &mut state);
         }
@@ -245,15 +268,20 @@ impl Shared {
                     state.thread = Some(thread);
                 }
                 // The pool runs on at the capacity it has: autoscaling is
-                // an optimisation, and stderr says why it is off.
-                Err(error) => eprintln!("stealpool: could not start the autoscale monitor: {error}"),
+                // an optimisation, and the pool's messages say why it is off.
+                Err(error) => this.config.reporter.report(
+                    crate::observe::report::Topic::MonitorRefused,
+                    crate::observe::report::Level::Warn,
+                    format_args!("could not start the autoscale monitor: {error}"),
+                ),
             }
         }
         #[cfg(loom)]
         let _ = (this, state);
     }
 
-    /// Takes back every slot the monitor lent.
+    /// Takes back every slot the monitor lent; with the autoscaler off,
+    /// lent slots may again raise the capacity up to `max_capacity`.
     pub(crate) fn take_back_detected_locked(
         this: &Arc<Self>,
         control: &mut crate::sync::MutexGuard<'_, crate::scheduler::registry::threads::Control>,
@@ -263,6 +291,19 @@ impl Shared {
             if this.is_lent_for(index, LendReason::Detected) {
                 Shared::take_back_slot_locked(this, control, index, LendReason::Detected);
             }
+        }
+        Shared::raise_ceiling_if_off_locked(this, control);
+    }
+
+    /// With the autoscaler off and no slot lent by its monitor any more,
+    /// the ceiling of lent slots is `max_capacity` again.
+    pub(crate) fn raise_ceiling_if_off_locked(
+        this: &Arc<Self>,
+        control: &mut crate::sync::MutexGuard<'_, crate::scheduler::registry::threads::Control>,
+    ) {
+        // Relaxed: `enabled` is written under the control lock we hold.
+        if !this.autoscale.enabled.load(Ordering::Relaxed) && !this.any_detected_lend() {
+            Shared::set_lending_ceiling_locked(this, control, this.config.max_capacity);
         }
     }
 }

@@ -3,15 +3,16 @@
 //! moves the base capacity; while the pool is idle it waits for a poke.
 
 use std::sync::atomic::{fence, Ordering};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use super::cpu::{self, IdleCores};
-use super::lock_state;
 use super::queue_rule::{QueueRule, Window};
-use crate::autoscale::Autoscale;
+use super::{AutoscaleCell, MonitorState};
+use crate::config::Autoscale;
 use crate::scheduler::registry::lending::LendReason;
 use crate::scheduler::registry::Shared;
-use crate::sync::{lock, Arc};
+use crate::sync::{lock, unpoisoned, Arc};
 
 /// How often the monitor looks while workers are busy.
 const TICK: Duration = Duration::from_millis(1);
@@ -54,7 +55,8 @@ struct Monitor {
 }
 
 /// The monitor thread's body: runs until the pool closes or the
-/// autoscaler is turned off, then takes back the slots it lent.
+/// autoscaler is turned off and the slots it lent are back, then takes
+/// back whatever it still lent.
 pub(super) fn run(shared: Arc<Shared>) {
     let now = Instant::now();
     let mut idle_cores = IdleCores::new();
@@ -72,46 +74,103 @@ pub(super) fn run(shared: Arc<Shared>) {
     };
     let owner = monitor.shared.clone();
     let cell = &owner.autoscale;
-    let mut state = lock_state(&cell.state);
-    while let Some(settings) = state.settings.filter(|_| !monitor.shared.is_closed()) {
-        state.poked = false;
+    let mut state = unpoisoned(cell.state.lock());
+    loop {
+        state = monitor.watch(cell, state);
+        // Leaving with the pool closed, or turned off with nothing left to
+        // drain: nothing stays lent.
         drop(state);
-        let pause = monitor.tick(settings);
-        state = lock_state(&cell.state);
-        match pause {
-            Some(pause) => {
-                if !state.poked {
-                    state = cell
-                        .wake
-                        .wait_timeout(state, pause)
-                        .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state);
-                }
-            }
-            None => {
-                // Dormant: store, fence, look again (see `note_woken`).
-                cell.dormant.store(true, Ordering::Relaxed);
-                fence(Ordering::SeqCst);
-                if monitor.pool_is_idle() {
-                    while !state.poked && state.settings.is_some() && !monitor.shared.is_closed() {
-                        state = cell.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
-                    }
-                }
-                cell.dormant.store(false, Ordering::Relaxed);
-                monitor.restart_clocks();
-            }
+        {
+            let shared = &monitor.shared;
+            let mut control = lock(&shared.control);
+            Shared::take_back_detected_locked(shared, &mut control);
+        }
+        state = unpoisoned(cell.state.lock());
+        // A `set_autoscale` that turned it on again meanwhile found this
+        // monitor running and started none: it goes on.
+        if state.settings.is_none() || monitor.shared.is_closed() {
+            break;
         }
     }
+    state.running = false;
     drop(state);
-    {
-        let shared = &monitor.shared;
-        let mut control = lock(&shared.control);
-        Shared::take_back_detected_locked(shared, &mut control);
-    }
-    lock_state(&cell.state).running = false;
     cell.wake.notify_all();
 }
 
 impl Monitor {
+    /// The monitor's loop: looks, waits, goes dormant while the pool idles;
+    /// turned off, drains. Returns (with the state lock held) once the pool
+    /// closes or, turned off, nothing lent is left.
+    fn watch<'a>(
+        &mut self,
+        cell: &'a AutoscaleCell,
+        mut state: MutexGuard<'a, MonitorState>,
+    ) -> MutexGuard<'a, MonitorState> {
+        while !self.shared.is_closed() {
+            state.poked = false;
+            let Some(settings) = state.settings else {
+                // Turned off: the slots lent to blocked workers go back as
+                // those workers return.
+                drop(state);
+                let lent = self.drain();
+                state = unpoisoned(cell.state.lock());
+                if !lent {
+                    return state;
+                }
+                if !state.poked {
+                    state = wait_timeout(cell, state, CALM_TICK);
+                }
+                continue;
+            };
+            drop(state);
+            let pause = self.tick(settings);
+            state = unpoisoned(cell.state.lock());
+            match pause {
+                Some(pause) => {
+                    if !state.poked {
+                        state = wait_timeout(cell, state, pause);
+                    }
+                }
+                None => {
+                    // Dormant: store, fence, look again (see `note_woken`).
+                    cell.dormant.store(true, Ordering::Relaxed);
+                    fence(Ordering::SeqCst);
+                    if self.pool_is_idle() {
+                        while !state.poked && state.settings.is_some() && !self.shared.is_closed() {
+                            state = cell.wake.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+                        }
+                    }
+                    cell.dormant.store(false, Ordering::Relaxed);
+                    self.restart_clocks();
+                }
+            }
+        }
+        state
+    }
+
+    /// With the autoscaler off: takes back the slot of each worker seen
+    /// blocked that has returned (no longer busy, or a task finished since
+    /// the last look). Returns whether any slot is still lent for a block.
+    fn drain(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let mut lent = false;
+        for index in 0..shared.started_high() {
+            if !shared.is_lent_for(index, LendReason::Detected) {
+                continue;
+            }
+            let counters = &shared.slots[index].counters;
+            // Relaxed: samples; a stale one delays the take-back by a look.
+            let busy = counters.live.load(Ordering::Relaxed) && counters.busy.load(Ordering::Relaxed);
+            let completed = counters.completed.load(Ordering::Relaxed);
+            if !busy || completed != self.slots[index].completed {
+                Shared::take_back_slot(&shared, index, LendReason::Detected);
+            } else {
+                lent = true;
+            }
+        }
+        lent
+    }
+
     /// One look. Returns how long to wait before the next, or `None` when
     /// the pool is idle and nothing is left to undo (go dormant).
     fn tick(&mut self, settings: Autoscale) -> Option<Duration> {
@@ -345,4 +404,15 @@ impl Monitor {
             *sample = SlotSample::default();
         }
     }
+}
+
+/// Waits on the monitor's condition variable for at most `pause`.
+fn wait_timeout<'a>(
+    cell: &AutoscaleCell,
+    state: MutexGuard<'a, MonitorState>,
+    pause: Duration,
+) -> MutexGuard<'a, MonitorState> {
+    cell.wake
+        .wait_timeout(state, pause)
+        .map_or_else(|poisoned| poisoned.into_inner().0, |(state, _)| state)
 }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::autoscale::Autoscale;
+use crate::config::Autoscale;
 
 /// Calm time before a shrink, and the least time between a grow and a
 /// shrink (hysteresis).

@@ -202,14 +202,19 @@ impl Shared {
         let _draining = (!Draining::is_draining(self)).then(|| Draining::enter(self));
         // No worker runs, so no stack job is queued: every job here owns its
         // data. A panic is not counted per worker (there is none).
-        self.run_job(
-            job,
-            || {},
-            // Release: pairs with the Acquire in `all_tasks_done`.
-            || {
-                self.ran_by_waiters.fetch_add(1, Ordering::Release);
-            },
-        );
+        // Counted here, never early by a worker of another pool that waits
+        // (`worker/early_count.rs`).
+        crate::scheduler::worker::early_count::unarmed(|| {
+            self.run_job(
+                job,
+                || {},
+                // Release: pairs with the Acquire in `all_tasks_done`.
+                || {
+                    self.release_room();
+                    self.ran_by_waiters.fetch_add(1, Ordering::Release);
+                },
+            )
+        });
         true
     }
 

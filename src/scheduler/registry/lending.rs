@@ -18,9 +18,10 @@
 //!
 //! `capacity = max(base, min(base + lent + anticipated, ceiling))`, and every change goes
 //! through `tune_locked`, so lending is a `tune` in disguise and inherits
-//! its invariants (C1–C5a): a grow resumes suspended workers and starts
-//! threads for queued work, a shrink lets the workers above the new value
-//! finish their task and suspend by the normal rules.
+//! its invariants (I12–I19: registry/README.md, worker/README.md): a grow
+//! resumes suspended workers and starts threads for queued work, a shrink
+//! lets the workers above the new value finish their task and suspend by
+//! the normal rules.
 
 use crate::scheduler::registry::threads::Control;
 use crate::scheduler::registry::Shared;

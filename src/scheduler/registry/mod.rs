@@ -19,6 +19,7 @@ use crate::config::{Config, Pinning};
 use crate::observe::busy::BusyTime;
 use crate::scheduler::autoscale::AutoscaleCell;
 use crate::scheduler::backpressure::Backpressure;
+use crate::scheduler::broadcast::Inboxes;
 use crate::scheduler::job::{JobKind, JobRef};
 use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
 use crate::scheduler::registry::threads::Control;
@@ -119,11 +120,10 @@ pub(crate) struct Shared {
     pub(crate) live_threads: AtomicUsize,
     /// Live `Pool` handles; the last one to go shuts the pool down. In its
     /// own cache line: `Pool::current()` inside tasks writes it twice per
-    /// call, from every worker. Unpadded, its neighbours depend on the
-    /// compiler's field order: after an unrelated change to `Shared`'s
-    /// layout, `spawn_tree/stealpool_submit` (children submitted through
-    /// `Pool::current()`) took 1.54x as long (5 interleaved rounds), and
-    /// 0.98x with the padding.
+    /// call, from every worker, and whichever fields shared its line (the
+    /// compiler picks the order) would bounce with it; padded, children
+    /// submitted through `Pool::current()` do not depend on `Shared`'s
+    /// layout.
     handles: CachePadded<AtomicUsize>,
     idle: IdleWaiters,
     /// Thread starts and exits, tune, reboot (see `threads.rs`).
@@ -156,11 +156,16 @@ pub(crate) struct Shared {
     /// The other sub-pools of a `MultiPool` that steals across
     /// (`registry/siblings.rs`).
     pub(crate) siblings: Siblings,
+    /// Each slot's pending `Pool::broadcast` shares (`scheduler/broadcast.rs`).
+    pub(crate) broadcasts: Inboxes,
     /// Counted tasks of this pool run by a sibling pool's worker.
     ran_by_siblings: AtomicU64,
     /// Workers of sibling pools announced asleep now (a hint for a
     /// saturated submit; `registry/siblings.rs`).
     sibling_sleepers: AtomicUsize,
+    /// Sibling pools with a slot below their capacity and no thread (a
+    /// hint for a saturated submit; `registry/siblings.rs`).
+    siblings_lacking_threads: AtomicUsize,
 }
 
 impl Shared {
@@ -211,8 +216,10 @@ impl Shared {
             lending: Lending::new(config.capacity, config.max_capacity),
             autoscale: AutoscaleCell::new(config.capacity, workers),
             siblings: Siblings::default(),
+            broadcasts: Inboxes::new(workers),
             ran_by_siblings: AtomicU64::new(0),
             sibling_sleepers: AtomicUsize::new(0),
+            siblings_lacking_threads: AtomicUsize::new(0),
             config,
         }
     }
@@ -236,7 +243,7 @@ impl Shared {
 
     /// Sets the capacity (under the control lock). SeqCst: the tuner's store
     /// and its scan of worker states form a Dekker pair with the workers'
-    /// announce-then-check (ARCHITECTURE.md, "Capacity").
+    /// announce-then-check (registry/README.md, I18; worker/README.md, I12).
     pub(crate) fn set_capacity(&self, capacity: usize) -> usize {
         let previous = self.capacity.swap(capacity, Ordering::SeqCst);
         fence(Ordering::SeqCst);
@@ -324,8 +331,8 @@ impl Shared {
             // leaving worker issues after updating it (`registry/threads.rs`).
             if this.missing.load(Ordering::Relaxed) > 0 {
                 Shared::start_missing_worker(this);
-            } else if this.siblings.any() && this.a_sibling_sleeps() {
-                this.wake_a_sibling();
+            } else if this.siblings.any() {
+                this.hand_work_to_a_sibling();
             }
         }
     }
@@ -356,7 +363,7 @@ impl Shared {
         // sleeping), paired with the starter's SeqCst update: either the
         // scan covers a newly started worker's deque, or that worker's
         // pushes come after the thief's fence and their submitter's fence
-        // sees the thief asleep and wakes it (the sleep protocol's rule 1).
+        // sees the thief asleep and wakes it (sleep/README.md, I1).
         self.started_high.load(Ordering::SeqCst)
     }
 
@@ -467,8 +474,8 @@ impl Shared {
     /// counters. A task's submission is counted before the task is pushed,
     /// and a task's children are counted before the task's own completion,
     /// so every completion we see brings its submission (and its children's)
-    /// into view: equal sums mean nothing is pending. ARCHITECTURE.md,
-    /// "Counting without a shared counter", has the proof.
+    /// into view: equal sums mean nothing is pending. registry/README.md,
+    /// I22, has the proof.
     pub(crate) fn all_tasks_done(&self) -> bool {
         // Acquire pairs with `WorkerCounters::bump`'s Release.
         let completed = self.sum_over_slots(|c| &c.completed, Ordering::Acquire);
@@ -493,8 +500,8 @@ impl Shared {
 
     /// Runs a job taken from this pool's queues, catching a panic of a
     /// `submit`ted closure (other kinds catch their own): the one place a job
-    /// runs. `note_panic` counts a panic; `count_completed` counts a counted
-    /// job as done (after its place in a bounded queue is freed).
+    /// runs. `note_panic` counts a panic; `count_completed` frees a counted
+    /// job's place in a bounded queue (`release_room`) and counts it as done.
     #[inline]
     pub(crate) fn run_job(&self, job: JobRef, note_panic: impl FnOnce(), count_completed: impl FnOnce()) {
         // SAFETY: jobs in this pool's queues are alive until run or discarded.
@@ -511,11 +518,16 @@ impl Shared {
             self.handle_panic(payload);
         }
         if counted {
-            if let Some(backpressure) = &self.backpressure {
-                // The task leaves the pool: room for a blocked submitter.
-                backpressure.release(1);
-            }
             count_completed();
+        }
+    }
+
+    /// A counted task leaves the pool: room for a blocked submitter. Each
+    /// `count_completed` of `run_job` calls this first.
+    #[inline]
+    pub(crate) fn release_room(&self) {
+        if let Some(backpressure) = &self.backpressure {
+            backpressure.release(1);
         }
     }
 
@@ -585,8 +597,8 @@ pub(crate) fn steal_retrying(mut steal: impl FnMut() -> Steal<JobRef>) -> Option
 impl Shared {
     /// The first half of `shutdown_now`: closes the pool, takes every queued
     /// task out (counted as withdrawn), resolves the handles of the spawned
-    /// ones for tasks of a pool that join them (ARCHITECTURE.md, "Shutdown
-    /// variants and reboot", S1), and puts back what must run in the pool.
+    /// ones for tasks of a pool that join them (registry/README.md, I25),
+    /// and puts back what must run in the pool.
     pub(crate) fn withdraw_queued(this: &Arc<Self>) -> Vec<JobRef> {
         let shared = this;
         shared.close();
@@ -662,7 +674,6 @@ impl Shared {
                     index,
                     state,
                     tasks_run: counters.completed.load(Ordering::Relaxed),
-                    tasks: counters.completed.load(Ordering::Relaxed),
                     busy_time: counters.busy_time.read(),
                     steals: counters.stolen.load(Ordering::Relaxed),
                     parks: counters.parks.load(Ordering::Relaxed),

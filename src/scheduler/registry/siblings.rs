@@ -65,16 +65,24 @@ impl Siblings {
 
 impl Shared {
     /// Makes each of `pools` a sibling of every other (once, at build).
+    ///
+    /// Each pool's list is set under its control lock, where its `missing`
+    /// changes: its threads lacking before that are counted here, in each
+    /// sibling's `siblings_lacking_threads`, and every change after it by
+    /// `note_missing_locked`, so the hint never drifts.
     #[cfg(not(loom))]
     pub(crate) fn link_siblings(pools: &[&Arc<Shared>]) {
         for (index, pool) in pools.iter().enumerate() {
-            let others = pools
+            let others: Box<[_]> = pools
                 .iter()
                 .enumerate()
                 .filter(|&(other, _)| other != index)
                 .map(|(_, other)| Arc::downgrade(other))
                 .collect();
-            let _ = pool.siblings.list.set(others);
+            let _control = crate::sync::lock(&pool.control);
+            if pool.siblings.list.set(others).is_ok() && pool.missing.load(Ordering::Relaxed) > 0 {
+                pool.tell_siblings_about_threads(true);
+            }
         }
     }
 
@@ -128,6 +136,57 @@ impl Shared {
     pub(crate) fn a_sibling_sleeps(&self) -> bool {
         // Relaxed: see `announce_sleep_to_siblings`.
         self.sibling_sleepers.load(Ordering::Relaxed) > 0
+    }
+
+    /// `missing` went from `before` to `after` (under the control lock):
+    /// when it starts or stops lacking threads, the siblings' hints follow.
+    #[inline]
+    pub(crate) fn note_missing_locked(&self, before: usize, after: usize) {
+        if (before == 0) != (after == 0) && self.siblings.any() {
+            self.tell_siblings_about_threads(after > 0);
+        }
+    }
+
+    #[cold]
+    fn tell_siblings_about_threads(&self, lacking: bool) {
+        let _ = self.siblings.find(0, |sibling| {
+            // Relaxed: a hint, read after the fence in `notify_new_work`;
+            // every change is made under this pool's control lock, so the
+            // increments and decrements pair up.
+            if lacking {
+                sibling.siblings_lacking_threads.fetch_add(1, Ordering::Relaxed);
+            } else {
+                sibling.siblings_lacking_threads.fetch_sub(1, Ordering::Relaxed);
+            }
+            None::<()>
+        });
+    }
+
+    /// Every worker of this pool is busy and no thread of its own can start
+    /// (the cold end of `notify_new_work`): wake a sleeping worker of a
+    /// sibling, or else start a thread in a sibling with room for one (a
+    /// sub-pool that never had work has none). Either looks at this pool's
+    /// queues before it sleeps.
+    #[inline]
+    pub(crate) fn hand_work_to_a_sibling(&self) {
+        if self.a_sibling_sleeps() {
+            self.wake_a_sibling();
+        // Relaxed: see `tell_siblings_about_threads`.
+        } else if self.siblings_lacking_threads.load(Ordering::Relaxed) > 0 {
+            self.start_a_siblings_thread();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_a_siblings_thread(&self) {
+        let _ = self.siblings.find(0, |sibling| {
+            // Relaxed: a hint; `start_missing_worker` decides under the
+            // sibling's control lock.
+            (sibling.missing.load(Ordering::Relaxed) > 0 && !sibling.is_closed()).then(|| {
+                Shared::start_missing_worker(sibling);
+            })
+        });
     }
 
     /// Every worker of this pool is busy and no thread can start: wake a

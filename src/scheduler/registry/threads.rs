@@ -10,6 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::error::RebootError;
+use crate::observe::report::{Level, Topic};
 use crate::scheduler::pinning::Placement;
 use crate::scheduler::registry::Shared;
 use crate::scheduler::worker::run_worker;
@@ -25,41 +26,6 @@ pub(crate) struct Control {
     retired: Vec<thread::JoinHandle<()>>,
     /// Where workers run, if they are pinned.
     placement: Option<Placement>,
-    /// The causes of failed thread starts already reported on stderr: each
-    /// is printed once per pool, not once per attempt (a `tune(200)` the OS
-    /// refuses would otherwise print a line per slot).
-    reported: Reported,
-}
-
-/// Why a start went wrong, as reported on stderr (bit flags).
-#[derive(Clone, Copy)]
-enum Trouble {
-    /// The OS refused a thread.
-    SpawnRefused = 1,
-    /// `thread_name` panicked; the default name was used.
-    NamePanicked = 2,
-    /// `thread_name` returned a name the OS cannot take (a NUL byte); the
-    /// default name was used.
-    NameInvalid = 4,
-}
-
-/// The set of [`Trouble`]s reported so far.
-#[derive(Default)]
-struct Reported(u8);
-
-impl Reported {
-    /// Prints `message` unless this kind of trouble was reported before.
-    #[cold]
-    fn once(&mut self, trouble: Trouble, message: impl FnOnce() -> String) {
-        let bit = trouble as u8;
-        if self.0 & bit == 0 {
-            self.0 |= bit;
-            crate::observe::report::emit(
-                crate::observe::report::Level::Warn,
-                format_args!("{} (reported once per pool)", message()),
-            );
-        }
-    }
 }
 
 impl Control {
@@ -68,7 +34,6 @@ impl Control {
             handles: (0..slots).map(|_| None).collect(),
             retired: Vec::new(),
             placement: None,
-            reported: Reported::default(),
         }
     }
 }
@@ -104,7 +69,7 @@ impl Shared {
         }
         Self::reap_retired_locked(control);
         this.note_started(index);
-        let name = Shared::thread_name_locked(this, control, index, fallback_name)?;
+        let name = this.thread_name(index, fallback_name)?;
         let mut builder = thread::Builder::new().name(name);
         if let Some(bytes) = this.config.stack_size {
             builder = builder.stack_size(bytes);
@@ -117,7 +82,8 @@ impl Shared {
         slot.counters.live.store(true, Ordering::Relaxed);
         this.live_threads.fetch_add(1, Ordering::Relaxed);
         if index < this.capacity() {
-            this.missing.fetch_sub(1, Ordering::Relaxed);
+            let before = this.missing.fetch_sub(1, Ordering::Relaxed);
+            this.note_missing_locked(before, before - 1);
         }
         let shared = this.clone();
         // `spawn` reports a refusal as an error, but it panics on some bad
@@ -148,25 +114,25 @@ impl Shared {
     /// returns a name the OS cannot take (a NUL byte) fails a build
     /// (`fallback_name` false: the error goes to the caller); on demand
     /// there is no caller to tell, and refusing the thread would strand the
-    /// work that asked for it, so the default name is used and stderr says
-    /// so (once per pool).
-    fn thread_name_locked(
-        this: &Arc<Self>,
-        control: &mut MutexGuard<'_, Control>,
-        index: usize,
-        fallback_name: bool,
-    ) -> Result<String, StartError> {
+    /// work that asked for it, so the default name is used and the pool
+    /// reports it (once per pool).
+    fn thread_name(&self, index: usize, fallback_name: bool) -> Result<String, StartError> {
         let default = || format!("stealpool-{index}");
-        let Some(name) = &this.config.thread_name else {
+        let Some(name) = &self.config.thread_name else {
             return Ok(default());
         };
         match panic::catch_unwind(AssertUnwindSafe(|| name(index))) {
             Ok(name) if !name.contains('\0') => Ok(name),
             Ok(_) if !fallback_name => Err(StartError::NameInvalid(index)),
             Ok(_) => {
-                control.reported.once(Trouble::NameInvalid, || {
-                    format!("the thread_name closure returned a name with a NUL byte (worker {index}); using the default name")
-                });
+                self.config.reporter.report(
+                    Topic::NameInvalid,
+                    Level::Warn,
+                    format_args!(
+                        "the thread_name closure returned a name with a NUL byte (worker {index}); \
+                         using the default name"
+                    ),
+                );
                 Ok(default())
             }
             Err(payload) => {
@@ -174,9 +140,11 @@ impl Shared {
                 if !fallback_name {
                     return Err(StartError::NamePanicked(index));
                 }
-                control.reported.once(Trouble::NamePanicked, || {
-                    format!("the thread_name closure panicked (worker {index}); using the default name")
-                });
+                self.config.reporter.report(
+                    Topic::NamePanicked,
+                    Level::Warn,
+                    format_args!("the thread_name closure panicked (worker {index}); using the default name"),
+                );
                 Ok(default())
             }
         }
@@ -202,9 +170,13 @@ impl Shared {
     /// Undoes a thread's accounting (it leaves, or never started).
     fn forget_thread_locked(&self, index: usize) {
         self.slots[index].counters.live.store(false, Ordering::Relaxed);
+        // Broadcasts push only to live slots, under this lock: what this
+        // thread did not run, nobody will.
+        self.broadcasts.abandon(index);
         self.live_threads.fetch_sub(1, Ordering::Relaxed);
         if index < self.capacity() {
-            self.missing.fetch_add(1, Ordering::Relaxed);
+            let before = self.missing.fetch_add(1, Ordering::Relaxed);
+            self.note_missing_locked(before, before + 1);
         }
         self.exited.notify_all();
     }
@@ -234,6 +206,11 @@ impl Shared {
         // Relaxed: changed only under the lock we hold.
         let live_below_capacity = capacity.saturating_sub(self.missing.load(Ordering::Relaxed));
         if self.is_closed() || (index < capacity && live_below_capacity <= self.config.min_workers) {
+            return false;
+        }
+        if self.broadcasts.pending(index) {
+            // A broadcast share came while we slept (pushed under this
+            // lock): run it first; the keep-alive starts over.
             return false;
         }
         self.forget_thread_locked(index);
@@ -277,9 +254,14 @@ impl Shared {
         match Shared::start_worker_locked(this, &mut control, index, true) {
             Ok(()) => {}
             Err(StartError::Spawn(error)) => {
-                control.reported.once(Trouble::SpawnRefused, || {
-                    format!("could not start worker {index}: {error}; queued work runs on the submitting or waiting thread until a worker starts")
-                });
+                this.config.reporter.report(
+                    Topic::SpawnRefused,
+                    Level::Warn,
+                    format_args!(
+                        "could not start worker {index}: {error}; queued work runs on the submitting \
+                         or waiting thread until a worker starts"
+                    ),
+                );
                 drop(control);
                 // Relaxed: a hint; see `run_stranded`.
                 if this.live_threads.load(Ordering::Relaxed) == 0 {
@@ -346,11 +328,10 @@ impl Shared {
     /// (`registry/lending.rs`).
     pub(crate) fn tune(this: &Arc<Self>, capacity: usize) {
         let mut control = lock(&this.control);
-        this.autoscale.set_start(capacity);
-        Shared::set_base_capacity_locked(this, &mut control, capacity);
+        Shared::tune_base_locked(this, &mut control, capacity);
     }
 
-    /// Changes the capacity (already validated). See ARCHITECTURE.md,
+    /// Changes the capacity (already validated). See registry/README.md,
     /// "Capacity".
     pub(crate) fn tune_locked(this: &Arc<Self>, control: &mut MutexGuard<'_, Control>, capacity: usize) {
         let previous = this.set_capacity(capacity);
@@ -358,7 +339,8 @@ impl Shared {
         let missing = (0..capacity)
             .filter(|&i| !this.slots[i].counters.live.load(Ordering::Relaxed))
             .count();
-        this.missing.store(missing, Ordering::Relaxed);
+        let before = this.missing.swap(missing, Ordering::Relaxed);
+        this.note_missing_locked(before, missing);
         if capacity < previous {
             // Sleepers above the new capacity wake, see it, and suspend;
             // busy ones do so after their task.
@@ -377,9 +359,11 @@ impl Shared {
                 // Queued work (or a pre-allocated pool) must not wait for the
                 // next submit to start a thread.
                 if let Err(StartError::Spawn(error)) = Shared::start_all_locked(this, control, true) {
-                    control.reported.once(Trouble::SpawnRefused, || {
-                        format!("could not start a worker while tuning: {error}")
-                    });
+                    this.config.reporter.report(
+                        Topic::SpawnRefused,
+                        Level::Warn,
+                        format_args!("could not start a worker while tuning: {error}"),
+                    );
                 }
             }
             // Blocked submitters re-check: more workers make room sooner.

@@ -5,23 +5,26 @@
 //! and parked, or about to park). Every submit reads it once; the slow path
 //! (actually waking somebody) scans the per-worker sleep states.
 //!
-//! The rules (the proof and the invariants are in `README.md` beside this
-//! file; the packed word is `counters.rs`):
+//! The protocol, by the invariant each step keeps (I1–I5: their proofs and
+//! the loom models that check them are in `README.md` beside this file; the
+//! packed word is `counters.rs`):
 //!
-//! 1. A submitter publishes work, then `fence(SeqCst)`, then reads the word.
-//!    It wakes one sleeper only if nobody is searching and somebody sleeps.
-//! 2. A worker announces sleep (searching → sleeping in one RMW), then
-//!    `fence(SeqCst)`, then re-scans every queue before parking.
-//! 3. Whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE) does
-//!    that worker's accounting: the waker on a wake, the worker itself when
-//!    it retracts. A worker is never counted twice and a herd never wakes for
-//!    one task: one submit wakes at most one worker.
-//! 4. A woken worker starts out searching. A searcher that finds work stops
-//!    searching; if it was the last searcher it wakes one more sleeper (the
-//!    chain wake-up), so a burst fans out one worker at a time.
-//! 5. Resuming a suspended worker (`tune` growing, `close`) goes through the
-//!    same accounting as a wake: the resumer wins the CAS out of SUSPENDED
-//!    and counts the worker as searching.
+//! * I1, the submitter's side: a submitter publishes work, then
+//!   `fence(SeqCst)`, then reads the word. It wakes one sleeper only if
+//!   nobody is searching and somebody sleeps.
+//! * I1, the sleeper's side: a worker announces sleep (searching → sleeping
+//!   in one RMW), then `fence(SeqCst)`, then re-scans every queue before
+//!   parking.
+//! * I2: whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE)
+//!   does that worker's accounting: the waker on a wake, the worker itself
+//!   when it retracts. A worker is never counted twice and a herd never
+//!   wakes for one task: one submit wakes at most one worker.
+//! * I3: a woken worker starts out searching. A searcher that finds work
+//!   stops searching; if it was the last searcher it wakes one more sleeper
+//!   (the chain wake-up), so a burst fans out one worker at a time.
+//! * I5: resuming a suspended worker (`tune` growing, `close`) goes through
+//!   the same accounting as a wake: the resumer wins the CAS out of
+//!   SUSPENDED and counts the worker as searching.
 
 mod counters;
 
@@ -44,7 +47,7 @@ const SUSPENDED: u8 = 2;
 /// counts on the worker's behalf; AWAKE (and an unpark) follows at once. The
 /// worker never acts as "counted searching" before that (see `settle`):
 /// otherwise its `end_searching` could run before the waker's increment and
-/// drive the count below zero (`README.md`, invariant 2).
+/// drive the count below zero (`README.md`, I2).
 const WAKING: u8 = 3;
 
 /// One worker's sleep state and parking spot.
@@ -164,13 +167,13 @@ impl Sleep {
     pub(crate) fn begin_searching(&self) {
         // SeqCst RMW + fence: the worker's next reads of the queues must not
         // be satisfied from before a submitter that read "nobody searching"
-        // (rule 1's other side; see ARCHITECTURE.md).
+        // (I1, the sleeper's side of the submitter's fence; `README.md`).
         self.counters.add_searching(Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
     /// A searching worker found work (`found`) or gives up searching to exit.
-    /// The last searcher to find work wakes one more sleeper (rule 4).
+    /// The last searcher to find work wakes one more sleeper (I3).
     /// Returns true when it was the last searcher with work found and no
     /// sleeper could be woken (the caller may start a thread instead).
     pub(crate) fn end_searching(&self, found: bool) -> bool {
@@ -180,7 +183,7 @@ impl Sleep {
         found && previous.searching() == 1 && !(previous.sleeping() > 0 && self.notify_one())
     }
 
-    /// Rule 2, first half: searching → sleeping. The caller must re-scan all
+    /// I1, the sleeper's side, first half: searching → sleeping. The caller must re-scan all
     /// queues afterwards and then either [`Sleep::retract_sleep`] or
     /// [`Sleep::park_until_woken`].
     pub(crate) fn announce_sleep(&self, index: usize) {
@@ -189,7 +192,7 @@ impl Sleep {
         // searching - 1, sleeping + 1 in one step (we are searching).
         self.counters.searching_to_sleeping(Ordering::SeqCst);
         // The crossing-point fence: between announcing sleep and the final
-        // scan of the queues (rule 2; `README.md`, invariant 1).
+        // scan of the queues (`README.md`, I1).
         fence(Ordering::SeqCst);
     }
 
@@ -199,7 +202,7 @@ impl Sleep {
     /// Returns whether the worker retracted it itself (false: a waker had
     /// already woken it).
     pub(crate) fn retract_sleep(&self, index: usize) -> bool {
-        // Rule 3: if we win the CAS we undo our own accounting; if a waker
+        // I2: if we win the CAS we undo our own accounting; if a waker
         // won it, the waker already moved us to searching.
         if self.slots[index]
             .state
@@ -214,7 +217,7 @@ impl Sleep {
         }
     }
 
-    /// Rule 2, second half: park until a waker moves us to AWAKE. The worker
+    /// I1, the sleeper's side, second half: park until a waker moves us to AWAKE. The worker
     /// is counted as searching when this returns (the waker did that).
     pub(crate) fn park_until_woken(&self, index: usize) {
         let slot = &self.slots[index];
@@ -299,7 +302,7 @@ impl Sleep {
     }
 
     /// Resumes worker `index` if it is suspended; it starts out searching.
-    /// Goes through the same accounting as every other wake (rule 5).
+    /// Goes through the same accounting as every other wake (I5).
     pub(crate) fn resume(&self, index: usize) -> bool {
         let slot = &self.slots[index];
         // Relaxed pre-check, as in `wake` (ordered by the callers' fences).
@@ -322,7 +325,7 @@ impl Sleep {
 
     /// Wakes worker `index` if it sleeps: every wake goes through here
     /// (`notify_one`, `notify_all`, a shrink waking workers above the new
-    /// capacity so they suspend). Rule 3: the winner of the CAS moves the
+    /// capacity so they suspend). I2: the winner of the CAS moves the
     /// worker from sleeping to searching, then releases it (`finish_wake`).
     pub(crate) fn wake(&self, index: usize) -> bool {
         let slot = &self.slots[index];
@@ -344,7 +347,7 @@ impl Sleep {
         }
     }
 
-    /// Rule 1: called after publishing work. Wakes one sleeper among the
+    /// I1, the submitter's side: called after publishing work. Wakes one sleeper among the
     /// first `active` workers if nobody is searching for work already.
     /// Returns true when nobody is awake to take the work (nobody searching
     /// and nobody could be woken): the caller may have to start a thread.
@@ -356,7 +359,7 @@ impl Sleep {
         self.wake_one_unless_searching(active)
     }
 
-    /// Rule 1's one exception, for the second half of a `join` pushed onto
+    /// I1's one exception (the join exemption), for the second half of a `join` pushed onto
     /// its owner's deque: the same decision without the fence. A sleeper
     /// this read misses (its announcement and our push crossing) costs
     /// parallelism, never liveness: the owner pops the job back itself, or
@@ -370,7 +373,7 @@ impl Sleep {
         self.wake_one_unless_searching(active)
     }
 
-    /// Rule 1's decision, after the caller's fence (or, for a join half,
+    /// I1's decision, after the caller's fence (or, for a join half,
     /// none): wake one sleeper among the first `active` unless somebody
     /// searches. Returns true when nobody is awake to take the work.
     #[inline]
@@ -398,7 +401,7 @@ impl Sleep {
     /// capacity: waking one above it would only make it suspend).
     fn notify_one_among(&self, active: usize) -> bool {
         // `wake` pre-checks with a Relaxed load, so the scan writes no line in
-        // vain; the winner of its CAS does the accounting (rule 3).
+        // vain; the winner of its CAS does the accounting (I2).
         (0..active.min(self.slots.len())).any(|index| self.wake(index))
     }
 

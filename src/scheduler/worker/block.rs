@@ -7,7 +7,7 @@ use crate::scheduler::worker::WorkerThread;
 
 impl WorkerThread {
     /// Runs `blocking` with this worker's slot lent to another worker
-    /// (ARCHITECTURE.md, "Lent slots").
+    /// (registry/README.md, "Lent slots").
     pub(crate) fn block_in_place<R>(&self, blocking: impl FnOnce() -> R) -> R {
         if self.shared.is_lent_for(self.index, LendReason::Explicit) {
             // Nested: the slot is lent already (only this thread lends it
@@ -37,7 +37,7 @@ struct TakeBack<'a> {
 impl Drop for TakeBack<'_> {
     fn drop(&mut self) {
         // If the capacity is now below this worker, it finishes the task it
-        // runs and then suspends by the normal rules (C2).
+        // runs and then suspends by the normal rules (worker/README.md, I12).
         Shared::take_back_slot(&self.worker.shared, self.worker.index, LendReason::Explicit);
     }
 }

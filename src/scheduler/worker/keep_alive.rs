@@ -61,7 +61,7 @@ impl WorkerThread {
             return Parked::Kept;
         }
         // Gone from the accounting; leaving the search chains a wake-up if
-        // we were the last searcher (rule 4).
+        // we were the last searcher (sleep/README.md, I3).
         shared.sleep.end_searching(true);
         self.hand_on_late_work();
         Parked::Expired
@@ -118,6 +118,12 @@ impl WorkerThread {
             }
             if !shared.sleep.still_suspended(self.index) {
                 return Suspension::Resumed { searching: true };
+            }
+            if self.broadcast_pending() {
+                // A share queued before the capacity shrank below us: the
+                // broadcaster unparks us for it (`scheduler/broadcast.rs`).
+                self.run_broadcasts();
+                continue;
             }
             WorkerCounters::bump(&self.counters().parks);
             match retire_at {

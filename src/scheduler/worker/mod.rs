@@ -3,6 +3,8 @@
 
 mod adaptive;
 mod block;
+pub(crate) mod cross;
+pub(crate) mod early_count;
 mod join_frames;
 mod keep_alive;
 mod siblings;
@@ -13,8 +15,7 @@ use std::ptr;
 use std::time::Instant;
 
 use adaptive::AdaptivePin;
-pub(crate) use join_frames::JoinFrame;
-use join_frames::JoinFrames;
+pub(crate) use join_frames::{JoinFrame, JoinFrames};
 use keep_alive::{Parked, Suspension};
 
 use crate::observe::report::{Level, Topic};
@@ -56,6 +57,9 @@ pub(crate) struct WorkerThread {
     adaptive: Option<AdaptivePin>,
     /// Pending `join`s whose second halves are not published yet.
     join_frames: JoinFrames,
+    /// Whether the job `execute` runs now may count itself done
+    /// (`early_count.rs`).
+    early: Cell<u8>,
 }
 
 impl WorkerThread {
@@ -200,8 +204,8 @@ impl WorkerThread {
             // amortises its contended head over up to 33 tasks; with strict
             // start order (`Builder::fifo`) one task at a time, since a
             // batch waits in this deque behind the task we run now while
-            // later submits start on other workers (ARCHITECTURE.md, "Where
-            // work goes", O1).
+            // later submits start on other workers (worker/README.md, "Where
+            // work goes", I11).
             let taken = if shared.config.fifo {
                 shared.injector.steal()
             } else {
@@ -245,19 +249,28 @@ impl WorkerThread {
         }
     }
 
-    /// Runs one job, catching a panic of a `submit`ted closure (other job
-    /// kinds catch their own) and counting it.
+    /// Runs one job while the worker waits inside a task (`help_once`, a
+    /// `join` running its own second half), catching a panic of a
+    /// `submit`ted closure (other job kinds catch their own) and counting it.
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
+        // The waiting task's state comes back after this job
+        // (`early_count.rs`).
+        let outer = self.early.replace(early_count::NESTED);
+        self.run(job);
+        self.early.set(outer);
+    }
+
+    /// Runs one job (as `execute`) from the main loop, or nested.
+    #[inline]
+    fn run(&self, job: JobRef) {
         // The one test an unobserved pool pays per task (observed.rs).
         if let Some(observer) = &self.shared.config.task_observer {
-            return observed::execute_observed(self, observer, job);
+            // Counted after its `on_task_end` hook, never early.
+            return early_count::unarmed(|| observed::execute_observed(self, observer, job));
         }
-        self.shared.run_job(
-            job,
-            || self.note_panic(),
-            || WorkerCounters::bump(&self.counters().completed),
-        );
+        self.shared
+            .run_job(job, || self.note_panic(), || self.count_completed());
     }
 
     /// Counts a panic of a task on this worker.
@@ -294,6 +307,10 @@ impl WorkerThread {
                 idle_rounds = 0;
                 continue;
             }
+            if self.broadcast_pending() {
+                self.run_broadcasts();
+                continue;
+            }
             if idle_rounds < SEARCH_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;
@@ -309,6 +326,12 @@ impl WorkerThread {
         if latch.announce_block() {
             let parker = self.shared.sleep.parker(self.index);
             while !latch.probe() {
+                // A broadcaster unparks us after queueing a share (it may
+                // be the very task we wait for).
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
+                    continue;
+                }
                 parker.park();
             }
         }
@@ -348,7 +371,7 @@ impl WorkerThread {
                     // The last task may have run here: `wait_idle` waiters
                     // and the parked workers (which exit once the pool is
                     // drained) re-check. `notify_all` fences first.
-                    // (ARCHITECTURE.md, C4b.)
+                    // (worker/README.md, I14.)
                     shared.sleep.notify_all();
                     shared.notify_idle_waiters();
                     return false;
@@ -363,6 +386,10 @@ impl WorkerThread {
                 if let Some(job) = self.pop() {
                     idle_since = None;
                     self.run_task(job);
+                    continue;
+                }
+                if self.broadcast_pending() {
+                    self.run_broadcasts();
                     continue;
                 }
                 shared.sleep.begin_searching();
@@ -385,7 +412,7 @@ impl WorkerThread {
             if shared.siblings.any() {
                 sibling_hint = Some(shared.announce_sleep_to_siblings());
             }
-            // Announce sleep, then the final checks (rule 2).
+            // Announce sleep, then the final checks (sleep/README.md, I1).
             shared.sleep.announce_sleep(self.index);
             if self.index >= shared.capacity() {
                 // Shrunk while we searched: back to the top to suspend.
@@ -404,6 +431,16 @@ impl WorkerThread {
                 // The final scan covers the siblings too (see
                 // `Shared::wake_a_sibling`): search again, then help.
                 shared.sleep.retract_sleep(self.index);
+                continue;
+            }
+            if self.broadcast_pending() {
+                // After the fence of `announce_sleep`, against the
+                // broadcaster's push → fence → wake (`scheduler/broadcast.rs`).
+                shared.sleep.retract_sleep(self.index);
+                self.found_work();
+                searching = false;
+                idle_since = None;
+                self.run_broadcasts();
                 continue;
             }
             if shared.is_closed_and_drained() {
@@ -450,7 +487,7 @@ impl WorkerThread {
     /// capacity (all SeqCst). Either the worker sees the new capacity and
     /// backs off, or its busy store precedes the swap, so the task counts as
     /// "running when `tune` happened" — the only tasks allowed to exceed the
-    /// new capacity (ARCHITECTURE.md, "Capacity", invariant C2).
+    /// new capacity (worker/README.md, I12).
     #[inline]
     fn run_task(&self, job: JobRef) -> bool {
         let counters = self.counters();
@@ -460,7 +497,7 @@ impl WorkerThread {
             self.give_back_task(job);
             return false;
         }
-        self.execute(job);
+        self.run(job);
         // Relaxed: only stats read it after the task (a display figure).
         counters.busy.store(false, Ordering::Relaxed);
         true
@@ -477,9 +514,9 @@ impl WorkerThread {
     }
 
     /// A searching worker found work. The last searcher to stop wakes one
-    /// more sleeper (rule 4); if there is none, but the capacity has slots
-    /// without a thread and more work is queued, it starts one, so a burst
-    /// fans out to threads started on demand too.
+    /// more sleeper (sleep/README.md, I3); if there is none, but the
+    /// capacity has slots without a thread and more work is queued, it
+    /// starts one, so a burst fans out to threads started on demand too.
     #[inline]
     fn found_work(&self) {
         self.counters().busy_time.start();
@@ -494,7 +531,7 @@ impl WorkerThread {
     /// hands that on (wakes a sleeper below the capacity, or starts a
     /// thread). Store (the searching count) → fence → read (the queues),
     /// against the submitter's push → fence → read (the count)
-    /// (ARCHITECTURE.md, C4b).
+    /// (worker/README.md, I14).
     #[cold]
     fn leave_search_for_suspension(&self) {
         let shared = &self.shared;
@@ -510,7 +547,8 @@ impl WorkerThread {
     /// deque) is published, then the fence, then the read of `missing`; the
     /// tuner stores `missing`, fences, then scans the queues. Either we see
     /// the new slots or the tuner sees our queued work and starts threads
-    /// (ARCHITECTURE.md, C4b; loom `tune_grow_then_submit_while_the_worker_takes_work`).
+    /// (worker/README.md, I14; loom
+    /// `tune_grow_then_submit_while_the_worker_takes_work`).
     #[cold]
     fn missing_after_fence(&self) -> bool {
         fence(Ordering::SeqCst);
@@ -600,6 +638,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         adaptive,
         join_frames: JoinFrames::new(),
+        early: Cell::new(early_count::TOP),
     };
     CURRENT.with(|current| current.set(&worker));
     if worker.shared.config.thread_hooks.on_start.is_some() {

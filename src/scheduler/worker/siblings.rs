@@ -25,7 +25,7 @@ impl WorkerThread {
             Shared::notify_new_work(shared);
         }
         let counters = self.counters();
-        // SeqCst: the busy/capacity Dekker pair of `run_task` (C2).
+        // SeqCst: the busy/capacity Dekker pair of `run_task` (worker/README.md, I12).
         counters.busy.store(true, Ordering::SeqCst);
         if self.index >= shared.capacity_now() {
             // Shrunk under us: the job goes back to its own pool.
@@ -37,7 +37,17 @@ impl WorkerThread {
         WorkerCounters::bump(&counters.stolen);
         // The job runs with its own pool's accounting: its panic handler,
         // its queue limit, its completion count.
-        sibling.run_job(job, || self.note_panic(), || sibling.count_ran_by_sibling());
+        // Counted in its own pool, never early in ours (`early_count.rs`).
+        super::early_count::unarmed(|| {
+            sibling.run_job(
+                job,
+                || self.note_panic(),
+                || {
+                    sibling.release_room();
+                    sibling.count_ran_by_sibling();
+                },
+            )
+        });
         // Relaxed: a display figure (as in `run_task`).
         counters.busy.store(false, Ordering::Relaxed);
         sibling.after_a_sibling_ran_a_job();

@@ -149,7 +149,7 @@ fn scoped_handle_join_across_pools_keeps_the_waiting_worker_running_its_own_pool
         a2.install(|| {
             b2.scope(|s| {
                 let a = &a2;
-                let handle = s.spawn(move || a.install(|| 5));
+                let handle = s.spawn_handle(move || a.install(|| 5));
                 handle.join().expect("no panic")
             })
         })

@@ -585,9 +585,9 @@ fn scoped_handles_return_values_and_keep_joined_panics() {
         .expect("build");
     let data = [1u64, 2, 3, 4];
     let (sum, panicked) = pool.scope(|s| {
-        let a = s.spawn(|| data[..2].iter().sum::<u64>());
-        let b = s.spawn(|| data[2..].iter().sum::<u64>());
-        let bad = s.spawn(|| -> u8 { std::panic::panic_any(9u32) });
+        let a = s.spawn_handle(|| data[..2].iter().sum::<u64>());
+        let b = s.spawn_handle(|| data[2..].iter().sum::<u64>());
+        let bad = s.spawn_handle(|| -> u8 { std::panic::panic_any(9u32) });
         let payload = bad.join().expect_err("it panicked");
         (
             a.join().unwrap() + b.join().unwrap(),
@@ -604,7 +604,7 @@ fn scoped_handles_return_values_and_keep_joined_panics() {
     for keep_handle in [false, true] {
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pool.scope(|s| {
-                let handle = s.spawn(|| std::panic::panic_any(keep_handle));
+                let handle = s.spawn_handle(|| std::panic::panic_any(keep_handle));
                 if keep_handle {
                     while !handle.is_finished() {
                         thread::yield_now();
@@ -619,7 +619,13 @@ fn scoped_handles_return_values_and_keep_joined_panics() {
     let one = pool_with_one_worker();
     let p = one.clone();
     let nested = one
-        .spawn(move || p.scope(|s| s.spawn(|| p.scope(|t| t.spawn(|| 42).join().unwrap())).join().unwrap()))
+        .spawn(move || {
+            p.scope(|s| {
+                s.spawn_handle(|| p.scope(|t| t.spawn_handle(|| 42).join().unwrap()))
+                    .join()
+                    .unwrap()
+            })
+        })
         .expect("spawn");
     assert_eq!(nested.join().expect("no panic"), 42);
 }

@@ -880,8 +880,8 @@ fn scoped_handle_join_and_drop_race_the_spawn() {
     model(|| {
         let pool = pool(1);
         let value = pool.scope(|s| {
-            let joined = s.spawn(|| 3);
-            let dropped = s.spawn(|| 4);
+            let joined = s.spawn_handle(|| 3);
+            let dropped = s.spawn_handle(|| 4);
             drop(dropped);
             joined.join().unwrap()
         });

@@ -272,7 +272,7 @@ impl Builder {
     /// within the queue and within each batch, but the rest of a batch waits
     /// behind the task its worker runs while later tasks may start on other
     /// workers. On a 2-core machine strict order cost 2.4x on a million tiny
-    /// tasks from one thread (`submit_1m` in `benches/peers.rs`).
+    /// tasks from one thread (`submit_1m` in the peer benchmarks).
     ///
     /// Tasks submitted from inside a task go to the worker's own deque and
     /// run newest first there either way; [`Pool::spawn_fifo`] and

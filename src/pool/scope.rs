@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
+
+use crossbeam_utils::CachePadded;
 
 use crate::pool::scoped_handle::{HandleWaiters, ScopedJoinHandle, ScopedTask, SpawnedTask};
 use crate::scheduler::{cross, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
@@ -29,19 +31,90 @@ use crate::unwind::{drop_payload, Payload};
 /// });
 /// assert_eq!(total.into_inner(), 9);
 /// ```
+///
+/// # What the borrow checker refuses
+///
+/// Spawned closures run while the body goes on, on other threads, so they
+/// follow the rules of [`std::thread::scope`]. A spawned closure may not
+/// borrow what the body itself owns (it ends before the spawns do; `move`
+/// it in instead):
+///
+/// ```compile_fail,E0373
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// pool.scope(|s| {
+///     let local = vec![1, 2, 3];
+///     s.spawn(|| println!("{local:?}"));
+/// });
+/// ```
+///
+/// Two spawns may not both borrow the same data mutably, nor the body
+/// change what a spawn reads:
+///
+/// ```compile_fail,E0499
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let mut total = 0;
+/// pool.scope(|s| {
+///     s.spawn(|| total += 1);
+///     s.spawn(|| total += 1);
+/// });
+/// ```
+///
+/// ```compile_fail,E0502
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let mut data = vec![1];
+/// pool.scope(|s| {
+///     s.spawn(|| println!("{data:?}"));
+///     data.push(2);
+/// });
+/// ```
+///
+/// What a spawn captures must be `Send` (an `Rc` is not; an `Arc` is):
+///
+/// ```compile_fail,E0277
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let shared = std::rc::Rc::new(5);
+/// pool.scope(|s| {
+///     s.spawn(|| println!("{shared}"));
+/// });
+/// ```
+///
+/// Neither the scope nor a [`ScopedJoinHandle`] outlives the call to
+/// `scope`: joining happens inside it.
+///
+/// ```compile_fail,E0521
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let mut escaped = None;
+/// pool.scope(|s| escaped = Some(s));
+/// ```
+///
+/// ```compile_fail,E0521
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let mut handle = None;
+/// pool.scope(|s| handle = Some(s.spawn_handle(|| 1)));
+/// ```
+///
+/// ```compile_fail
+/// // "lifetime may not live long enough": the handle is tied to the scope.
+/// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
+/// let handle = pool.scope(|s| s.spawn_handle(|| 1));
+/// assert_eq!(handle.join().unwrap(), 1);
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
+    /// Spawned closures not yet finished, plus one for the body. On a cache
+    /// line of its own: every spawn and every finish writes it, while the
+    /// fields every spawn reads (`shared`, `fifo`) stay shared unmodified
+    /// in the spawning worker's cache.
+    pending: CachePadded<AtomicUsize>,
     shared: &'scope Arc<Shared>,
-    /// Spawned closures not yet finished, plus one for the body.
-    pending: AtomicUsize,
+    /// Spawns go to the pool's FIFO injector, also from inside the pool
+    /// (`Pool::scope_fifo`).
+    fifo: bool,
     /// The first panic of a spawned closure that nobody joined.
     panic: Mutex<Option<Payload>>,
     /// Where handles of this scope's spawns block.
     waiters: HandleWaiters,
     /// Set when `pending` reaches zero.
     latch: Latch,
-    /// Spawns go to the pool's FIFO injector, also from inside the pool
-    /// (`Pool::scope_fifo`).
-    fifo: bool,
     scope: PhantomData<&'scope mut &'scope ()>,
     env: PhantomData<&'env mut &'env ()>,
 }
@@ -55,16 +128,29 @@ struct ScopeRef<'scope, 'env>(*const Scope<'scope, 'env>);
 unsafe impl Send for ScopeRef<'_, '_> {}
 
 impl<'scope, 'env> ScopeRef<'scope, 'env> {
-    /// Runs a spawned task for the scope, leaving its result for its
-    /// handle. A method (not a field access) so the job's closure captures
-    /// the whole `Send` wrapper.
+    /// Runs a closure spawned with [`Scope::spawn`]: no handle, so nothing
+    /// but the closure, its panic (kept for the scope) and the count. A
+    /// method (not a field access) so the job's closure captures the whole
+    /// `Send` wrapper.
+    #[inline]
+    fn run<F: FnOnce()>(self, task: F) {
+        // SAFETY: see the `Send` impl: the scope is alive until this job
+        // decrements `pending`, which is the last thing it does.
+        let scope = unsafe { &*self.0 };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
+            scope.keep_unjoined_panic(payload);
+        }
+        scope.finish_one();
+    }
+
+    /// Runs a task spawned with [`Scope::spawn_handle`], leaving its result
+    /// for its handle.
     fn run_task<F, T>(self, spawned: SpawnedTask<F, T>)
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        // SAFETY: see the `Send` impl: the scope is alive until this job
-        // decrements `pending`, which is the last thing it does.
+        // SAFETY: as in `run`.
         let scope = unsafe { &*self.0 };
         // The task catches its own panic; one its handle will never see
         // comes back here.
@@ -78,23 +164,23 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
 impl<'scope, 'env> Scope<'scope, 'env> {
     pub(crate) fn new(shared: &'scope Arc<Shared>, latch: Latch, fifo: bool) -> Self {
         Scope {
+            pending: CachePadded::new(AtomicUsize::new(1)),
             shared,
-            pending: AtomicUsize::new(1),
+            fifo,
             panic: Mutex::new(None),
             waiters: HandleWaiters::new(),
             latch,
-            fifo,
             scope: PhantomData,
             env: PhantomData,
         }
     }
 
-    /// Spawns `task` on the pool and returns a handle to its result, like
-    /// [`std::thread::Scope::spawn`]. It may borrow anything that outlives
-    /// the scope, and it may spawn more (capture `s` itself).
-    /// [`Pool::scope`] returns only after every spawned closure finished,
-    /// joined or not; it re-raises the first panic that no
-    /// [`ScopedJoinHandle::join`] returned.
+    /// Spawns `task` on the pool, like rayon's `Scope::spawn`. It may
+    /// borrow anything that outlives the scope, and it may spawn more
+    /// (capture `s` itself). [`Pool::scope`] returns only after every
+    /// spawned closure finished, and re-raises the first panic of one.
+    /// For a closure's result, or to wait for one closure alone, spawn it
+    /// with [`Scope::spawn_handle`].
     ///
     /// Never blocks and is never refused: a
     /// [`queue_limit`](crate::Builder::queue_limit) does not apply (the scope
@@ -102,7 +188,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// runs inline on the calling thread. Spawned inside the pool, a task
     /// goes to the worker's own deque (newest first there); in a
     /// [`Pool::scope_fifo`](crate::Pool::scope_fifo), to the pool's FIFO
-    /// queue.
+    /// queue. A closure that captures one word (a reference) is queued
+    /// with no allocation at all; larger ones take a block of the
+    /// spawning thread's job cache (no allocator call once it is warm) or,
+    /// past 64 bytes, a `Box`.
     ///
     /// [`Pool::scope`]: crate::Pool::scope
     ///
@@ -113,12 +202,40 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     for (i, square) in squares.iter_mut().enumerate() {
     ///         s.spawn(move || *square = (i * i) as u64);
     ///     }
-    ///     let sum = s.spawn(|| (0..8u64).map(|i| i * i).sum::<u64>());
-    ///     assert_eq!(sum.join().unwrap(), 140);
     /// });
     /// assert_eq!(squares[7], 49);
     /// ```
-    pub fn spawn<F, T>(&'scope self, task: F) -> ScopedJoinHandle<'scope, T>
+    pub fn spawn<F>(&'scope self, task: F)
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        // Relaxed: the job that decrements this cannot start before the push
+        // below, which publishes the increment.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let scope = ScopeRef(self);
+        self.push(move || scope.run(task));
+    }
+
+    /// Spawns `task` on the pool and returns a handle to its result, like
+    /// [`std::thread::Scope::spawn`]. Otherwise as [`Scope::spawn`]; the
+    /// handle costs a little per spawn (a result slot shared with the job,
+    /// and one more atomic read-modify-write on each side), so spawn with
+    /// [`Scope::spawn`] whatever needs none. A panic returned by
+    /// [`ScopedJoinHandle::join`] is not re-raised by [`Pool::scope`].
+    ///
+    /// [`Pool::scope`]: crate::Pool::scope
+    ///
+    /// ```
+    /// let pool = stealpool::Pool::builder().capacity(2).build().unwrap();
+    /// let numbers: Vec<u64> = (1..=8).collect();
+    /// let sum = pool.scope(|s| {
+    ///     let left = s.spawn_handle(|| numbers[..4].iter().map(|i| i * i).sum::<u64>());
+    ///     let right = s.spawn_handle(|| numbers[4..].iter().map(|i| i * i).sum::<u64>());
+    ///     left.join().unwrap() + right.join().unwrap()
+    /// });
+    /// assert_eq!(sum, 204);
+    /// ```
+    pub fn spawn_handle<F, T>(&'scope self, task: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
@@ -128,21 +245,27 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // itself (two words: the scope and the task) is stored inline.
         let (spawned, packet) = ScopedTask::store(task);
         let handle = ScopedJoinHandle::new(packet, self.shared, &self.panic, &self.waiters);
-        // Relaxed: the job that decrements this cannot start before the push
-        // below, which publishes the increment.
+        // Relaxed: as in `spawn`.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
-        let job = move || scope.run_task(spawned);
+        self.push(move || scope.run_task(spawned));
+        handle
+    }
+
+    /// Queues one spawned job (counted in `pending` already), or runs it
+    /// here on a shut down pool.
+    #[inline]
+    fn push<J: FnOnce() + Send + 'scope>(&self, job: J) {
         match Admission::admit(self.shared, Room::Unlimited) {
             Ok(admission) if self.fifo => admission.push_fifo(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Ok(admission) => admission.push(self.shared, HeapJob::into_job_ref(job, JobKind::Bound)),
             Err(_) => job(),
         }
-        handle
     }
 
     /// Keeps the panic of a spawned closure that nobody joined: the first
     /// one is re-raised by `Pool::scope`, later ones are dropped.
+    #[cold]
     fn keep_unjoined_panic(&self, payload: Payload) {
         if let Some(worker) = WorkerThread::current() {
             worker.note_panic();

@@ -11,6 +11,11 @@ use crate::scheduler::{cross, help_while_draining, put_job_value, take_job_value
 use crate::sync::{lock, wait, wait_timeout, AtomicU8, Condvar, Mutex, Ordering};
 use crate::unwind::{drop_payload, Payload};
 
+// Each bit of a packet's state is set at most once, by its one owner (the
+// spawn sets FINISHED, `join` WAITING, the handle's drop HANDLE_GONE): an
+// add of the bit is the same as an or, and compiles to one `lock xadd`
+// where an or whose old value is used becomes a compare-exchange loop.
+
 /// The spawn finished: `result` is written.
 const FINISHED: u8 = 1;
 /// The handle is gone: whoever comes second (spawn or handle) disposes of
@@ -124,7 +129,7 @@ where
         // SAFETY: only the job's one run touches `task`.
         let task = unsafe { (*task_ref.task.get()).take() }.expect("a scoped spawn runs once");
         let result = panic::catch_unwind(AssertUnwindSafe(task));
-        // The common case, a handle dropped at once (`s.spawn(..);`): a
+        // A handle dropped at once (`s.spawn_handle(..);`): a
         // plain load tells, with no read-modify-write. Acquire pairs with
         // the handle's AcqRel RMW in its drop, its last use of the task:
         // once HANDLE_GONE is seen, the task is ours alone.
@@ -138,7 +143,7 @@ where
         unsafe { *task_ref.packet.result.get() = Some(result) };
         // AcqRel: Release publishes the result to the handle; Acquire sees
         // the handle's last use if it is gone (then the result is ours).
-        let before = task_ref.packet.state.fetch_or(FINISHED, Ordering::AcqRel);
+        let before = task_ref.packet.state.fetch_add(FINISHED, Ordering::AcqRel);
         if before & HANDLE_GONE != 0 {
             // SAFETY: the handle is gone and saw no FINISHED: ours alone.
             let result = unsafe { (*task_ref.packet.result.get()).take() };
@@ -167,7 +172,8 @@ where
     }
 }
 
-/// A handle to a closure spawned with [`Scope::spawn`](crate::Scope::spawn),
+/// A handle to a closure spawned with
+/// [`Scope::spawn_handle`](crate::Scope::spawn_handle),
 /// like [`std::thread::ScopedJoinHandle`].
 ///
 /// [`join`](ScopedJoinHandle::join) waits for the closure and returns its
@@ -182,8 +188,8 @@ where
 /// let pool = stealpool::Pool::builder().capacity(2).build().unwrap();
 /// let numbers: Vec<u64> = (1..=100).collect();
 /// let total = pool.scope(|s| {
-///     let left = s.spawn(|| numbers[..50].iter().sum::<u64>());
-///     let right = s.spawn(|| numbers[50..].iter().sum::<u64>());
+///     let left = s.spawn_handle(|| numbers[..50].iter().sum::<u64>());
+///     let right = s.spawn_handle(|| numbers[50..].iter().sum::<u64>());
 ///     left.join().unwrap() + right.join().unwrap()
 /// });
 /// assert_eq!(total, 5050);
@@ -241,7 +247,7 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(2).build().unwrap();
     /// pool.scope(|s| {
-    ///     let bad = s.spawn(|| -> u8 { panic!("caught here") });
+    ///     let bad = s.spawn_handle(|| -> u8 { panic!("caught here") });
     ///     assert!(bad.join().is_err()); // handled: `scope` does not panic
     /// });
     /// ```
@@ -259,7 +265,7 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
             let mut guard = lock(&self.waiters.lock);
             // AcqRel: announces the wait (the spawn notifies under the lock
             // if it sees this) and reads FINISHED in the same RMW order.
-            let mut state = packet.state.fetch_or(WAITING, Ordering::AcqRel);
+            let mut state = packet.state.fetch_add(WAITING, Ordering::AcqRel);
             while state & FINISHED == 0 {
                 guard = match cross {
                     None => wait(&self.waiters.finished, guard),
@@ -289,7 +295,7 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     /// ```
     /// let pool = stealpool::Pool::builder().capacity(1).build().unwrap();
     /// pool.scope(|s| {
-    ///     let handle = s.spawn(|| 1);
+    ///     let handle = s.spawn_handle(|| 1);
     ///     while !handle.is_finished() {
     ///         std::thread::yield_now();
     ///     }
@@ -313,7 +319,7 @@ impl<T> Drop for ScopedJoinHandle<'_, T> {
         let before = if packet.state.load(Ordering::Acquire) & FINISHED != 0 {
             FINISHED
         } else {
-            packet.state.fetch_or(HANDLE_GONE, Ordering::AcqRel)
+            packet.state.fetch_add(HANDLE_GONE, Ordering::AcqRel)
         };
         if before & FINISHED == 0 {
             return;

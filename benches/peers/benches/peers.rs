@@ -7,9 +7,9 @@
 //! benchmarking its peers one after another:
 //!
 //! ```text
-//! cargo bench --bench peers                 # full run (several minutes on 2 cores)
-//! cargo bench --bench peers -- --test       # smoke test: every benchmark once
-//! cargo bench --bench peers -- submit_1m    # one group only (criterion filter)
+//! cargo bench -p stealpool-benches --bench peers                 # full run (several minutes on 2 cores)
+//! cargo bench -p stealpool-benches --bench peers -- --test       # smoke test: every benchmark once
+//! cargo bench -p stealpool-benches --bench peers -- submit_1m    # one group only (criterion filter)
 //! ```
 //!
 //! Interleaved rounds, each library in its own process (this binary starts
@@ -20,10 +20,10 @@
 //! machine, and the only one that runs `hot_wake` and `mem_per_task`:
 //!
 //! ```text
-//! cargo bench --bench peers -- --rounds 3                       # everything, 3 rounds
-//! cargo bench --bench peers -- --rounds 5 --only hot_wake,mem_per_task
-//! cargo bench --bench peers -- --rounds 3 --libs stealpool,rayon,chili --only join_fib27,merge_sort_10m
-//! cargo bench --bench peers -- --lib stealpool                  # one child's raw `result` lines
+//! cargo bench -p stealpool-benches --bench peers -- --rounds 3                       # everything, 3 rounds
+//! cargo bench -p stealpool-benches --bench peers -- --rounds 5 --only hot_wake,mem_per_task
+//! cargo bench -p stealpool-benches --bench peers -- --rounds 3 --libs stealpool,rayon,chili --only join_fib27,merge_sort_10m
+//! cargo bench -p stealpool-benches --bench peers -- --lib stealpool                  # one child's raw `result` lines
 //! ```
 //!
 //! Workload names for `--only`: `submit_1m`, `two_submitters`, `spawn_tree`,

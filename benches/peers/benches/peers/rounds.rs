@@ -1,6 +1,6 @@
 //! Interleaved rounds, each library in its own process.
 //!
-//! `cargo bench --bench peers -- --rounds R` runs R rounds; in each round it
+//! `cargo bench -p stealpool-benches --bench peers -- --rounds R` runs R rounds; in each round it
 //! starts this same binary once per library (`--lib NAME`, the order rotated
 //! by one each round), and that child builds only its own library's pool,
 //! runs every workload the library can do, and prints one `result` line per

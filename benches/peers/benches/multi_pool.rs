@@ -4,9 +4,9 @@
 //! Run with
 //!
 //! ```text
-//! cargo bench --bench multi_pool                 # full run (about 20 s)
-//! cargo bench --bench multi_pool -- --test       # smoke test: every benchmark once
-//! cargo bench --bench multi_pool -- least        # one benchmark only (criterion filter)
+//! cargo bench -p stealpool-benches --bench multi_pool                 # full run (about 20 s)
+//! cargo bench -p stealpool-benches --bench multi_pool -- --test       # smoke test: every benchmark once
+//! cargo bench -p stealpool-benches --bench multi_pool -- least        # one benchmark only (criterion filter)
 //! ```
 //!
 //! # Group `outside_submitters`

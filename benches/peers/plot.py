@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Turns benchmark output into one SVG bar chart (no dependencies).
 
-    cargo bench --bench peers
-    python3 benches/plot.py target/criterion docs/benchmarks.svg submit_1m spawn_tree join_fib latency
+    cargo bench -p stealpool-benches --bench peers
+    python3 benches/peers/plot.py target/criterion docs/benchmarks.svg submit_1m spawn_tree join_fib latency
 
 or, from the interleaved-rounds mode's markdown table (each library in its
 own process; the figures README quotes):
 
-    cargo bench --bench peers -- --rounds 3 | tee rounds.txt
-    python3 benches/plot.py --rounds rounds.txt docs/benchmarks.svg submit_1m two_submitters ...
+    cargo bench -p stealpool-benches --bench peers -- --rounds 3 | tee rounds.txt
+    python3 benches/peers/plot.py --rounds rounds.txt docs/benchmarks.svg submit_1m two_submitters ...
 
 Reads `<criterion dir>/<group>/<function>[/<parameter>]/new/estimates.json` (the median)
 and `benchmark.json` (the throughput, if any: then the bar is time per

@@ -3,9 +3,9 @@
 //! Run with
 //!
 //! ```text
-//! cargo bench --bench capacity                 # full run (well under 2 minutes on 2 cores)
-//! cargo bench --bench capacity -- --test       # smoke test: every benchmark once
-//! cargo bench --bench capacity -- churn        # one group only (criterion filter)
+//! cargo bench -p stealpool-benches --bench capacity                 # full run (well under 2 minutes on 2 cores)
+//! cargo bench -p stealpool-benches --bench capacity -- --test       # smoke test: every benchmark once
+//! cargo bench -p stealpool-benches --bench capacity -- churn        # one group only (criterion filter)
 //! ```
 //!
 //! # Groups

@@ -6,10 +6,10 @@
 //! Run with
 //!
 //! ```text
-//! cargo bench --bench contention              # 3 interleaved rounds
-//! cargo bench --bench contention -- --quick   # 1 short round (a smoke test)
-//! cargo bench --bench contention -- --quiet-only --rounds 9   # the quiet machine only
-//! cargo bench --bench contention -- --busy 0,7  # the neighbour on these cores only
+//! cargo bench -p stealpool-benches --bench contention              # 3 interleaved rounds
+//! cargo bench -p stealpool-benches --bench contention -- --quick   # 1 short round (a smoke test)
+//! cargo bench -p stealpool-benches --bench contention -- --quiet-only --rounds 9   # the quiet machine only
+//! cargo bench -p stealpool-benches --bench contention -- --busy 0,7  # the neighbour on these cores only
 //! ```
 //!
 //! For every scenario (quiet, then a neighbour on each core in turn) and

@@ -4,9 +4,9 @@
 //! Run with
 //!
 //! ```text
-//! cargo bench --bench func_pool                 # full run (under a minute on 2 cores)
-//! cargo bench --bench func_pool -- --test       # smoke test: every benchmark once
-//! cargo bench --bench func_pool -- invoke_vs    # one group only (criterion filter)
+//! cargo bench -p stealpool-benches --bench func_pool                 # full run (under a minute on 2 cores)
+//! cargo bench -p stealpool-benches --bench func_pool -- --test       # smoke test: every benchmark once
+//! cargo bench -p stealpool-benches --bench func_pool -- invoke_vs    # one group only (criterion filter)
 //! ```
 //!
 //! Every pool is built once per group, outside the timing loop, with

@@ -4,11 +4,11 @@
 //! Run with
 //!
 //! ```text
-//! cargo bench --bench autoscale                 # 5 interleaved rounds
-//! cargo bench --bench autoscale -- --rounds 9   # more rounds
-//! cargo bench --bench autoscale -- --test       # smoke test: one short round
-//! cargo bench --bench autoscale -- --only sleep # one workload (sleep or cpu)
-//! cargo bench --bench autoscale -- --only cpu --variant on   # one side of on/off
+//! cargo bench -p stealpool-benches --bench autoscale                 # 5 interleaved rounds
+//! cargo bench -p stealpool-benches --bench autoscale -- --rounds 9   # more rounds
+//! cargo bench -p stealpool-benches --bench autoscale -- --test       # smoke test: one short round
+//! cargo bench -p stealpool-benches --bench autoscale -- --only sleep # one workload (sleep or cpu)
+//! cargo bench -p stealpool-benches --bench autoscale -- --only cpu --variant on   # one side of on/off
 //!                                               # (for `perf stat -e instructions`)
 //! ```
 //!
@@ -154,7 +154,7 @@ fn sleep_rusty(tasks: usize) -> Duration {
     }
     pool.join();
     // `join` was seen returning before the last task finished (see
-    // benches/peers.rs): wait for the count too.
+    // benches/peers/benches/peers.rs): wait for the count too.
     while done.load(Ordering::Acquire) < tasks {
         thread::yield_now();
     }

@@ -4,12 +4,12 @@
 //! Counted by callgrind through gungraun, so the figures are the same on
 //! every run of the same build: `.ci/icount` turns them into instructions
 //! per operation and fails when a stealpool figure rises more than 5 %
-//! above `benches/peers/icount-baseline.txt`.
+//! above `benches/icount/icount-baseline.txt`.
 //!
 //! ```text
 //! bash .ci/icount            # run and compare with the baseline
 //! bash .ci/icount --bless    # run and write the baseline
-//! cargo bench -p stealpool-benches --bench icount   # the raw totals (needs gungraun-runner)
+//! cargo bench -p stealpool-icount --bench icount    # the raw totals (needs gungraun-runner)
 //! ```
 //!
 //! Each benchmark runs in its own process and is counted whole, every thread

@@ -493,3 +493,63 @@ fn inside_push_without_the_fence_is_run_once_when_its_pusher_comes_back() {
         assert!(by_pusher != by_sleeper, "the task runs exactly once");
     });
 }
+
+/// I1's searchers carry a task (the fence of `hand_on_search`, which the
+/// pool models cannot reach: their queues are behind a lock). Worker 1 is
+/// searching and worker 2 asleep when worker 0 pushes from inside a task
+/// and never comes back to its deque. The submit may see worker 1
+/// searching and wake nobody; worker 1 then finds other work (which, in
+/// the worst case, blocks: it never takes the task), and as the last
+/// searcher it fences and looks at the queues, as `hand_on_search` does,
+/// and wakes worker 2 if the task is still queued. Worker 2 must run it.
+/// Checked to fail: without the fence between `end_searching` and the look
+/// loom reports a deadlock (both the submit and the look may miss the
+/// other's write).
+#[test]
+fn the_last_searcher_hands_on_an_inside_push_that_saw_it_searching() {
+    loom::model(|| {
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(3));
+        let task = OneTask::new();
+        // Worker 2 searched in vain and sleeps; worker 1 searches.
+        sleep.begin_searching();
+        sleep.announce_sleep(2);
+        sleep.begin_searching();
+        let searcher = {
+            let (sleep, task) = (sleep.clone(), task.clone());
+            thread::spawn(move || {
+                // Found other work: stops searching, and hands the search
+                // on as the last searcher (`hand_on_search`).
+                if sleep.end_searching() {
+                    loom::sync::atomic::fence(Ordering::SeqCst);
+                    if task.is_queued() {
+                        sleep.notify_new_work(3);
+                    }
+                }
+            })
+        };
+        let sleeper = {
+            let (sleep, task) = (sleep.clone(), task.clone());
+            thread::spawn(move || loop {
+                // Woken: counted as searching.
+                sleep.park_until_woken(2);
+                if task.take() {
+                    sleep.end_searching();
+                    return;
+                }
+                // Woken for nothing (a stray token: the parker's): back to
+                // sleep by the protocol.
+                sleep.announce_sleep(2);
+                if task.is_queued() {
+                    sleep.retract_sleep(2);
+                    assert!(task.take(), "only this worker takes the task");
+                    sleep.end_searching();
+                    return;
+                }
+            })
+        };
+        task.push();
+        sleep.notify_new_work(3);
+        searcher.join().unwrap();
+        sleeper.join().unwrap();
+    });
+}

@@ -1,6 +1,7 @@
 //! Under `--cfg loom` only: the scheduler's single components with a public
 //! face, for the component models in `tests/loom_components.rs` (a latch, a
-//! parker, `join` on its own frames, as tokio models its parts one by one).
+//! parker, `join` on its own frames, the sleep protocol's accounting, as
+//! tokio models its parts one by one).
 //! Every item forwards to the real one; the join host below is the real
 //! frames, deque and parker that a worker gives `join`, without the pool
 //! around them. Nothing here exists in a normal build.
@@ -199,5 +200,59 @@ impl Thief {
             }
             Steal::Empty | Steal::Retry => false,
         }
+    }
+}
+
+/// The sleep protocol's accounting and parking (`scheduler/sleep/`), for
+/// models that drive a worker going to sleep against a pusher, with a
+/// queue of their own made of atomics (the pool's loom queues sit behind a
+/// lock, which orders a push and a scan and so hides the store-load race
+/// the sleep fences exist for).
+pub struct Sleep(scheduler::sleep::Sleep);
+
+impl Sleep {
+    pub fn new(workers: usize) -> Self {
+        Sleep(scheduler::sleep::Sleep::new(workers, false))
+    }
+
+    pub fn begin_searching(&self) {
+        self.0.begin_searching();
+    }
+
+    /// True when this was the last searcher.
+    pub fn end_searching(&self) -> bool {
+        self.0.end_searching()
+    }
+
+    pub fn announce_sleep(&self, index: usize) {
+        self.0.announce_sleep(index);
+    }
+
+    pub fn retract_sleep(&self, index: usize) -> bool {
+        self.0.retract_sleep(index)
+    }
+
+    pub fn park_until_woken(&self, index: usize) {
+        self.0.park_until_woken(index);
+    }
+
+    /// The fenced decision of a submit (true: nobody awake to take it).
+    pub fn notify_new_work(&self, active: usize) -> bool {
+        self.0.notify_new_work(active)
+    }
+
+    /// The unfenced decision of a `join` half (true: nobody awake).
+    pub fn notify_new_join_work(&self, active: usize) -> bool {
+        self.0.notify_new_join_work(active)
+    }
+
+    /// Wakes every sleeper (shutdown): fence, then one pass.
+    pub fn notify_all(&self) {
+        self.0.notify_all();
+    }
+
+    /// Whether worker `index` is announced asleep (a Relaxed snapshot).
+    pub fn is_sleeping(&self, index: usize) -> bool {
+        self.0.is_sleeping(index)
     }
 }

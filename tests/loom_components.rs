@@ -1,5 +1,6 @@
 //! loom models of single components, each on its own: the latch, the
-//! parker, and `join` on a worker's pending-join frames.
+//! parker, `join` on a worker's pending-join frames, and the sleep
+//! protocol against a push from inside the pool.
 //!
 //! Run with the other models (`.ci/run`):
 //!
@@ -306,5 +307,249 @@ fn join_frames_publish_the_oldest_half_and_never_wait_for_a_private_one() {
             !thief_ran_b2.load(Ordering::Relaxed),
             "the thief got the newer half while the older one was private"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The sleep protocol against a push from inside the pool (I1)
+// ---------------------------------------------------------------------------
+
+/// A one-task queue made of atomics, standing in for a worker's deque: a
+/// push is a Release store, a scan an Acquire load, as crossbeam's `push`
+/// and `is_empty` are (the pool's loom queues are behind a lock, which
+/// would order the push before or after the scan and hide the race these
+/// models are about).
+#[derive(Clone)]
+struct OneTask(Arc<AtomicUsize>);
+
+impl OneTask {
+    fn new() -> Self {
+        OneTask(Arc::new(AtomicUsize::new(0)))
+    }
+    fn push(&self) {
+        // Release: as crossbeam's store of the deque's bottom index.
+        self.0.store(1, Ordering::Release);
+    }
+    fn is_queued(&self) -> bool {
+        // Acquire: as crossbeam's loads in `is_empty`.
+        self.0.load(Ordering::Acquire) != 0
+    }
+    /// Takes the task if it is queued (whoever wins runs it).
+    fn take(&self) -> bool {
+        // AcqRel: the winner of the CAS runs the task.
+        self.0
+            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Worker 1 of a two-worker pool runs out of work: it searches (one scan
+/// here), announces sleep, re-scans, and parks until woken, taking the
+/// task if any scan finds it; it leaves once `closed` (a shutdown's
+/// `notify_all`). Returns whether it ran the task.
+fn worker_going_to_sleep(
+    sleep: Arc<stealpool::loom_components::Sleep>,
+    task: OneTask,
+    closed: Arc<AtomicBool>,
+) -> thread::JoinHandle<bool> {
+    thread::spawn(move || {
+        sleep.begin_searching();
+        loop {
+            if task.take() {
+                sleep.end_searching();
+                return true;
+            }
+            // SeqCst: read after the fences of the protocol; any ordering
+            // would do for a flag set before `notify_all`'s fence.
+            if closed.load(Ordering::SeqCst) {
+                sleep.end_searching();
+                return false;
+            }
+            sleep.announce_sleep(1);
+            // The re-scan after the announcement's fence (I1).
+            if task.is_queued() || closed.load(Ordering::SeqCst) {
+                sleep.retract_sleep(1);
+                continue;
+            }
+            // Woken: counted as searching again; scan again.
+            sleep.park_until_woken(1);
+        }
+    })
+}
+
+/// I1 for a push from inside the pool whose pusher does not come back to
+/// its deque (its task blocks until the pushed task has run, as a task
+/// waiting on a channel fed by a sibling does): the worker going to sleep
+/// must run it. With the submitter's fence (`notify_new_work`) either the
+/// re-scan sees the push or the pusher sees the sleeper and wakes it.
+/// Checked to fail: without the re-scan after `announce_sleep` loom reports
+/// a deadlock.
+#[test]
+fn inside_push_racing_a_worker_going_to_sleep_is_never_stranded() {
+    loom::model(|| {
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
+        let task = OneTask::new();
+        let closed = Arc::new(AtomicBool::new(false));
+        let sleeper = worker_going_to_sleep(sleep.clone(), task.clone(), closed);
+        // Worker 0 runs a task that pushes onto its own deque, then blocks
+        // until the pushed task has run: it never takes the task itself.
+        task.push();
+        sleep.notify_new_work(2);
+        assert!(sleeper.join().unwrap(), "the worker going to sleep must run the task");
+    });
+}
+
+/// Why an inside push keeps the fence: with the unfenced decision (the
+/// join exemption's) the pusher's read of the word and the sleeper's
+/// re-scan can both miss the other's write (a store-load race), and a task
+/// whose pusher does not come back to its deque is stranded: the sleeper
+/// parks on an empty re-scan and the pusher, done, has woken nobody. The
+/// model records, in a plain std atomic that follows loom's schedule
+/// rather than its memory model, that the sleeper re-scanned in vain and
+/// is parking, and looks whether it is still asleep once the pusher is
+/// done; it ends with a shutdown (so the stranded
+/// execution is not a loom deadlock, which would abort the test) and the
+/// test asserts that loom found such an execution. If it ever stops
+/// finding one, the unfenced decision has become safe for every push, or
+/// the model has lost its teeth: either way this must be looked at.
+#[test]
+fn inside_push_without_the_fence_can_strand_a_task_its_pusher_does_not_run() {
+    use std::sync::atomic::{AtomicBool as StdBool, Ordering as Std};
+    static STRANDED: StdBool = StdBool::new(false);
+    STRANDED.store(false, Std::SeqCst);
+    loom::model(|| {
+        // Per execution: the sleeper's re-scan found nothing and it parks.
+        let parking = std::sync::Arc::new(StdBool::new(false));
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
+        let task = OneTask::new();
+        let closed = Arc::new(AtomicBool::new(false));
+        let sleeper = {
+            let (sleep, task, closed) = (sleep.clone(), task.clone(), closed.clone());
+            let parking = parking.clone();
+            thread::spawn(move || {
+                sleep.begin_searching();
+                loop {
+                    // SeqCst: as in `worker_going_to_sleep`.
+                    if closed.load(Ordering::SeqCst) {
+                        sleep.end_searching();
+                        return;
+                    }
+                    if task.take() {
+                        sleep.end_searching();
+                        return;
+                    }
+                    sleep.announce_sleep(1);
+                    if task.is_queued() || closed.load(Ordering::SeqCst) {
+                        sleep.retract_sleep(1);
+                        continue;
+                    }
+                    parking.store(true, Std::SeqCst);
+                    sleep.park_until_woken(1);
+                }
+            })
+        };
+        task.push();
+        sleep.notify_new_join_work(2);
+        // The pusher is done and will not come back (its task blocks), and
+        // only the sleeper takes the task, so it is still queued. The
+        // sleeper re-scanned in vain and nobody woke it: stranded. Only
+        // this thread could have woken it, so its own read of the state is
+        // exact.
+        if parking.load(Std::SeqCst) && sleep.is_sleeping(1) {
+            STRANDED.store(true, Std::SeqCst);
+        }
+        closed.store(true, Ordering::SeqCst);
+        sleep.notify_all();
+        sleeper.join().unwrap();
+    });
+    assert!(
+        STRANDED.load(Std::SeqCst),
+        "loom found no execution in which the unfenced push strands the task"
+    );
+}
+
+/// What the unfenced decision does guarantee (the join exemption's rule,
+/// and rayon's for every local push): a task whose pusher comes back to its
+/// own deque runs exactly once, by the pusher or by the worker going to
+/// sleep; a missed wake-up costs only parallelism. The model ends with a
+/// shutdown (`notify_all`), so a sleeper that missed the push is not a
+/// deadlock here, only an idle worker.
+#[test]
+fn inside_push_without_the_fence_is_run_once_when_its_pusher_comes_back() {
+    loom::model(|| {
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
+        let task = OneTask::new();
+        let closed = Arc::new(AtomicBool::new(false));
+        let sleeper = worker_going_to_sleep(sleep.clone(), task.clone(), closed.clone());
+        task.push();
+        sleep.notify_new_join_work(2);
+        // The pusher's task returns and its worker pops its own deque.
+        let by_pusher = task.take();
+        // Shutdown: the flag, then `notify_all` (its fence pairs with the
+        // sleeper's announcement, as in `Shared::close`).
+        closed.store(true, Ordering::SeqCst);
+        sleep.notify_all();
+        let by_sleeper = sleeper.join().unwrap();
+        assert!(by_pusher != by_sleeper, "the task runs exactly once");
+    });
+}
+
+/// I1's searchers carry a task (the fence of `hand_on_search`, which the
+/// pool models cannot reach: their queues are behind a lock). Worker 1 is
+/// searching and worker 2 asleep when worker 0 pushes from inside a task
+/// and never comes back to its deque. The submit may see worker 1
+/// searching and wake nobody; worker 1 then finds other work (which, in
+/// the worst case, blocks: it never takes the task), and as the last
+/// searcher it fences and looks at the queues, as `hand_on_search` does,
+/// and wakes worker 2 if the task is still queued. Worker 2 must run it.
+/// Checked to fail: without the fence between `end_searching` and the look
+/// loom reports a deadlock (both the submit and the look may miss the
+/// other's write).
+#[test]
+fn the_last_searcher_hands_on_an_inside_push_that_saw_it_searching() {
+    loom::model(|| {
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(3));
+        let task = OneTask::new();
+        // Worker 2 searched in vain and sleeps; worker 1 searches.
+        sleep.begin_searching();
+        sleep.announce_sleep(2);
+        sleep.begin_searching();
+        let searcher = {
+            let (sleep, task) = (sleep.clone(), task.clone());
+            thread::spawn(move || {
+                // Found other work: stops searching, and hands the search
+                // on as the last searcher (`hand_on_search`).
+                if sleep.end_searching() {
+                    loom::sync::atomic::fence(Ordering::SeqCst);
+                    if task.is_queued() {
+                        sleep.notify_new_work(3);
+                    }
+                }
+            })
+        };
+        let sleeper = {
+            let (sleep, task) = (sleep.clone(), task.clone());
+            thread::spawn(move || loop {
+                // Woken: counted as searching.
+                sleep.park_until_woken(2);
+                if task.take() {
+                    sleep.end_searching();
+                    return;
+                }
+                // Woken for nothing (a stray token: the parker's): back to
+                // sleep by the protocol.
+                sleep.announce_sleep(2);
+                if task.is_queued() {
+                    sleep.retract_sleep(2);
+                    assert!(task.take(), "only this worker takes the task");
+                    sleep.end_searching();
+                    return;
+                }
+            })
+        };
+        task.push();
+        sleep.notify_new_work(3);
+        searcher.join().unwrap();
+        sleeper.join().unwrap();
     });
 }

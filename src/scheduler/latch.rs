@@ -1,8 +1,8 @@
 //! One-shot latches: how a thread waits for a job that another thread runs.
 //!
 //! A latch goes UNSET → SET once. Its owner may announce that it is going to
-//! block (UNSET → SLEEPING) and then parks until it sees SET; the setter swaps
-//! in SET and unparks the owner only if the previous state was SLEEPING. The
+//! block (UNSET → OWNER_BLOCKED) and then parks until it sees SET; the setter swaps
+//! in SET and unparks the owner only if the previous state was OWNER_BLOCKED. The
 //! owner frees the latch (it lives in the owner's stack frame) as soon as it
 //! sees SET, so the setter must not touch the latch after publishing SET: it
 //! copies the owner's handle first.
@@ -21,9 +21,23 @@ use std::ptr::NonNull;
 use crate::scheduler::parker::Parker;
 use crate::sync::{thread, Arc, AtomicU8, Ordering};
 
-const UNSET: u8 = 0;
-const SLEEPING: u8 = 1;
-const SET: u8 = 2;
+/// A latch's state (stored as its `u8` in `Latch::state`).
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LatchState {
+    /// Not set; the owner has not announced that it blocks.
+    Unset = 0,
+    /// Not set; the owner announced that it blocks on it (and may be parked):
+    /// the setter must unpark it. (Not a worker's sleep in the sleep
+    /// protocol: `sleep::WorkerState::Sleeping` is that.)
+    OwnerBlocked = 1,
+    /// Set, once; final.
+    Set = 2,
+}
+
+const UNSET: u8 = LatchState::Unset as u8;
+const OWNER_BLOCKED: u8 = LatchState::OwnerBlocked as u8;
+const SET: u8 = LatchState::Set as u8;
 
 /// Who waits on a latch, and so who must be unparked when it is set.
 pub(crate) enum LatchOwner {
@@ -107,10 +121,10 @@ impl Latch {
         // Acquire on failure: if it is SET we will read the job's result next.
         match self
             .state
-            .compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(UNSET, OWNER_BLOCKED, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => true,
-            Err(state) => state == SLEEPING,
+            Err(state) => state == OWNER_BLOCKED,
         }
     }
 
@@ -133,13 +147,13 @@ impl Latch {
         {
             return;
         }
-        // The owner announced sleep (state is SLEEPING: SET is set only here,
+        // The owner announced sleep (state is OWNER_BLOCKED: SET is set only here,
         // once). Copy its handle *before* publishing SET, because the latch
         // may be gone right after.
         let owner = latch.owner.clone_handle();
         // AcqRel: Release as above.
         let previous = latch.state.swap(SET, Ordering::AcqRel);
-        debug_assert_eq!(previous, SLEEPING);
+        debug_assert_eq!(previous, OWNER_BLOCKED);
         // SAFETY: the caller keeps the owner's pool (and so its parker)
         // alive until we return.
         unsafe { owner.unpark() };

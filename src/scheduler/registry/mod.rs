@@ -1,10 +1,15 @@
 //! The state every worker and every handle shares: queues, worker slots,
 //! counters, the lifecycle word and the idle waiters.
 
+mod drain;
 pub(crate) mod idle;
+mod ledger;
 pub(crate) mod lending;
 pub(crate) mod siblings;
+mod snapshot;
 pub(crate) mod threads;
+
+pub(crate) use drain::steal_retrying;
 
 use idle::IdleWaiters;
 use lending::Lending;
@@ -13,18 +18,16 @@ use siblings::Siblings;
 use crossbeam_utils::CachePadded;
 
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Duration;
 
 use crate::config::{Config, Pinning};
 use crate::observe::busy::BusyTime;
 use crate::scheduler::autoscale::AutoscaleCell;
 use crate::scheduler::backpressure::Backpressure;
 use crate::scheduler::broadcast::Inboxes;
-use crate::scheduler::job::{JobKind, JobRef};
-use crate::scheduler::queue::{Injector, Steal, Stealer, Worker};
+use crate::scheduler::job::JobRef;
+use crate::scheduler::queue::{Injector, Stealer, Worker};
 use crate::scheduler::registry::threads::Control;
 use crate::scheduler::sleep::Sleep;
-use crate::stats::{Stats, WorkerState, WorkerStats};
 use crate::sync::{fence, lock, Arc, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, OnceLock, Ordering};
 use crate::unwind::{deliver_panic, Payload};
 
@@ -420,84 +423,6 @@ impl Shared {
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// Counts tasks `shutdown_now` took out unrun: they will never complete.
-    pub(crate) fn withdraw(&self, tasks: u64) {
-        // Release: pairs with the Acquire in `all_tasks_done`.
-        self.withdrawn.fetch_add(tasks, Ordering::Release);
-    }
-
-    /// The sum of one per-worker counter over every slot.
-    fn sum_over_slots(&self, counter: impl Fn(&WorkerCounters) -> &AtomicU64, ordering: Ordering) -> u64 {
-        self.slots
-            .iter()
-            .map(|slot| counter(&slot.counters).load(ordering))
-            .sum()
-    }
-
-    /// Tasks submitted so far (accepted from outside + from inside).
-    pub(crate) fn submitted(&self) -> u64 {
-        // Relaxed: display figures.
-        let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Relaxed);
-        (self.lifecycle.load(Ordering::Relaxed) / ONE_ACCEPTED) + inside
-    }
-
-    /// A task `shutdown_now` handed back was run with `Task::run`.
-    pub(crate) fn count_handed_back_run(&self) {
-        // Relaxed: a display figure; `all_tasks_done` counts the task as
-        // done since it was withdrawn.
-        self.handed_back_run.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Tasks `shutdown_now` handed back that were not run (yet).
-    pub(crate) fn withdrawn(&self) -> u64 {
-        // Relaxed: display figures. Read the runs first: a run counted
-        // between the two loads then shows as still withdrawn, never as a
-        // negative count.
-        let run = self.handed_back_run.load(Ordering::Relaxed);
-        self.withdrawn.load(Ordering::Relaxed).saturating_sub(run)
-    }
-
-    /// Tasks completed (run, panicked or not) so far.
-    pub(crate) fn completed(&self) -> u64 {
-        // Relaxed: display figures.
-        let by_workers = self.sum_over_slots(|c| &c.completed, Ordering::Relaxed);
-        by_workers
-            + self.ran_by_waiters.load(Ordering::Relaxed)
-            + self.handed_back_run.load(Ordering::Relaxed)
-            + self.ran_by_siblings.load(Ordering::Relaxed)
-    }
-
-    /// Whether every counted task that was ever accepted has completed (or
-    /// was handed back unrun by `shutdown_now`).
-    ///
-    /// Reads all `completed` counters first (Acquire), then all `submitted`
-    /// counters. A task's submission is counted before the task is pushed,
-    /// and a task's children are counted before the task's own completion,
-    /// so every completion we see brings its submission (and its children's)
-    /// into view: equal sums mean nothing is pending. registry/README.md,
-    /// I22, has the proof.
-    pub(crate) fn all_tasks_done(&self) -> bool {
-        // Acquire pairs with `WorkerCounters::bump`'s Release.
-        let completed = self.sum_over_slots(|c| &c.completed, Ordering::Acquire);
-        // Acquire pairs with the Release in `withdraw`; read with the
-        // completions, before the submissions, for the same reason.
-        let withdrawn = self.withdrawn.load(Ordering::Acquire)
-            + self.ran_by_waiters.load(Ordering::Acquire)
-            + self.cancelled.load(Ordering::Acquire)
-            + self.ran_by_siblings.load(Ordering::Acquire);
-        let inside = self.sum_over_slots(|c| &c.submitted, Ordering::Acquire);
-        // SeqCst: ordered with accepts and `close` on the same word.
-        let outside = self.lifecycle.load(Ordering::SeqCst) / ONE_ACCEPTED;
-        completed + withdrawn == outside + inside
-    }
-
-    /// Whether the pool is closed and has nothing left to run: workers exit.
-    pub(crate) fn is_closed_and_drained(&self) -> bool {
-        // The lifecycle word is read again inside `all_tasks_done`, after the
-        // completion counters; CLOSED never clears while workers run.
-        self.is_closed() && self.all_tasks_done()
-    }
-
     /// Runs a job taken from this pool's queues, catching a panic of a
     /// `submit`ted closure (other kinds catch their own): the one place a job
     /// runs. `note_panic` counts a panic; `count_completed` frees a counted
@@ -520,41 +445,6 @@ impl Shared {
         if counted {
             count_completed();
         }
-    }
-
-    /// A counted task leaves the pool: room for a blocked submitter. Each
-    /// `count_completed` of `run_job` calls this first.
-    #[inline]
-    pub(crate) fn release_room(&self) {
-        if let Some(backpressure) = &self.backpressure {
-            backpressure.release(1);
-        }
-    }
-
-    /// A task cancelled through its handle was reached in the queues: drop
-    /// it unrun (its handle already has its error) and count it done, as
-    /// `cancelled`, not `completed`. A panic in the closure's `Drop` goes to
-    /// the panic handler like a task's own panic.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn drop_cancelled(&self, job: JobRef) {
-        // SAFETY: alive until run or discarded, and the cancellation means
-        // it is never run: discarded once, here.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| unsafe { job.discard() })) {
-            self.handle_panic(payload);
-        }
-        if let Some(backpressure) = &self.backpressure {
-            backpressure.release(1);
-        }
-        // Release: pairs with the Acquire in `all_tasks_done` (the job is
-        // done, like a completion).
-        self.cancelled.fetch_add(1, Ordering::Release);
-    }
-
-    /// Cancelled tasks the pool dropped unrun (see `drop_cancelled`).
-    pub(crate) fn cancelled(&self) -> u64 {
-        // Relaxed: a display figure.
-        self.cancelled.load(Ordering::Relaxed)
     }
 
     /// Marks the pool let go: the last handle's drop closes it and returns.
@@ -580,170 +470,5 @@ impl Shared {
     #[cold]
     pub(crate) fn handle_panic(&self, payload: Payload) {
         deliver_panic(self.config.panic_handler.as_ref(), Some(&self.config.reporter), payload);
-    }
-}
-
-/// One job from `steal`, retrying while it asks to (`None`: empty).
-pub(crate) fn steal_retrying(mut steal: impl FnMut() -> Steal<JobRef>) -> Option<JobRef> {
-    loop {
-        match steal() {
-            Steal::Success(job) => return Some(job),
-            Steal::Empty => return None,
-            Steal::Retry => {}
-        }
-    }
-}
-
-impl Shared {
-    /// The first half of `shutdown_now`: closes the pool, takes every queued
-    /// task out (counted as withdrawn), resolves the handles of the spawned
-    /// ones for tasks of a pool that join them (registry/README.md, I25),
-    /// and puts back what must run in the pool.
-    pub(crate) fn withdraw_queued(this: &Arc<Self>) -> Vec<JobRef> {
-        let shared = this;
-        shared.close();
-        let mut unrun = Vec::new();
-        let mut keep = Vec::new();
-        // A queue-delay stamp comes off: what is handed back is the task.
-        let mut sort = |job: JobRef| {
-            let job = crate::scheduler::stamp::unstamp(job).0;
-            match job.kind() {
-                JobKind::Task => unrun.push(job),
-                JobKind::Bound | JobKind::Stack => keep.push(job),
-            }
-        };
-        while let Some(job) = steal_retrying(|| shared.injector.steal()) {
-            sort(job);
-        }
-        for stealer in shared.stealers() {
-            while let Some(job) = steal_retrying(|| stealer.steal()) {
-                sort(job);
-            }
-        }
-        let mut handed_back = Vec::with_capacity(unrun.len());
-        for job in unrun {
-            // A running task may be joining one of these handles: it gets its
-            // error now instead of waiting for a task that sits in the
-            // caller's hands. A task cancelled through its handle is not
-            // handed back but dropped (and counted cancelled).
-            // SAFETY: just taken out of the queues, alive until run or
-            // dropped as a `Task`.
-            if unsafe { job.notify_withdrawn() } {
-                handed_back.push(job);
-            } else {
-                shared.drop_cancelled(job);
-            }
-        }
-        let unrun = handed_back;
-        // Withdrawn tasks count as done, and their places in the queue free.
-        shared.withdraw(unrun.len() as u64);
-        if let Some(backpressure) = &shared.backpressure {
-            backpressure.release(unrun.len());
-        }
-        for job in keep {
-            shared.injector.push(job);
-        }
-        // Sleeping workers re-check: what is left to run, or the drained pool.
-        shared.sleep.notify_all();
-        Shared::notify_new_work(shared);
-        unrun
-    }
-
-    /// Each worker slot's figures (see `Pool::worker_stats`).
-    pub(crate) fn worker_stats(&self) -> Vec<WorkerStats> {
-        let shared = self;
-        // Only slots that have or had a thread (see `Pool::worker_stats`).
-        shared.slots[..shared.started_high().min(shared.slots.len())]
-            .iter()
-            .enumerate()
-            .map(|(index, slot)| {
-                let counters = &slot.counters;
-                // Relaxed: display figures, each individually coherent.
-                let state = if !counters.live.load(Ordering::Relaxed) {
-                    WorkerState::NotStarted
-                } else if shared.sleep.is_suspended(index) {
-                    WorkerState::Suspended
-                } else if shared.sleep.is_sleeping(index) {
-                    WorkerState::Sleeping
-                } else if counters.busy.load(Ordering::Relaxed) {
-                    WorkerState::Busy
-                } else {
-                    WorkerState::Idle
-                };
-                WorkerStats {
-                    index,
-                    state,
-                    tasks_run: counters.completed.load(Ordering::Relaxed),
-                    busy_time: counters.busy_time.read(),
-                    steals: counters.stolen.load(Ordering::Relaxed),
-                    parks: counters.parks.load(Ordering::Relaxed),
-                    home_core: counters.home_core.load(Ordering::Relaxed).checked_sub(1),
-                    pinned: counters.pinned.load(Ordering::Relaxed),
-                    pin_releases: counters.pin_releases.load(Ordering::Relaxed),
-                }
-            })
-            .collect()
-    }
-
-    /// A snapshot of the pool's figures (see `Pool::stats`).
-    pub(crate) fn stats(&self) -> Stats {
-        let shared = self;
-        // Completed first, then submitted: see `Shared::all_tasks_done`, this
-        // order keeps `completed <= submitted` in the snapshot.
-        let completed = shared.completed();
-        let withdrawn = shared.withdrawn();
-        let cancelled = shared.cancelled();
-        let submitted = shared.submitted().max(completed + withdrawn + cancelled);
-        let mut live_workers = 0;
-        let mut busy_workers = 0;
-        let mut sleeping_workers = 0;
-        let mut panicked = 0;
-        let mut stolen = 0;
-        let mut busy_time = Duration::ZERO;
-        for (index, slot) in shared.slots.iter().enumerate() {
-            let counters = &slot.counters;
-            // Relaxed: figures for display, each individually coherent.
-            let live = counters.live.load(Ordering::Relaxed);
-            live_workers += usize::from(live);
-            busy_workers += usize::from(live && counters.busy.load(Ordering::Relaxed));
-            sleeping_workers += usize::from(live && shared.sleep.is_sleeping(index));
-            panicked += counters.panicked.load(Ordering::Relaxed);
-            stolen += counters.stolen.load(Ordering::Relaxed);
-            busy_time += counters.busy_time.read();
-        }
-        // Handed back by `shutdown_now`: neither queued nor completed.
-        let pending = usize::try_from(submitted - completed - withdrawn - cancelled).unwrap_or(usize::MAX);
-        let backpressure = shared.backpressure.as_ref();
-        let capacity = shared.capacity();
-        Stats {
-            capacity,
-            free_capacity: capacity.saturating_sub(busy_workers),
-            max_capacity: shared.config.max_capacity,
-            blocked_submitters: backpressure.map_or(0, Backpressure::blocked),
-            wait_count: backpressure.map_or(0, |b| b.wait_count.load(Ordering::Relaxed)),
-            wait_time: backpressure.map_or(Duration::ZERO, Backpressure::wait_time),
-            rejected: shared.rejected.load(Ordering::Relaxed),
-            live_states: 0,
-            blocked_workers: shared.blocked_workers(),
-            autoscale_steps: shared.autoscale.steps(),
-            live_workers,
-            busy_workers,
-            sleeping_workers,
-            queued: pending.saturating_sub(busy_workers),
-            submitted,
-            completed,
-            withdrawn,
-            cancelled,
-            panicked,
-            stolen,
-            busy_time,
-            queue_delay: shared
-                .config
-                .task_observer
-                .as_ref()
-                .and_then(|observer| observer.delays.as_ref())
-                .map(|delays| delays.snapshot()),
-            hook_panics: shared.config.reporter.hook_panics(),
-        }
     }
 }

@@ -39,22 +39,74 @@ use crossbeam_utils::CachePadded;
 use crate::scheduler::parker::Parker;
 use crate::sync::{fence, Arc, AtomicU8, AtomicUsize, Ordering};
 
-/// Worker sleep states.
-const AWAKE: u8 = 0;
-const SLEEPING: u8 = 1;
-/// Parked because the worker's index is at or above the capacity: not
-/// counted as sleeping, never woken by a submit, only by `resume`.
-const SUSPENDED: u8 = 2;
-/// A waker won the CAS out of SLEEPING or SUSPENDED and is updating the
-/// counts on the worker's behalf; AWAKE (and an unpark) follows at once. The
-/// worker never acts as "counted searching" before that (see `settle`):
-/// otherwise its `end_searching` could run before the waker's increment and
-/// drive the count below zero (`README.md`, I2).
-const WAKING: u8 = 3;
+/// A worker's sleep state, one per worker (`SleepSlot::state`). Not a
+/// latch's state: a worker blocked on a latch (`LatchState::OwnerBlocked`)
+/// stays `Awake` here.
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum WorkerState {
+    /// Running, searching, or on its way to sleep (not yet announced).
+    Awake = 0,
+    /// Announced asleep: counted as sleeping in the sleep word, parked or
+    /// about to park; woken only through `Sleep::wake` (I2).
+    Sleeping = 1,
+    /// Parked because the worker's index is at or above the capacity: not
+    /// counted as sleeping, never woken by a submit, only by `resume`.
+    Suspended = 2,
+    /// A waker won the CAS out of `Sleeping` or `Suspended` and is updating
+    /// the counts on the worker's behalf; `Awake` (and an unpark) follows at
+    /// once. The worker never acts as "counted searching" before that (see
+    /// `settle`): otherwise its `end_searching` could run before the waker's
+    /// increment and drive the count below zero (`README.md`, I2).
+    Waking = 3,
+}
+
+/// A [`WorkerState`] in an atomic byte: the same operations, typed.
+struct AtomicWorkerState(AtomicU8);
+
+impl AtomicWorkerState {
+    fn new(state: WorkerState) -> Self {
+        AtomicWorkerState(AtomicU8::new(state as u8))
+    }
+
+    #[inline]
+    fn decode(byte: u8) -> WorkerState {
+        match byte {
+            0 => WorkerState::Awake,
+            1 => WorkerState::Sleeping,
+            2 => WorkerState::Suspended,
+            _ => WorkerState::Waking,
+        }
+    }
+
+    #[inline]
+    fn load(&self, order: Ordering) -> WorkerState {
+        Self::decode(self.0.load(order))
+    }
+
+    #[inline]
+    fn store(&self, state: WorkerState, order: Ordering) {
+        self.0.store(state as u8, order);
+    }
+
+    #[inline]
+    fn compare_exchange(
+        &self,
+        current: WorkerState,
+        new: WorkerState,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<WorkerState, WorkerState> {
+        self.0
+            .compare_exchange(current as u8, new as u8, success, failure)
+            .map(Self::decode)
+            .map_err(Self::decode)
+    }
+}
 
 /// One worker's sleep state and parking spot.
 struct SleepSlot {
-    state: CachePadded<AtomicU8>,
+    state: CachePadded<AtomicWorkerState>,
     parker: Arc<Parker>,
     /// When the last waker released this worker, in nanoseconds since
     /// `Sleep::epoch` (0: never), for adaptive pinning. A std atomic even
@@ -78,7 +130,7 @@ impl Sleep {
     pub(crate) fn new(workers: usize, stamp_wakes: bool) -> Self {
         let slots = (0..workers)
             .map(|_| SleepSlot {
-                state: CachePadded::new(AtomicU8::new(AWAKE)),
+                state: CachePadded::new(AtomicWorkerState::new(WorkerState::Awake)),
                 parker: Arc::new(Parker::new()),
                 woken_at: StdAtomicU64::new(0),
             })
@@ -129,7 +181,7 @@ impl Sleep {
 
     /// Whether worker `index` is announced asleep (a snapshot, for stats).
     pub(crate) fn is_sleeping(&self, index: usize) -> bool {
-        self.slots[index].state.load(Ordering::Relaxed) == SLEEPING
+        self.slots[index].state.load(Ordering::Relaxed) == WorkerState::Sleeping
     }
 
     /// A waker took worker `index` out of SLEEPING/SUSPENDED: wait (on the
@@ -139,7 +191,7 @@ impl Sleep {
         let slot = &self.slots[index];
         // Acquire pairs with the waker's Release store of AWAKE: its count
         // update is visible before we act as counted.
-        while slot.state.load(Ordering::Acquire) == WAKING {
+        while slot.state.load(Ordering::Acquire) == WorkerState::Waking {
             slot.parker.park();
         }
     }
@@ -156,13 +208,13 @@ impl Sleep {
         }
         // Release: the count update before it is visible to the worker's
         // Acquire load in `settle` or its park loop.
-        slot.state.store(AWAKE, Ordering::Release);
+        slot.state.store(WorkerState::Awake, Ordering::Release);
         slot.parker.unpark();
     }
 
     /// Whether worker `index` is suspended (a snapshot, for stats).
     pub(crate) fn is_suspended(&self, index: usize) -> bool {
-        self.slots[index].state.load(Ordering::Relaxed) == SUSPENDED
+        self.slots[index].state.load(Ordering::Relaxed) == WorkerState::Suspended
     }
 
     /// A worker ran out of local work and starts searching.
@@ -195,7 +247,7 @@ impl Sleep {
     /// [`Sleep::park_until_woken`].
     pub(crate) fn announce_sleep(&self, index: usize) {
         // Relaxed store: published to wakers by the SeqCst RMW right after.
-        self.slots[index].state.store(SLEEPING, Ordering::Relaxed);
+        self.slots[index].state.store(WorkerState::Sleeping, Ordering::Relaxed);
         // searching - 1, sleeping + 1 in one step (we are searching).
         self.counters.searching_to_sleeping(Ordering::SeqCst);
         // The crossing-point fence: between announcing sleep and the final
@@ -213,7 +265,12 @@ impl Sleep {
         // won it, the waker already moved us to searching.
         if self.slots[index]
             .state
-            .compare_exchange(SLEEPING, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                WorkerState::Sleeping,
+                WorkerState::Awake,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
         {
             self.counters.sleeping_to_searching(Ordering::SeqCst);
@@ -231,7 +288,10 @@ impl Sleep {
         // Acquire pairs with the waker's Release store of AWAKE
         // (`finish_wake`), so the work it published before waking us, and
         // its count update, are visible when we search again.
-        while matches!(slot.state.load(Ordering::Acquire), SLEEPING | WAKING) {
+        while matches!(
+            slot.state.load(Ordering::Acquire),
+            WorkerState::Sleeping | WorkerState::Waking
+        ) {
             slot.parker.park();
         }
     }
@@ -241,7 +301,10 @@ impl Sleep {
     pub(crate) fn park_until_woken_or(&self, index: usize, deadline: Instant) -> bool {
         let slot = &self.slots[index];
         // Acquire: as in `park_until_woken`.
-        while matches!(slot.state.load(Ordering::Acquire), SLEEPING | WAKING) {
+        while matches!(
+            slot.state.load(Ordering::Acquire),
+            WorkerState::Sleeping | WorkerState::Waking
+        ) {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -257,7 +320,7 @@ impl Sleep {
     pub(crate) fn announce_suspend(&self, index: usize) {
         // Relaxed store, published by the SeqCst RMW and fence that follow;
         // pairs with the fence in `Shared::tune`/`close` before their scans.
-        self.slots[index].state.store(SUSPENDED, Ordering::Relaxed);
+        self.slots[index].state.store(WorkerState::Suspended, Ordering::Relaxed);
         self.suspended.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
@@ -268,7 +331,12 @@ impl Sleep {
     pub(crate) fn cancel_suspend(&self, index: usize) -> bool {
         if self.slots[index]
             .state
-            .compare_exchange(SUSPENDED, AWAKE, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                WorkerState::Suspended,
+                WorkerState::Awake,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
         {
             self.suspended.fetch_sub(1, Ordering::SeqCst);
@@ -284,7 +352,10 @@ impl Sleep {
     pub(crate) fn park_while_suspended(&self, index: usize) {
         let slot = &self.slots[index];
         // Acquire pairs with the resumer's Release store of AWAKE.
-        if matches!(slot.state.load(Ordering::Acquire), SUSPENDED | WAKING) {
+        if matches!(
+            slot.state.load(Ordering::Acquire),
+            WorkerState::Suspended | WorkerState::Waking
+        ) {
             slot.parker.park();
         }
     }
@@ -294,7 +365,10 @@ impl Sleep {
     pub(crate) fn park_while_suspended_until(&self, index: usize, deadline: Instant) {
         let slot = &self.slots[index];
         // Acquire: as in `park_while_suspended`.
-        if matches!(slot.state.load(Ordering::Acquire), SUSPENDED | WAKING) {
+        if matches!(
+            slot.state.load(Ordering::Acquire),
+            WorkerState::Suspended | WorkerState::Waking
+        ) {
             let now = Instant::now();
             if now < deadline {
                 slot.parker.park_timeout(deadline - now);
@@ -305,7 +379,10 @@ impl Sleep {
     /// Whether worker `index` is still suspended.
     pub(crate) fn still_suspended(&self, index: usize) -> bool {
         // Acquire: as in `park_while_suspended`.
-        matches!(self.slots[index].state.load(Ordering::Acquire), SUSPENDED | WAKING)
+        matches!(
+            self.slots[index].state.load(Ordering::Acquire),
+            WorkerState::Suspended | WorkerState::Waking
+        )
     }
 
     /// Resumes worker `index` if it is suspended; it starts out searching.
@@ -313,12 +390,17 @@ impl Sleep {
     pub(crate) fn resume(&self, index: usize) -> bool {
         let slot = &self.slots[index];
         // Relaxed pre-check, as in `wake` (ordered by the callers' fences).
-        if slot.state.load(Ordering::Relaxed) != SUSPENDED {
+        if slot.state.load(Ordering::Relaxed) != WorkerState::Suspended {
             return false;
         }
         if slot
             .state
-            .compare_exchange(SUSPENDED, WAKING, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                WorkerState::Suspended,
+                WorkerState::Waking,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
         {
             self.suspended.fetch_sub(1, Ordering::SeqCst);
@@ -338,12 +420,17 @@ impl Sleep {
         let slot = &self.slots[index];
         // Relaxed pre-check: scans (`notify_all`) write no line in vain; the
         // CAS decides.
-        if slot.state.load(Ordering::Relaxed) != SLEEPING {
+        if slot.state.load(Ordering::Relaxed) != WorkerState::Sleeping {
             return false;
         }
         if slot
             .state
-            .compare_exchange(SLEEPING, WAKING, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                WorkerState::Sleeping,
+                WorkerState::Waking,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
         {
             self.counters.sleeping_to_searching(Ordering::SeqCst);

@@ -3,61 +3,35 @@
 
 mod adaptive;
 mod block;
+mod capacity;
 pub(crate) mod cross;
 pub(crate) mod early_count;
 mod join_frames;
 mod keep_alive;
+mod search;
 mod siblings;
+mod try_sleep;
+mod wait;
 
 use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use adaptive::AdaptivePin;
 pub(crate) use join_frames::{JoinFrame, JoinFrames};
-use keep_alive::{Parked, Suspension};
+use try_sleep::SleepOutcome;
+pub(crate) use wait::{backoff, WAIT_ROUNDS};
 
 use crate::observe::report::{Level, Topic};
 use crate::scheduler::job::JobRef;
 use crate::scheduler::latch::{Latch, LatchOwner};
 use crate::scheduler::observed;
 use crate::scheduler::pinning::{self, AdaptivePolicy, WorkerPin};
-use crate::scheduler::queue::{Steal, Worker};
+use crate::scheduler::queue::Worker;
 use crate::scheduler::registry::{Shared, WorkerCounters};
-use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
-
-/// How a worker searches before it announces sleep: [`SPIN_ROUNDS`] rounds
-/// of exponentially longer busy-waiting between scans of the queues (255
-/// spin hints in all), then rounds of [`SPIN_HINTS`] spin hints until
-/// [`SPIN_FOR`] has passed; then it parks. A task handed off within tens of
-/// microseconds is taken without a futex wake, and a worker that runs out
-/// of work makes no system call before it parks. (The search used to yield
-/// 32 rounds, as rayon yields 32 and more; one yield was tried too. On an
-/// idle core a `sched_yield` is busy-waiting with a system call in it; on a
-/// core shared with another runnable thread it hands that thread the core
-/// for up to a time slice, a context switch each, while the worker stays
-/// counted as searching, so a submit meanwhile wakes nobody and its task
-/// waits for the neighbour's slice: with one core kept busy, a single
-/// yield per search still left a tenth of idle wake-ups waiting 2-7 ms,
-/// none without it.)
-const SPIN_ROUNDS: u32 = 8;
-/// Spin hints between two scans once the exponential rounds are over
-/// (about a microsecond).
-const SPIN_HINTS: u32 = 32;
-/// How long the search keeps busy-waiting after its exponential rounds:
-/// about what a futex wake-up costs a task here (a few tens of
-/// microseconds on a VM), so a hand-off that comes this soon is taken at
-/// once and one that comes later pays the wake-up it would have paid.
-const SPIN_FOR: Duration = Duration::from_micros(40);
-
-/// Rounds a worker waiting inside the pool (`wait_until`: a `join`, a
-/// scope; `cross.rs`: a wait on another pool) helps, spins and yields
-/// before it blocks on its latch.
-#[cfg(not(loom))]
-const WAIT_ROUNDS: u32 = 40;
-#[cfg(loom)]
-const WAIT_ROUNDS: u32 = 1;
+use crate::sync::{lock, wait, Arc, Ordering};
 
 #[cfg(not(loom))]
 std::thread_local! {
@@ -207,72 +181,6 @@ impl WorkerThread {
         Latch::new(LatchOwner::worker(self.shared.sleep.parker(self.index)))
     }
 
-    fn next_random(&self) -> usize {
-        // xorshift64: cheap, good enough to spread the choice of victims.
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng.set(x);
-        x as usize
-    }
-
-    /// One full pass over the injector and every other worker's deque.
-    /// Retries until a pass ends without a `Retry`, so an empty answer means
-    /// every queue was seen empty (the sleep protocol relies on this).
-    pub(crate) fn steal(&self) -> Option<JobRef> {
-        let shared = &*self.shared;
-        loop {
-            let mut retry = false;
-            // The injector first: outside submits land there. A batch
-            // amortises its contended head over up to 33 tasks; with strict
-            // start order (`Builder::fifo`) one task at a time, since a
-            // batch waits in this deque behind the task we run now while
-            // later submits start on other workers (worker/README.md, "Where
-            // work goes", I11).
-            let taken = if shared.config.fifo {
-                shared.injector.steal()
-            } else {
-                shared.injector.steal_batch_and_pop(&self.deque)
-            };
-            match taken {
-                Steal::Success(job) => return Some(job),
-                Steal::Retry => retry = true,
-                Steal::Empty => {}
-            }
-            // Only slots that ever had a thread can hold work.
-            let workers = shared.started_high();
-            let start = self.next_random() % workers.max(1);
-            for offset in 0..workers {
-                let victim = (start + offset) % workers;
-                if victim == self.index {
-                    continue;
-                }
-                let Some(stealer) = shared.slots[victim].stealer.get() else {
-                    continue;
-                };
-                // A cheap look first: stealing pins crossbeam's epoch even
-                // from an empty deque, which costs with many workers.
-                // `is_empty` reads the deque's ends after a SeqCst fence, so
-                // the final scan before sleeping stays exact.
-                if stealer.is_empty() {
-                    continue;
-                }
-                match stealer.steal_batch_and_pop(&self.deque) {
-                    Steal::Success(job) => {
-                        WorkerCounters::bump(&self.counters().stolen);
-                        return Some(job);
-                    }
-                    Steal::Retry => retry = true,
-                    Steal::Empty => {}
-                }
-            }
-            if !retry {
-                return None;
-            }
-        }
-    }
-
     /// Runs one job while the worker waits inside a task (`help_once`, a
     /// `join` running its own second half), catching a panic of a
     /// `submit`ted closure (other job kinds catch their own) and counting it.
@@ -304,107 +212,31 @@ impl WorkerThread {
         WorkerCounters::bump(&self.counters().panicked);
     }
 
-    /// Runs one queued task (own deque first, then stolen) while waiting
-    /// for something else. Returns whether there was one.
-    #[inline]
-    pub(crate) fn help_once(&self) -> bool {
-        match self.pop().or_else(|| self.steal()) {
-            Some(job) => {
-                self.execute(job);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Runs other work until `latch` is set: how `join` and `scope` wait
-    /// inside the pool without blocking it (`JoinHandle::join` helps the
-    /// same way until nothing is queued, then blocks on its packet: its
-    /// task runs elsewhere).
-    pub(crate) fn wait_until(&self, latch: &Latch) {
-        // Halves of enclosing joins that nobody was offered yet: offer
-        // them now (this worker runs them itself if nobody else does).
-        self.publish_all_join_work();
-        let mut idle_rounds = 0;
-        while !latch.probe() {
-            if self.help_once() {
-                idle_rounds = 0;
-                continue;
-            }
-            if self.broadcast_pending() {
-                self.run_broadcasts();
-                continue;
-            }
-            if idle_rounds < WAIT_ROUNDS {
-                backoff(idle_rounds);
-                idle_rounds += 1;
-                continue;
-            }
-            self.wait_until_cold(latch);
-        }
-    }
-
-    #[cold]
-    fn wait_until_cold(&self, latch: &Latch) {
-        // Nothing to help with: the awaited job runs on another worker.
-        if latch.announce_block() {
-            let parker = self.shared.sleep.parker(self.index);
-            while !latch.probe() {
-                // A broadcaster unparks us after queueing a share (it may
-                // be the very task we wait for).
-                if self.broadcast_pending() {
-                    self.run_broadcasts();
-                    continue;
-                }
-                parker.park();
-            }
-        }
-    }
-
     /// The main loop: run local work, search, sleep, until the pool is
     /// closed and drained (or the thread expires, or is suspended and the
-    /// pool closes).
+    /// pool closes). Each concern has its own helper: the capacity
+    /// (`capacity.rs`), the search (`search.rs`), the sibling pools
+    /// (`siblings.rs`), the sleep with its final checks, keep-alive and
+    /// adaptive pinning (`try_sleep.rs`), the broadcast inbox
+    /// (`scheduler/broadcast.rs`).
     /// Returns true if the thread expired (keep-alive), already accounted
     /// as gone by `try_retire`.
     fn main_loop(&self) -> bool {
         let shared = &*self.shared;
         // Whether this worker is counted as searching in the sleep word.
         let mut searching = false;
-        // When this worker last ran out of work (its keep-alive clock). A
-        // wake-up that brings no work does not restart it: a worker woken
-        // by a chain wake-up or a leaving peer goes back to sleep with the
-        // same deadline.
+        // When this worker last ran out of work (its keep-alive clock): a
+        // wake-up that brings no work does not restart it.
         let mut idle_since: Option<Instant> = None;
-        // While this worker is announced asleep, its sibling pools count it
-        // (`registry/siblings.rs`); dropped at the top of every round.
+        // Its sibling pools count it asleep while this lives (`try_sleep`).
         let mut sibling_hint = None;
         loop {
             drop(sibling_hint.take());
             if self.index >= shared.capacity() {
-                self.counters().busy_time.stop();
-                if searching {
-                    self.leave_search_for_suspension();
+                match self.above_capacity(&mut searching) {
+                    ControlFlow::Continue(()) => continue,
+                    ControlFlow::Break(expired) => return expired,
                 }
-                if shared.is_closed() {
-                    // Above the capacity and closed: nothing to finish here
-                    // (the deque goes back to the injector); the workers
-                    // below the capacity drain the queue.
-                    if self.hand_back_local_work() {
-                        Shared::notify_new_work(&self.shared);
-                    }
-                    // The last task may have run here: `wait_idle` waiters
-                    // and the parked workers (which exit once the pool is
-                    // drained) re-check. `notify_all` fences first.
-                    // (worker/README.md, I14.)
-                    shared.sleep.notify_all();
-                    shared.notify_idle_waiters();
-                    return false;
-                }
-                match self.suspend() {
-                    Suspension::Resumed { searching: now } => searching = now,
-                    Suspension::Retired => return true,
-                }
-                continue;
             }
             if !searching {
                 if let Some(job) = self.pop() {
@@ -422,232 +254,29 @@ impl WorkerThread {
             }
             if let Some(job) = self.search() {
                 self.found_work();
-                searching = false;
-                idle_since = None;
+                (searching, idle_since) = (false, None);
                 self.run_task(job);
                 continue;
             }
             if shared.siblings.any() && self.help_a_sibling() {
                 // Ran a sibling pool's task (no longer searching).
-                searching = false;
-                idle_since = None;
+                (searching, idle_since) = (false, None);
                 continue;
             }
-            if shared.siblings.any() {
-                sibling_hint = Some(shared.announce_sleep_to_siblings());
-            }
-            // Announce sleep, then the final checks (sleep/README.md, I1).
-            shared.sleep.announce_sleep(self.index);
-            if self.index >= shared.capacity() {
-                // Shrunk while we searched: back to the top to suspend.
-                shared.sleep.retract_sleep(self.index);
-                continue;
-            }
-            if let Some(job) = self.steal() {
-                shared.sleep.retract_sleep(self.index);
-                self.found_work();
-                searching = false;
-                idle_since = None;
-                self.run_task(job);
-                continue;
-            }
-            if shared.siblings.any() && shared.siblings_have_work() {
-                // The final scan covers the siblings too (see
-                // `Shared::wake_a_sibling`): search again, then help.
-                shared.sleep.retract_sleep(self.index);
-                continue;
-            }
-            if self.broadcast_pending() {
-                // After the fence of `announce_sleep`, against the
-                // broadcaster's push → fence → wake (`scheduler/broadcast.rs`).
-                shared.sleep.retract_sleep(self.index);
-                self.found_work();
-                searching = false;
-                idle_since = None;
-                self.run_broadcasts();
-                continue;
-            }
-            if shared.is_closed_and_drained() {
-                shared.sleep.retract_sleep(self.index);
-                shared.sleep.end_searching();
-                // Wake the others so they see the drained pool too.
-                shared.sleep.notify_all();
-                return false;
-            }
-            WorkerCounters::bump(&self.counters().parks);
-            self.counters().busy_time.stop();
-            if self.adaptive.is_some() {
-                self.before_park();
-            }
-            let idle_interval = shared.config.hooks.as_ref().and_then(|hooks| hooks.idle_interval());
-            if shared.config.keep_alive.is_none() && idle_interval.is_none() {
-                shared.sleep.park_until_woken(self.index);
-            } else {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                match self.park_with_deadlines(since, idle_interval) {
-                    Parked::Woken => {}
-                    Parked::Expired => return true,
-                    // Kept for `min_workers`: a new keep-alive period.
-                    Parked::Kept => {
-                        idle_since = Some(Instant::now());
-                        continue;
-                    }
+            match self.try_sleep(&mut idle_since, &mut sibling_hint) {
+                SleepOutcome::Retracted | SleepOutcome::Woken => {}
+                SleepOutcome::Work(job) => {
+                    (searching, idle_since) = (false, None);
+                    self.run_task(job);
                 }
+                SleepOutcome::Broadcasts => {
+                    (searching, idle_since) = (false, None);
+                    self.run_broadcasts();
+                }
+                SleepOutcome::Drained => return false,
+                SleepOutcome::Expired => return true,
             }
-            if self.adaptive.is_some() {
-                self.after_wake();
-            }
-            shared.autoscale.note_woken();
-            // Woken (or kept): we are counted as searching again.
         }
-    }
-
-    /// Runs a task taken by the main loop, unless the capacity shrank below
-    /// this worker meanwhile: then the task goes back to the injector and the
-    /// caller suspends. Returns whether the task ran.
-    ///
-    /// The busy flag and the capacity form a Dekker pair with `tune`: the
-    /// worker stores busy, then reads the capacity; the tuner swaps the
-    /// capacity (all SeqCst). Either the worker sees the new capacity and
-    /// backs off, or its busy store precedes the swap, so the task counts as
-    /// "running when `tune` happened" — the only tasks allowed to exceed the
-    /// new capacity (worker/README.md, I12).
-    #[inline]
-    fn run_task(&self, job: JobRef) -> bool {
-        let counters = self.counters();
-        // SeqCst: the store half of the Dekker pair above.
-        counters.busy.store(true, Ordering::SeqCst);
-        if self.index >= self.shared.capacity_now() {
-            self.give_back_task(job);
-            return false;
-        }
-        self.run(job);
-        // Relaxed: only stats read it after the task (a display figure).
-        counters.busy.store(false, Ordering::Relaxed);
-        true
-    }
-
-    /// The capacity shrank under us after we took `job`: hand it back.
-    #[cold]
-    #[inline(never)]
-    fn give_back_task(&self, job: JobRef) {
-        // Relaxed: the task never started; nobody orders anything on it.
-        self.counters().busy.store(false, Ordering::Relaxed);
-        self.shared.injector.push(job);
-        Shared::notify_new_work(&self.shared);
-    }
-
-    /// A searching worker found work. The last searcher to stop hands the
-    /// search on if more work is queued (sleep/README.md, I3): it wakes a sleeper, or
-    /// starts a thread for an empty slot, so a burst fans out; a worker that
-    /// took the only queued task goes straight to it.
-    #[inline]
-    fn found_work(&self) {
-        self.counters().busy_time.start();
-        if self.shared.sleep.end_searching() {
-            self.hand_on_search();
-        }
-    }
-
-    /// The last searcher stopped searching: submitters that saw it
-    /// searching woke nobody. Store (the searching count, in
-    /// `end_searching`) → fence → read (the queues), against the
-    /// submitter's push → fence → read (the count): either the submitter
-    /// saw no searcher and notified itself, or this scan sees its task (or
-    /// a worker that took it meanwhile); then it notifies as the submitter
-    /// would have: wakes a sleeper, or starts a thread for a slot without
-    /// one (sleep/README.md, I1 and I3; worker/README.md, I14; loom
-    /// `last_searcher_takes_one_task_while_a_submit_skips_its_wake`).
-    #[cold]
-    #[inline(never)]
-    fn hand_on_search(&self) {
-        let shared = &self.shared;
-        fence(Ordering::SeqCst);
-        if shared.has_queued_work() {
-            Shared::notify_new_work(shared);
-        }
-    }
-
-    /// A searcher above a shrunk capacity stops searching to suspend.
-    /// Submitters that saw it searching woke nobody: if work is queued, it
-    /// hands that on (wakes a sleeper below the capacity, or starts a
-    /// thread). Store (the searching count) → fence → read (the queues),
-    /// against the submitter's push → fence → read (the count)
-    /// (worker/README.md, I14).
-    #[cold]
-    fn leave_search_for_suspension(&self) {
-        self.shared.sleep.end_searching();
-        self.hand_on_search();
-    }
-
-    /// Moves every task in the own deque to the injector.
-    fn hand_back_local_work(&self) -> bool {
-        let mut moved = false;
-        while let Some(job) = self.pop() {
-            self.shared.injector.push(job);
-            moved = true;
-        }
-        moved
-    }
-
-    /// Searches for a while before the worker gives up (the pacing is
-    /// described at [`SPIN_ROUNDS`]). The rounds after the exponential ones
-    /// read the clock, and adaptive pinning times them: a round that takes
-    /// long means another thread held the core meanwhile.
-    fn search(&self) -> Option<JobRef> {
-        let mut round = 0;
-        // When the busy-waiting ends (set at the first timed round).
-        let mut spin_until = None;
-        // Adaptive pinning: when the previous timed round began.
-        let mut round_began = None;
-        loop {
-            if let Some(job) = self.steal() {
-                return Some(job);
-            }
-            if self.shared.is_closed() {
-                // Draining: go straight to the exit check.
-                return None;
-            }
-            if cfg!(loom) {
-                // One round (a spin hint is a loom yield): the models
-                // explore the protocol, not the pacing.
-                spin_hint();
-                return None;
-            }
-            if round < SPIN_ROUNDS {
-                spin(1 << round);
-                round += 1;
-                continue;
-            }
-            let now = Instant::now();
-            if self.is_adaptive() {
-                self.time_round(round_began, now);
-                round_began = Some(now);
-            }
-            if now >= *spin_until.get_or_insert_with(|| now + SPIN_FOR) {
-                return None;
-            }
-            spin(SPIN_HINTS);
-        }
-    }
-}
-
-/// Busy-waits `hints` spin hints.
-#[inline]
-fn spin(hints: u32) {
-    for _ in 0..hints {
-        spin_hint();
-    }
-}
-
-/// A waiting worker's pause: busy-waits for the first rounds
-/// (exponentially longer), then yields.
-#[inline]
-fn backoff(round: u32) {
-    if round < SPIN_ROUNDS {
-        spin(1 << round);
-    } else {
-        thread::yield_now();
     }
 }
 

@@ -156,6 +156,11 @@ fn read_proc_stat() -> Option<(u64, u64)> {
 
 /// `cpu  user nice system idle iowait irq softirq steal ...` →
 /// `(idle + iowait, sum of all but guest times)`.
+// Only the Linux reader (and the tests) use it.
+#[cfg_attr(
+    not(all(any(target_os = "linux", target_os = "android"), not(miri))),
+    allow(dead_code)
+)]
 fn parse_cpu_line(line: &str) -> Option<(u64, u64)> {
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {

@@ -30,10 +30,15 @@ use crate::sync::{fence, lock, spin_hint, thread, wait, Arc, Ordering};
 /// with `yield_now`; we spin a few rounds with exponential busy-waiting and
 /// then yield, so a ping-pong of tasks rarely pays a futex wake while an idle
 /// pool stops burning CPU within microseconds.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 const SEARCH_ROUNDS: u32 = 40;
 #[cfg(loom)]
 const SEARCH_ROUNDS: u32 = 1;
+/// Under Miri every round (a steal from each deque and the injector) costs
+/// an interpreter's time: a few rounds, and idle workers go to sleep sooner,
+/// which checks the sleep protocol more often.
+#[cfg(all(miri, not(loom)))]
+const SEARCH_ROUNDS: u32 = 4;
 /// Of those, the rounds that busy-wait (the rest yield the CPU).
 const SPIN_ROUNDS: u32 = 8;
 

@@ -200,10 +200,18 @@ fn shutdown_now_hands_back_every_unrun_argument() {
     for v in 0..50 {
         fp.invoke(Job::Value(v)).unwrap_or_else(|_| panic!("open pool refused"));
     }
-    let releaser = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(50));
-        drop(release);
-    });
+    // Released once `shutdown_now` took the 50 out, so none of them starts
+    // first (a timer here raced the drain under Miri, whose clock advances
+    // with every instruction interpreted).
+    let releaser = {
+        let fp = fp.clone();
+        thread::spawn(move || {
+            while fp.stats().withdrawn < 50 {
+                thread::yield_now();
+            }
+            drop(release);
+        })
+    };
     let mut back: Vec<u32> = fp.shutdown_now().into_iter().map(value_of).collect();
     releaser.join().unwrap();
     back.sort_unstable();

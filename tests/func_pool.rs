@@ -37,9 +37,7 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[test]
 fn invoke_allocates_nothing_per_task_once_warm() {
     let _s = serial();
-    // Smaller under Miri (an interpreter), still 16 injector blocks per run
-    // against a bound of 20.
-    const N: usize = if cfg!(miri) { 1_000 } else { 100_000 };
+    const N: usize = 100_000;
     let total = Arc::new(AtomicU64::new(0));
     let sum = total.clone();
     let fp = FuncPool::builder()

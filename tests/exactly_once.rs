@@ -31,7 +31,8 @@ fn assert_all_once(slots: &[AtomicU8]) {
 #[test]
 fn half_million_tasks_from_two_outside_threads_run_exactly_once() {
     let _w = Watchdog::new("half_million_tasks_from_two_outside_threads_run_exactly_once", 120);
-    const PER_THREAD: usize = 250_000;
+    // Smaller under Miri (an interpreter): the same races, fewer tasks.
+    const PER_THREAD: usize = if cfg!(miri) { 150 } else { 250_000 };
     const THREADS: usize = 2;
     const TOTAL: usize = PER_THREAD * THREADS;
 
@@ -73,7 +74,7 @@ fn submits_racing_with_running_tasks_all_run_once() {
     // (it must simply return at some point); the final wait_idle happens after
     // all submitters finished.
     let _w = Watchdog::new("submits_racing_with_running_tasks_all_run_once", 120);
-    const PER_THREAD: usize = 20_000;
+    const PER_THREAD: usize = if cfg!(miri) { 40 } else { 20_000 };
     const THREADS: usize = 4;
     let pool = Pool::builder().capacity(2).build().expect("build");
     let slots = leak_slots(PER_THREAD * THREADS);
@@ -86,7 +87,7 @@ fn submits_racing_with_running_tasks_all_run_once() {
                         slot.fetch_add(1, Ordering::SeqCst);
                     })
                     .expect("submit");
-                    if i % 5_000 == 0 {
+                    if i % (PER_THREAD / 4) == 0 {
                         thread::yield_now();
                     }
                 }
@@ -104,8 +105,9 @@ fn submits_racing_with_running_tasks_all_run_once() {
     assert_eq!(st.completed, (PER_THREAD * THREADS) as u64);
 }
 
-const DEPTH: u32 = 10;
-const NODES: usize = (1 << (DEPTH + 1)) - 1; // 2047 nodes in a full binary tree of depth 10
+/// Depth 10 (Miri: 5).
+const DEPTH: u32 = if cfg!(miri) { 5 } else { 10 };
+const NODES: usize = (1 << (DEPTH + 1)) - 1; // 2047 nodes in a full binary tree of depth 10 (Miri: 63)
 
 /// Heap-numbered node `id` at `depth`: children are 2id+1 and 2id+2.
 fn node_via_current(id: usize, depth: u32, slots: &'static [AtomicU8]) {
@@ -168,7 +170,7 @@ fn nested_spawns_with_wide_fanout_run_once() {
     // 3 levels of fan-out 16 via spawn() from inside tasks (handles dropped,
     // i.e. detached): 1 + 16 + 256 + 4096 = 4369 tasks.
     let _w = Watchdog::new("nested_spawns_with_wide_fanout_run_once", 60);
-    const FAN: usize = 16;
+    const FAN: usize = if cfg!(miri) { 4 } else { 16 };
     const LEVELS: u32 = 3;
     const N: usize = 1 + FAN + FAN * FAN + FAN * FAN * FAN;
     fn go(id: usize, level: u32, slots: &'static [AtomicU8]) {

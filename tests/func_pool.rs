@@ -198,10 +198,18 @@ fn shutdown_now_hands_back_every_unrun_argument() {
     for v in 0..50 {
         fp.invoke(Job::Value(v)).unwrap_or_else(|_| panic!("open pool refused"));
     }
-    let releaser = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(50));
-        drop(release);
-    });
+    // Released once `shutdown_now` took the 50 out, so none of them starts
+    // first (a timer here raced the drain under Miri, whose clock advances
+    // with every instruction interpreted).
+    let releaser = {
+        let fp = fp.clone();
+        thread::spawn(move || {
+            while fp.stats().withdrawn < 50 {
+                thread::yield_now();
+            }
+            drop(release);
+        })
+    };
     let mut back: Vec<u32> = fp.shutdown_now().into_iter().map(value_of).collect();
     releaser.join().unwrap();
     back.sort_unstable();
@@ -230,9 +238,10 @@ fn each_worker_thread_makes_its_state_at_most_once() {
             |calls: &mut u64, _: u32| *calls += 1,
         )
         .unwrap();
-    for i in 0..10_000 {
+    const N: u32 = if cfg!(miri) { 200 } else { 10_000 };
+    for i in 0..N {
         fp.invoke(i).unwrap();
-        if i % 1000 == 0 {
+        if i % (N / 10) == 0 {
             fp.wait_idle();
         }
     }
@@ -346,11 +355,14 @@ fn states_are_dropped_when_idle_threads_expire() {
             )
             .unwrap()
     };
-    for _ in 0..100 {
+    for _ in 0..if cfg!(miri) { 20 } else { 100 } {
         fp.invoke(1).unwrap();
     }
     fp.wait_idle();
-    assert!(fp.stats().live_states >= 1);
+    // States were made (whether they are still alive at this instant
+    // depends on how long `wait_idle` took against the keep-alive: under
+    // Miri's clock, 5 µs per basic block interpreted, they may be gone).
+    assert!(made.load(Ordering::SeqCst) >= 1);
     assert!(
         wait_until(SOON, || fp.stats().live_workers == 0),
         "idle threads did not expire: {:?}",
@@ -418,8 +430,9 @@ fn capacity_features_work_on_a_func_pool() {
     assert_eq!(fp.capacity(), 4);
     assert!(fp.tune(5).is_err());
     let mut accepted = 0;
+    const PER_CYCLE: usize = if cfg!(miri) { 10 } else { 100 };
     for cycle in 0..5 {
-        for _ in 0..100 {
+        for _ in 0..PER_CYCLE {
             if fp.invoke(cycle).is_ok() {
                 accepted += 1;
             }
@@ -430,7 +443,7 @@ fn capacity_features_work_on_a_func_pool() {
     }
     fp.wait_idle();
     assert_eq!(ran.load(Ordering::SeqCst), accepted);
-    assert_eq!(accepted, 500);
+    assert_eq!(accepted, 5 * PER_CYCLE);
     fp.shutdown_timeout(SOON).unwrap();
 }
 

@@ -119,7 +119,9 @@ fn cancel_after_the_start_returns_false_and_the_task_finishes() {
 fn cancel_racing_the_start_gives_exactly_one_of_ran_or_cancelled() {
     let _w = Watchdog::new("cancel_racing_the_start", 120);
     let pool = pool(2);
-    let rounds = 4000;
+    // Fewer rounds under Miri (an interpreter; its scheduler varies the
+    // interleaving by seed).
+    let rounds = if cfg!(miri) { 24 } else { 4000 };
     let (mut ran_count, mut cancelled_count) = (0usize, 0usize);
     let canceller_barrier = Arc::new(Barrier::new(2));
     for round in 0..rounds {
@@ -181,6 +183,20 @@ fn cancel_racing_the_start_gives_exactly_one_of_ran_or_cancelled() {
     assert_identity(&stats);
 }
 
+/// Opens `release` (the pool's blocked worker) once `shutdown_now` has
+/// taken `handed_back` tasks out of the queues, so none of them can start
+/// first. (A timer here raced the drain: under Miri, whose clock advances
+/// with every instruction interpreted, the worker was released first.)
+fn release_once_drained(pool: &Pool, handed_back: u64, release: common::Gate) -> thread::JoinHandle<()> {
+    let pool = pool.clone();
+    thread::spawn(move || {
+        while pool.stats().withdrawn < handed_back {
+            thread::yield_now();
+        }
+        release.open();
+    })
+}
+
 /// `shutdown_now` does not hand back a task cancelled in the queue (it
 /// drops it, counted cancelled); a handed-back `Task` dropped resolves its
 /// handle as cancelled; one that is run completes its handle normally.
@@ -193,10 +209,7 @@ fn shutdown_now_and_cancellation() {
     let dropped = pool.spawn(|| 2).expect("spawn");
     let run = pool.spawn(|| 3).expect("spawn");
     assert!(cancelled.cancel());
-    let releaser = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(20));
-        release.open();
-    });
+    let releaser = release_once_drained(&pool, 2, release);
     let mut unrun = pool.shutdown_now();
     releaser.join().unwrap();
     assert_eq!(unrun.len(), 2, "the cancelled task is not handed back");
@@ -228,10 +241,7 @@ fn a_handed_back_task_cancelled_through_its_handle_does_not_run() {
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let handle = pool.spawn(move || r.store(true, Ordering::SeqCst)).expect("spawn");
-    let releaser = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(20));
-        release.open();
-    });
+    let releaser = release_once_drained(&pool, 1, release);
     let unrun = pool.shutdown_now();
     releaser.join().unwrap();
     assert!(handle.cancel(), "handed back, not started: still cancellable");
@@ -259,7 +269,8 @@ fn join_timeout_under_load_gives_the_handle_back_then_the_result() {
     let release_a = block_worker(&pool);
     let release_b = block_worker(&pool);
     let backlog = Arc::new(AtomicUsize::new(0));
-    for _ in 0..200 {
+    const BACKLOG: usize = if cfg!(miri) { 20 } else { 200 };
+    for _ in 0..BACKLOG {
         let backlog = backlog.clone();
         pool.submit(move || {
             backlog.fetch_add(1, Ordering::Relaxed);
@@ -283,7 +294,7 @@ fn join_timeout_under_load_gives_the_handle_back_then_the_result() {
         .expect("finished within 30 s once the workers were free");
     assert_eq!(result.expect("no panic"), "late");
     pool.wait_idle();
-    assert_eq!(backlog.load(Ordering::Relaxed), 200);
+    assert_eq!(backlog.load(Ordering::Relaxed), BACKLOG);
 }
 
 /// Inside the pool `join_timeout` runs queued tasks while it waits, so a

@@ -93,7 +93,7 @@ fn join_handle_is_send_unpin_future() {
 fn spawn_returns_results_through_join() {
     let _w = Watchdog::new("spawn_returns_results_through_join", 60);
     let pool = pool(2);
-    let handles: Vec<JoinHandle<u64>> = (0..1000u64)
+    let handles: Vec<JoinHandle<u64>> = (0..if cfg!(miri) { 40 } else { 1000u64 })
         .map(|i| pool.spawn(move || i * i + 1).expect("spawn on an open pool"))
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
@@ -235,11 +235,12 @@ fn many_futures_polled_concurrently() {
         .map(|t| {
             let pool = pool.clone();
             thread::spawn(move || {
-                for i in 0..200u64 {
+                // Fewer under Miri (an interpreter).
+                for i in 0..if cfg!(miri) { 12 } else { 200u64 } {
                     let h = pool
                         .spawn(move || {
                             let mut x = i;
-                            for _ in 0..(i % 50) * 100 {
+                            for _ in 0..(i % 50) * if cfg!(miri) { 2 } else { 100 } {
                                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(t));
                             }
                             (t, i, x)
@@ -292,7 +293,8 @@ fn dropped_join_handle_detaches_task() {
     let _w = Watchdog::new("dropped_join_handle_detaches_task", 60);
     let pool = pool(2);
     let ran = Arc::new(AtomicUsize::new(0));
-    for _ in 0..100 {
+    const TASKS: usize = if cfg!(miri) { 20 } else { 100 };
+    for _ in 0..TASKS {
         let ran = ran.clone();
         let h = pool
             .spawn(move || {
@@ -304,8 +306,8 @@ fn dropped_join_handle_detaches_task() {
     // Detached panicking task: the panic must not escape anywhere.
     drop(pool.spawn(|| -> u8 { panic!("detached") }).expect("spawn"));
     pool.wait_idle();
-    assert_eq!(ran.load(Ordering::SeqCst), 100);
+    assert_eq!(ran.load(Ordering::SeqCst), TASKS);
     let st = pool.stats();
-    assert_eq!(st.completed, 101);
+    assert_eq!(st.completed, TASKS as u64 + 1);
     assert_eq!(st.panicked, 1);
 }

@@ -35,6 +35,12 @@ fn fib_seq(n: u32) -> u64 {
     }
 }
 
+/// The `fib` arguments the tests use: smaller under Miri (an interpreter),
+/// still deep enough that joins nest, steal and wait.
+const FIB_BIG: u32 = if cfg!(miri) { 8 } else { 20 };
+const FIB_MID: u32 = if cfg!(miri) { 7 } else { 15 };
+const FIB_SMALL: u32 = if cfg!(miri) { 6 } else { 12 };
+
 fn fib_par(pool: &Pool, n: u32) -> u64 {
     if n < 2 {
         return n as u64;
@@ -75,7 +81,7 @@ fn scope_borrows_stack_data() {
 fn scope_mutably_borrows_disjoint_chunks() {
     let _w = Watchdog::new("scope_mutably_borrows_disjoint_chunks", 60);
     let pool = pool(2);
-    let mut data = vec![0u64; 10_000];
+    let mut data = vec![0u64; if cfg!(miri) { 1_000 } else { 10_000 }];
     pool.scope(|s| {
         for (ci, chunk) in data.chunks_mut(100).enumerate() {
             s.spawn(move || {
@@ -119,8 +125,9 @@ fn nested_spawns_from_inside_scope_spawns() {
     let inner = AtomicUsize::new(0);
     let innermost = AtomicUsize::new(0);
     let local = vec![1usize; 10];
+    const OUTER: usize = if cfg!(miri) { 6 } else { 100 };
     pool.scope(|s| {
-        for _ in 0..100 {
+        for _ in 0..OUTER {
             let (outer, inner, innermost, local) = (&outer, &inner, &innermost, &local);
             s.spawn(move || {
                 outer.fetch_add(1, Ordering::SeqCst);
@@ -135,9 +142,9 @@ fn nested_spawns_from_inside_scope_spawns() {
             });
         }
     });
-    assert_eq!(outer.load(Ordering::SeqCst), 100);
-    assert_eq!(inner.load(Ordering::SeqCst), 1000);
-    assert_eq!(innermost.load(Ordering::SeqCst), 1000);
+    assert_eq!(outer.load(Ordering::SeqCst), OUTER);
+    assert_eq!(inner.load(Ordering::SeqCst), OUTER * 10);
+    assert_eq!(innermost.load(Ordering::SeqCst), OUTER * 10);
 }
 
 #[test]
@@ -213,8 +220,8 @@ fn concurrent_scopes_from_many_threads() {
         for t in 0..4usize {
             let pool = &pool;
             ts.spawn(move || {
-                for round in 0..20usize {
-                    let mut out = vec![0usize; 50];
+                for round in 0..if cfg!(miri) { 2 } else { 20 } {
+                    let mut out = vec![0usize; if cfg!(miri) { 8 } else { 50 }];
                     pool.scope(|s| {
                         for (i, o) in out.iter_mut().enumerate() {
                             s.spawn(move || *o = t * 1_000_000 + round * 1000 + i);
@@ -233,15 +240,15 @@ fn concurrent_scopes_from_many_threads() {
 fn join_fib_from_outside_matches_sequential() {
     let _w = Watchdog::new("join_fib_from_outside_matches_sequential", 60);
     let pool = pool(2);
-    assert_eq!(fib_par(&pool, 20), fib_seq(20));
-    assert_eq!(fib_seq(20), 6765);
+    assert_eq!(fib_par(&pool, FIB_BIG), fib_seq(FIB_BIG));
+    assert_eq!(fib_seq(8), 21);
 }
 
 #[test]
 fn join_fib_from_inside_tasks_matches_sequential() {
     let _w = Watchdog::new("join_fib_from_inside_tasks_matches_sequential", 60);
     let pool = pool(2);
-    let handles: Vec<_> = (15..=20u32)
+    let handles: Vec<_> = (FIB_MID..=FIB_BIG)
         .map(|n| {
             pool.spawn(move || {
                 let p = Pool::current().expect("inside a worker");
@@ -397,7 +404,7 @@ fn join_and_scope_inside_submitted_task() {
                 });
             }
         });
-        let (a, b) = p.join(|| local.iter().sum::<u64>(), || fib_par(&p, 15));
+        let (a, b) = p.join(|| local.iter().sum::<u64>(), || fib_par(&p, FIB_MID));
         tx.send((total.load(Ordering::SeqCst), a, b)).unwrap();
     })
     .expect("submit");
@@ -406,7 +413,7 @@ fn join_and_scope_inside_submitted_task() {
         .expect("task did not report within 30 s");
     assert_eq!(total, 4950);
     assert_eq!(a, 4950);
-    assert_eq!(b, fib_seq(15));
+    assert_eq!(b, fib_seq(FIB_MID));
 }
 
 #[test]
@@ -426,13 +433,13 @@ fn scope_and_join_inside_the_only_worker_do_not_deadlock() {
                     });
                 }
             });
-            let f = fib_par(&p, 15);
+            let f = fib_par(&p, FIB_MID);
             (n.load(Ordering::SeqCst), f)
         })
         .expect("spawn");
     let (n, f) = join_timeout(h).expect("task panicked");
     assert_eq!(n, 50);
-    assert_eq!(f, fib_seq(15));
+    assert_eq!(f, fib_seq(FIB_MID));
 }
 
 #[test]
@@ -462,7 +469,7 @@ fn join_inside_scope_and_scope_inside_join() {
             });
             c.into_inner()
         },
-        || fib_par(&pool, 12),
+        || fib_par(&pool, FIB_SMALL),
     );
-    assert_eq!((x, y), (10, fib_seq(12)));
+    assert_eq!((x, y), (10, fib_seq(FIB_SMALL)));
 }

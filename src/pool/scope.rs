@@ -134,13 +134,15 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
     /// `Send` wrapper.
     #[inline]
     fn run<F: FnOnce()>(self, task: F) {
-        // SAFETY: see the `Send` impl: the scope is alive until this job
-        // decrements `pending`, which is the last thing it does.
-        let scope = unsafe { &*self.0 };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
-            scope.keep_unjoined_panic(payload);
+            // SAFETY: see the `Send` impl: the scope is alive until this job
+            // decrements `pending`, which comes after this borrow ends.
+            unsafe { &*self.0 }.keep_unjoined_panic(payload);
         }
-        scope.finish_one();
+        // SAFETY: this job is counted in `pending`, and no reference to the
+        // scope is held across the call (the owner may free the scope as
+        // soon as the count reaches zero).
+        unsafe { Scope::finish_one(self.0) };
     }
 
     /// Runs a task spawned with [`Scope::spawn_handle`], leaving its result
@@ -157,7 +159,8 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
         if let Some(payload) = ScopedTask::run(spawned, &scope.waiters) {
             scope.keep_unjoined_panic(payload);
         }
-        scope.finish_one();
+        // SAFETY: the scope is alive (above); `scope` is not used after.
+        unsafe { Scope::finish_one(self.0) };
     }
 }
 
@@ -281,21 +284,34 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// One spawned closure (or the body) finished.
-    fn finish_one(&self) {
+    ///
+    /// A pointer, not `&self`: the owner may free the scope (its frame ends)
+    /// as soon as the latch is set, while this call is still running, and a
+    /// reference argument must stay valid until its function returns (Miri
+    /// reports the frame's deallocation under such a reference).
+    ///
+    /// # Safety
+    /// `this` points to a live scope whose `pending` counts this caller.
+    unsafe fn finish_one(this: *const Self) {
+        // SAFETY: alive until the latch is set (caller); the reference is not
+        // used after the decrement.
+        let pending = unsafe { &(*this).pending };
         // AcqRel: Release publishes this job's writes; the last decrement
         // acquires everyone's and the latch passes them on to the owner.
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: the latch is alive: the owner waits for it before the
             // scope's frame ends, and we touch nothing after setting it. The
             // last spawn ends on a thread running the pool's jobs (or inside
             // the scope, on a closed pool), which keeps the pool alive.
-            unsafe { Latch::set(&self.latch) };
+            unsafe { Latch::set(std::ptr::addr_of!((*this).latch)) };
         }
     }
 
     /// The body returned (or panicked): wait for every spawned closure.
     pub(crate) fn wait_for_spawns(&self, worker: Option<&WorkerThread>) {
-        self.finish_one();
+        // SAFETY: the owner's own count; the owner frees nothing before the
+        // latch (below).
+        unsafe { Scope::finish_one(self) };
         match worker {
             Some(worker) => worker.wait_until(&self.latch),
             // The latch is `cross::caller_latch()`'s (`Pool::scope_with`).

@@ -116,7 +116,9 @@ impl JobRef {
     }
 
     /// Whether this job was made with the table `ops` (so its data has the
-    /// layout that table expects).
+    /// layout that table expects). Only for tables in a `static`: a
+    /// constant has no unique address (two uses of `&CONST` may point to
+    /// two copies, and Miri makes them do so).
     #[inline]
     pub(crate) fn has_ops(&self, ops: &'static JobOps) -> bool {
         ptr::eq(self.ops, ops)
@@ -207,18 +209,22 @@ impl JobRef {
 
     /// Whether this is the stack job `job` erased by
     /// [`StackJob::as_job_ref`] (its owner recognising it when it pops it
-    /// back): the same table, then the same address.
+    /// back): a stack job, then the same address.
     #[inline]
     pub(crate) fn is_stack_job<F, R>(&self, job: &StackJob<F, R>) -> bool
     where
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        // The table first: only a job made with a stack table holds a
-        // pointer in its first word (an inline closure's bytes may be
-        // uninitialised there).
-        (ptr::eq(self.ops, &StackJob::<F, R>::STACK_OPS) || ptr::eq(self.ops, &StackJob::<F, R>::BOUND_OPS))
-            // SAFETY: a stack table's jobs store a pointer (`as_job_ref`).
+        // The kind first: only a stack job (`as_job_ref`, the only maker of
+        // `Stack` tables) holds a pointer in its first word (an inline
+        // closure's bytes may be uninitialised there). Not the table's
+        // address: a constant's address is not unique, so
+        // `&StackJob::<F, R>::STACK_OPS` here may differ from the one in the
+        // job. A pointer to `job`, a live stack job of this frame, is this
+        // job and no other.
+        self.ops.kind == JobKind::Stack
+            // SAFETY: a `Stack` table's jobs store a pointer (`as_job_ref`).
             && ptr::eq(unsafe { ptr_of(&self.data) }.as_ptr().cast_const(), (job as *const StackJob<F, R>).cast())
     }
 }

@@ -242,12 +242,17 @@ mod tests {
 
     #[test]
     fn blocks_move_between_threads_with_their_jobs() {
-        let block = alloc_block();
-        let address = block.as_ptr() as usize;
+        /// The block itself crosses (its provenance with it, not an integer).
+        struct Block(NonNull<u8>);
+        // SAFETY: a block is plain memory owned by whoever holds it.
+        unsafe impl Send for Block {}
+        let block = Block(alloc_block());
+        let address = block.0.as_ptr() as usize;
         let freed_on = std::thread::spawn(move || {
+            let block = block;
             // SAFETY: from `alloc_block` on the spawning thread, freed once
             // here: blocks belong to whoever holds them.
-            unsafe { free_block(NonNull::new(address as *mut u8).expect("non-null")) };
+            unsafe { free_block(block.0) };
             // The other thread's cache now serves it.
             let again = alloc_block();
             let same = again.as_ptr() as usize == address;

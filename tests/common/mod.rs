@@ -28,6 +28,11 @@ pub struct Watchdog(Option<mpsc::Sender<()>>);
 
 impl Watchdog {
     pub fn new(name: &'static str, secs: u64) -> Self {
+        // Miri's clock advances 5 µs per basic block it interprets, so a
+        // test's clock time there is roughly its interpretation time: far
+        // longer than natively. (A hang under Miri is reported by Miri as a
+        // deadlock.)
+        let secs = if cfg!(miri) { secs * 10 } else { secs };
         let (tx, rx) = mpsc::channel::<()>();
         thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {

@@ -6,7 +6,9 @@
 //! a thread's CPU clock so that *another* thread (the monitor) can read it
 //! with `clock_gettime`, which neither `std` nor any other dependency of
 //! ours offers; idle cores come from `/proc/stat`. Elsewhere both answer
-//! `None` and the monitor falls back to what the pool itself sees.
+//! `None` and the monitor falls back to what the pool itself sees. So they
+//! do under Miri, which can run neither these foreign calls nor (isolated)
+//! read `/proc`: pools still run there, as on a platform without the clocks.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(crate) const NO_CLOCK: i64 = i64::MIN;
 
 /// The calling thread's CPU clock, if the platform has one.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 pub(crate) fn current_thread_clock() -> i64 {
     let mut id: libc::clockid_t = 0;
     // SAFETY: `pthread_self` is the calling thread, alive for the call;
@@ -27,19 +29,19 @@ pub(crate) fn current_thread_clock() -> i64 {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
 pub(crate) fn current_thread_clock() -> i64 {
     NO_CLOCK
 }
 
 /// The calling thread's kernel id (0 where there is none to read).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 pub(crate) fn current_thread_id() -> i64 {
     // SAFETY: `gettid` has no preconditions and cannot fail.
     i64::from(unsafe { libc::gettid() })
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
 pub(crate) fn current_thread_id() -> i64 {
     0
 }
@@ -50,7 +52,7 @@ pub(crate) fn current_thread_id() -> i64 {
 /// took its core is *not* blocked: lending its slot would only add a
 /// thread to a machine that has no core for it. `None` where the system
 /// does not say (the monitor then trusts the clock alone).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 pub(crate) fn thread_is_waiting(tid: i64) -> Option<bool> {
     if tid <= 0 {
         return None;
@@ -62,7 +64,7 @@ pub(crate) fn thread_is_waiting(tid: i64) -> Option<bool> {
     Some(matches!(state, "S" | "D"))
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
 pub(crate) fn thread_is_waiting(_tid: i64) -> Option<bool> {
     None
 }
@@ -72,7 +74,7 @@ pub(crate) fn thread_is_waiting(_tid: i64) -> Option<bool> {
 /// A thread id the kernel reused for another thread would read that
 /// thread's clock: the worker clears its id before it exits, so only a read
 /// racing the exit can see it, and one wrong sample only delays a decision.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 pub(crate) fn thread_cpu_time(clock: i64) -> Option<Duration> {
     let id = libc::clockid_t::try_from(clock).ok()?;
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -88,7 +90,7 @@ pub(crate) fn thread_cpu_time(clock: i64) -> Option<Duration> {
     ))
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
 pub(crate) fn thread_cpu_time(_clock: i64) -> Option<Duration> {
     None
 }
@@ -141,19 +143,24 @@ impl IdleCores {
 }
 
 /// `(idle + iowait, total)` jiffies from the first line of `/proc/stat`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(any(target_os = "linux", target_os = "android"), not(miri)))]
 fn read_proc_stat() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
     parse_cpu_line(text.lines().next()?)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(all(any(target_os = "linux", target_os = "android"), not(miri))))]
 fn read_proc_stat() -> Option<(u64, u64)> {
     None
 }
 
 /// `cpu  user nice system idle iowait irq softirq steal ...` →
 /// `(idle + iowait, sum of all but guest times)`.
+// Only the Linux reader (and the tests) use it.
+#[cfg_attr(
+    not(all(any(target_os = "linux", target_os = "android"), not(miri))),
+    allow(dead_code)
+)]
 fn parse_cpu_line(line: &str) -> Option<(u64, u64)> {
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {
@@ -180,6 +187,10 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "reads thread CPU clocks (pthread_getcpuclockid, clock_gettime) and /proc: foreign calls Miri cannot run"
+    )]
     fn a_threads_clock_moves_while_it_computes_and_stands_still_while_it_sleeps() {
         let clock = current_thread_clock();
         assert_ne!(clock, NO_CLOCK);

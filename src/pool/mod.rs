@@ -272,9 +272,10 @@ impl Pool {
 
     /// Runs `a` and `b`, potentially in parallel, and returns both results.
     ///
-    /// Inside the pool, `b` is offered to thieves while the calling worker
-    /// runs `a`; if nobody took it, the worker runs `b` itself (no allocation
-    /// either way). From outside, the whole `join` runs on the pool and the
+    /// Inside the pool, `b` waits in a frame on the calling worker's stack
+    /// while the worker runs `a`, and is offered to thieves when one could
+    /// take it (the worker's deque is empty or a worker is idle); if nobody
+    /// took it, the worker runs `b` itself (no allocation either way). From outside, the whole `join` runs on the pool and the
     /// caller blocks until both finished. Never refused and never held back
     /// by a [`queue_limit`](crate::Builder::queue_limit). A panic in either closure
     /// is re-raised after both finished. On a shut down pool both run on the

@@ -18,7 +18,7 @@ impl Pool {
     /// [`queue_limit`](crate::Builder::queue_limit), this is lock-free and never
     /// blocks: one atomic read-modify-write that counts the task (and sees
     /// whether the pool is closed), one push onto the global injector, then
-    /// a fence and one read of the idle word, waking a worker only if none
+    /// a fence and one read of the sleep word, waking a worker only if none
     /// is awake to find the task. With a
     /// `queue_limit` and a full queue it blocks until a place frees (or
     /// refuses at once with [`nonblocking`](crate::Builder::nonblocking), or when

@@ -140,7 +140,7 @@ impl Shared {
     pub(crate) fn deliver_broadcast(&self, targets: impl Iterator<Item = usize>) {
         // Pairs with the fence after `announce_sleep` (a worker's final
         // check reads `pending` after it): either the worker sees the share
-        // or we see it asleep and wake it (as rule 1 for a submit).
+        // or we see it asleep and wake it (as I1 for a submit).
         fence(Ordering::SeqCst);
         for index in targets {
             if !self.sleep.wake(index) {

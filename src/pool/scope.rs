@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 
 use crossbeam_utils::CachePadded;
@@ -133,7 +134,9 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
     /// method (not a field access) so the job's closure captures the whole
     /// `Send` wrapper.
     #[inline]
-    fn run<F: FnOnce()>(self, task: F) {
+    fn run<F: FnOnce()>(self, task: MaybeUninit<F>) {
+        // SAFETY: `spawn` made it initialised; it is read once, here.
+        let task = unsafe { task.assume_init() };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
             // SAFETY: see the `Send` impl: the scope is alive until this job
             // decrements `pending`, which comes after this borrow ends.
@@ -147,11 +150,13 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
 
     /// Runs a task spawned with [`Scope::spawn_handle`], leaving its result
     /// for its handle.
-    fn run_task<F, T>(self, spawned: SpawnedTask<F, T>)
+    fn run_task<F, T>(self, spawned: MaybeUninit<SpawnedTask<F, T>>)
     where
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        // SAFETY: `spawn_handle` made it initialised; it is read once, here.
+        let spawned = unsafe { spawned.assume_init() };
         // SAFETY: as in `run`.
         let scope = unsafe { &*self.0 };
         // The task catches its own panic; one its handle will never see
@@ -216,6 +221,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // below, which publishes the increment.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
+        // The task travels as `MaybeUninit`: what it captures (often `&Scope`
+        // itself) is then no argument of the job's call or of `run`, whose
+        // references would have to stay valid until those calls return,
+        // past the last `finish_one`, after which the owner frees the
+        // scope (Miri: `tests/job_memory.rs`). Free at run time.
+        let task = MaybeUninit::new(task);
         self.push(move || scope.run(task));
     }
 
@@ -251,6 +262,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // Relaxed: as in `spawn`.
         self.pending.fetch_add(1, Ordering::Relaxed);
         let scope = ScopeRef(self);
+        // As in `spawn`: no reference the task holds is an argument of a
+        // call that outlives the last `finish_one`.
+        let spawned = MaybeUninit::new(spawned);
         self.push(move || scope.run_task(spawned));
         handle
     }

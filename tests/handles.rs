@@ -543,10 +543,7 @@ fn task_set_try_join_next_skips_a_handed_back_task_until_it_runs() {
     let release = block_worker(&pool);
     let mut set = TaskSet::new(&pool);
     set.spawn(|| 7).expect("spawn");
-    let releaser = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(20));
-        release.open();
-    });
+    let releaser = release_once_drained(&pool, 1, release);
     let mut unrun = pool.shutdown_now();
     releaser.join().unwrap();
     assert_eq!(unrun.len(), 1);

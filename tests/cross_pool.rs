@@ -183,3 +183,36 @@ fn task_set_join_next_across_pools_keeps_the_waiting_worker_running_its_own_pool
     assert_eq!(value, 6);
     drop((a, b));
 }
+
+/// The only worker of `a` waits inside `b.install` for a gate that opens
+/// only after `a.broadcast` returned: the waiting worker runs its share
+/// while it waits on the other pool, or the broadcast never returns.
+#[test]
+fn a_worker_waiting_on_another_pool_runs_its_broadcast_share() {
+    let _s = serial();
+    let (a, b) = pools(1);
+    let a = std::sync::Arc::new(a);
+    let shares = finishes("a.broadcast while a's worker waits in b.install", move || {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let (a, open) = (a.clone(), open.clone());
+            thread::spawn(move || {
+                a.install(|| {
+                    b.install(|| {
+                        entered_tx.send(()).unwrap();
+                        while !open.load(std::sync::atomic::Ordering::Acquire) {
+                            thread::yield_now();
+                        }
+                    })
+                })
+            })
+        };
+        entered_rx.recv().unwrap();
+        let shares = a.broadcast(|ctx| ctx.index()).expect("open pool");
+        open.store(true, std::sync::atomic::Ordering::Release);
+        waiter.join().unwrap();
+        shares
+    });
+    assert_eq!(shares, vec![0]);
+}

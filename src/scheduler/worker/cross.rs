@@ -58,6 +58,13 @@ impl WorkerThread {
                 idle_rounds = 0;
                 continue;
             }
+            // A broadcast of this worker's own pool runs its share here too,
+            // as in `wait_until` (I49: no broadcast waits for a worker that
+            // waits on another pool).
+            if self.broadcast_pending() {
+                self.run_broadcasts();
+                continue;
+            }
             if idle_rounds < WAIT_ROUNDS {
                 backoff(idle_rounds);
                 idle_rounds += 1;

@@ -37,7 +37,41 @@ pub(crate) enum JobKind {
 /// A job's two words of data: a pointer to the job, or a small closure
 /// itself. Copied bytewise with the `JobRef` (every Rust value may be moved
 /// that way), and read back only with the type it was written with.
-pub(crate) type JobData = MaybeUninit<[*mut (); 2]>;
+///
+/// Two separate words rather than one two-word array: a pair of scalars is
+/// passed to `execute` in two registers and copied word by word, where an
+/// array travels through memory and is copied with one 16-byte move that
+/// cannot take its bytes from the two 8-byte stores that just wrote them
+/// (a store-forwarding stall on every job).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct JobData {
+    first: MaybeUninit<*mut ()>,
+    second: MaybeUninit<*mut ()>,
+}
+
+impl JobData {
+    /// Data with no byte written yet.
+    #[inline]
+    pub(crate) const fn uninit() -> JobData {
+        JobData {
+            first: MaybeUninit::uninit(),
+            second: MaybeUninit::uninit(),
+        }
+    }
+
+    /// The start of the storage, to read a value written there.
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *const JobData {
+        self
+    }
+
+    /// The start of the storage, to write a value there.
+    #[inline]
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut JobData {
+        self
+    }
+}
 
 /// The functions that run or drop a job's data, and its kind (one static
 /// table per job type and kind, so a `JobRef` carries one pointer for all).

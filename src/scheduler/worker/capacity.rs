@@ -51,17 +51,19 @@ impl WorkerThread {
     /// this worker meanwhile: then the task goes back to the injector and the
     /// caller suspends. Returns whether the task ran.
     ///
-    /// The busy flag and the capacity form a Dekker pair with `tune`: the
-    /// worker stores busy, then reads the capacity; the tuner swaps the
-    /// capacity (all SeqCst). Either the worker sees the new capacity and
-    /// backs off, or its busy store precedes the swap, so the task counts as
-    /// "running when `tune` happened" — the only tasks allowed to exceed the
-    /// new capacity (worker/README.md, I12).
+    /// The capacity read after taking the task decides: the tuner swaps the
+    /// capacity and the worker reads it (both SeqCst). Either the worker
+    /// sees the new capacity and backs off, or its read precedes the swap in
+    /// the single order, so the task counts as "running when `tune`
+    /// happened" — the only tasks allowed to exceed the new capacity
+    /// (worker/README.md, I12). Nothing else orders on it: the busy flag
+    /// is a display figure, so it costs a plain store, not a locked one.
     #[inline]
     pub(super) fn run_task(&self, job: JobRef) -> bool {
         let counters = self.counters();
-        // SeqCst: the store half of the Dekker pair above.
-        counters.busy.store(true, Ordering::SeqCst);
+        // Relaxed: only stats and autoscale's sampling read it (display
+        // figures); I12 rests on the capacity read alone.
+        counters.busy.store(true, Ordering::Relaxed);
         if self.index >= self.shared.capacity_now() {
             self.give_back_task(job);
             return false;

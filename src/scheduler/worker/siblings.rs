@@ -25,8 +25,9 @@ impl WorkerThread {
             Shared::notify_new_work(shared);
         }
         let counters = self.counters();
-        // SeqCst: the busy/capacity Dekker pair of `run_task` (worker/README.md, I12).
-        counters.busy.store(true, Ordering::SeqCst);
+        // Relaxed: a display figure; the capacity read below decides, as in
+        // `run_task` (worker/README.md, I12).
+        counters.busy.store(true, Ordering::Relaxed);
         if self.index >= shared.capacity_now() {
             // Shrunk under us: the job goes back to its own pool.
             counters.busy.store(false, Ordering::Relaxed);

@@ -241,6 +241,13 @@ impl Sleep {
         self.0.notify_new_work(active)
     }
 
+    /// The decision of a push from inside the pool (true: nobody awake):
+    /// under loom the asymmetric barrier's light half is a SeqCst fence
+    /// (`scheduler/sleep/barrier.rs`).
+    pub fn notify_new_inside_work(&self, active: usize) -> bool {
+        self.0.notify_new_inside_work(active)
+    }
+
     /// The unfenced decision of a `join` half (true: nobody awake).
     pub fn notify_new_join_work(&self, active: usize) -> bool {
         self.0.notify_new_join_work(active)

@@ -604,3 +604,37 @@ fn withdrawn_tasks_keep_the_stats_identity() {
     drop(gate);
     assert_threads_gone("adv-wd-", "after shutdown_now");
 }
+
+/// A task submits a child from inside the pool and then blocks, out of the
+/// pool's sight, until the child has run (a channel): only the other
+/// worker can run the child, so the submit must not lose its wake-up
+/// however it races that worker going to sleep (inside pushes skip their
+/// fence where the asymmetric barrier is available; the sleeper pays its
+/// heavy half). The parent spins a little longer each round first, so the
+/// submit lands at every point of the other worker's search and sleep. A
+/// lost wake-up would leave the parent waiting: it gives up after 10 s
+/// (generous for a loaded 2-core machine; a round takes microseconds) and
+/// the test fails.
+#[test]
+fn a_task_blocking_on_its_own_inside_submit_is_never_stranded() {
+    let pool = Pool::builder().capacity(2).build().expect("build");
+    for round in 0..3000u64 {
+        let (done_tx, done_rx) = mpsc::channel();
+        let p = pool.clone();
+        pool.submit(move || {
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_micros(round % 80) {
+                std::hint::spin_loop();
+            }
+            let (tx, rx) = mpsc::channel();
+            p.submit(move || tx.send(()).expect("the parent waits"))
+                .expect("submit from inside");
+            let ran = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+            done_tx.send(ran).expect("the test waits");
+        })
+        .expect("submit the parent");
+        let ran = done_rx.recv().expect("the parent task ended without an answer");
+        assert!(ran, "round {round}: the child of a blocked parent was never run");
+    }
+    pool.shutdown();
+}

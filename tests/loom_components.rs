@@ -399,6 +399,26 @@ fn inside_push_racing_a_worker_going_to_sleep_is_never_stranded() {
     });
 }
 
+/// I1 for an inside push with the asymmetric barrier
+/// (`Sleep::notify_new_inside_work`; under loom its light half is a SeqCst
+/// fence, the barrier's guarantee taken as given): the decisions built on
+/// it (nobody asleep: wake nobody; sleepers and no searcher: wake one)
+/// still hand a task whose pusher never comes back to the worker going to
+/// sleep. Checked to fail: with "sleepers and no searcher" waking nobody
+/// loom reports a deadlock.
+#[test]
+fn inside_push_with_the_asymmetric_barrier_is_never_stranded() {
+    loom::model(|| {
+        let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
+        let task = OneTask::new();
+        let closed = Arc::new(AtomicBool::new(false));
+        let sleeper = worker_going_to_sleep(sleep.clone(), task.clone(), closed);
+        task.push();
+        sleep.notify_new_inside_work(2);
+        assert!(sleeper.join().unwrap(), "the worker going to sleep must run the task");
+    });
+}
+
 /// Why an inside push keeps the fence: with the unfenced decision (the
 /// join exemption's) the pusher's read of the word and the sleeper's
 /// re-scan can both miss the other's write (a store-load race), and a task
@@ -507,7 +527,25 @@ fn inside_push_without_the_fence_is_run_once_when_its_pusher_comes_back() {
 /// other's write).
 #[test]
 fn the_last_searcher_hands_on_an_inside_push_that_saw_it_searching() {
-    loom::model(|| {
+    last_searcher_hands_on(|sleep| {
+        sleep.notify_new_work(3);
+    });
+}
+
+/// The same with the asymmetric barrier's decision
+/// (`Sleep::notify_new_inside_work`): seeing a searcher and a sleeper it
+/// takes the fenced path, so the searcher's look pairs with its fence.
+#[test]
+fn the_last_searcher_hands_on_an_inside_push_with_the_asymmetric_barrier() {
+    last_searcher_hands_on(|sleep| {
+        sleep.notify_new_inside_work(3);
+    });
+}
+
+/// Worker 0 pushes with `notify` and never comes back; worker 1 searches,
+/// worker 2 sleeps (see above).
+fn last_searcher_hands_on(notify: fn(&stealpool::loom_components::Sleep)) {
+    loom::model(move || {
         let sleep = Arc::new(stealpool::loom_components::Sleep::new(3));
         let task = OneTask::new();
         // Worker 2 searched in vain and sleeps; worker 1 searches.
@@ -548,7 +586,7 @@ fn the_last_searcher_hands_on_an_inside_push_that_saw_it_searching() {
             })
         };
         task.push();
-        sleep.notify_new_work(3);
+        notify(&sleep);
         searcher.join().unwrap();
         sleeper.join().unwrap();
     });

@@ -340,6 +340,31 @@ impl Shared {
         }
     }
 
+    /// After a push from inside the pool onto the pusher's own deque: as
+    /// [`Shared::notify_new_work`], without the fence where the asymmetric
+    /// barrier covers it (`Sleep::notify_new_inside_work`). The reads of
+    /// `missing` and the siblings' hints that follow pair with the heavy
+    /// half a leaving worker pays after updating them (`threads.rs`).
+    #[inline]
+    pub(crate) fn notify_new_inside_work(this: &Arc<Self>) {
+        if this.sleep.notify_new_inside_work(this.capacity()) {
+            Shared::nobody_awake_for_new_work(this);
+        }
+    }
+
+    /// Nobody is awake to take new work: start a thread, or hand the work
+    /// to a sibling pool. Out of line: measured, inlining it added
+    /// instructions to the nested spawn (`.ci/icount`).
+    #[inline(never)]
+    fn nobody_awake_for_new_work(this: &Arc<Self>) {
+        // Relaxed: see `notify_new_work`.
+        if this.missing.load(Ordering::Relaxed) > 0 {
+            Shared::start_missing_worker(this);
+        } else if this.siblings.any() {
+            this.hand_work_to_a_sibling();
+        }
+    }
+
     /// After pushing the second half of a `join` onto a worker's own deque:
     /// as [`Shared::notify_new_work`], without the fence (the owner runs
     /// the job itself if nobody takes it; see `Sleep::notify_new_join_work`).

@@ -189,8 +189,11 @@ impl Shared {
         drop(control);
         // Pairs with the fence in `Sleep::notify_new_work`: a submitter that
         // saw nobody awake either sees `missing` go up (and starts a thread)
-        // or its work is seen by the leaving worker's final scan.
+        // or its work is seen by the leaving worker's final scan. The heavy
+        // half does the same for a push from inside that skipped its fence
+        // (`Sleep::notify_new_inside_work`).
         fence(Ordering::SeqCst);
+        self.sleep.pair_with_light_pushes();
     }
 
     /// Keep-alive: may this idle worker's thread expire? If so it is
@@ -217,6 +220,7 @@ impl Shared {
         drop(control);
         // As in `leave`.
         fence(Ordering::SeqCst);
+        self.sleep.pair_with_light_pushes();
         true
     }
 
@@ -236,6 +240,7 @@ impl Shared {
         // As in `leave` (a suspended worker holds no work and is not counted
         // in the sleep word, so nothing else is owed).
         fence(Ordering::SeqCst);
+        self.sleep.pair_with_light_pushes();
         true
     }
 

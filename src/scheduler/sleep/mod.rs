@@ -13,8 +13,9 @@
 //!   `fence(SeqCst)`, then reads the word. It wakes one sleeper only if
 //!   nobody is searching and somebody sleeps.
 //! * I1, the sleeper's side: a worker announces sleep (searching → sleeping
-//!   in one RMW), then `fence(SeqCst)`, then re-scans every queue before
-//!   parking.
+//!   in one RMW), then `fence(SeqCst)` (and the heavy half of the
+//!   asymmetric barrier, `barrier.rs`, which lets pushes from inside a task
+//!   skip their fence), then re-scans every queue before parking.
 //! * I2: whoever wins the CAS on a worker's sleep state (SLEEPING → AWAKE)
 //!   does that worker's accounting: the waker on a wake, the worker itself
 //!   when it retracts. A worker is never counted twice and a herd never
@@ -28,6 +29,7 @@
 //!   the same accounting as a wake: the resumer wins the CAS out of
 //!   SUSPENDED and counts the worker as searching.
 
+pub(crate) mod barrier;
 mod counters;
 
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
@@ -123,6 +125,10 @@ pub(crate) struct Sleep {
     suspended: AtomicUsize,
     /// Whether wakers stamp the time (adaptive pinning measures wake-ups).
     stamp_wakes: bool,
+    /// Whether the asymmetric barrier is available (`barrier.rs`): pushes
+    /// from inside the pool then skip their fence, and a worker going to
+    /// sleep or leaving pays the heavy half instead.
+    light_pushes: bool,
     epoch: Instant,
 }
 
@@ -140,6 +146,7 @@ impl Sleep {
             slots,
             suspended: AtomicUsize::new(0),
             stamp_wakes,
+            light_pushes: barrier::available(),
             epoch: Instant::now(),
         }
     }
@@ -253,6 +260,20 @@ impl Sleep {
         // The crossing-point fence: between announcing sleep and the final
         // scan of the queues (`README.md`, I1).
         fence(Ordering::SeqCst);
+        self.pair_with_light_pushes();
+    }
+
+    /// The sleeper's half of the asymmetric barrier (`barrier.rs`), after
+    /// its SeqCst fence: from here on its reads see every push whose
+    /// pusher read the sleep word without seeing this worker's last write
+    /// to it (`README.md`, I1, "Inside pushes and the asymmetric
+    /// barrier"). Called where a worker stops being available: announcing
+    /// sleep, and leaving for good.
+    #[inline]
+    pub(crate) fn pair_with_light_pushes(&self) {
+        if self.light_pushes {
+            barrier::heavy();
+        }
     }
 
     /// The final scan found something: take the announcement back. The
@@ -451,6 +472,43 @@ impl Sleep {
         // counts; pairs with the fence in `announce_sleep`.
         fence(Ordering::SeqCst);
         self.wake_one_unless_searching(active)
+    }
+
+    /// After a push from inside the pool (a task's `submit`, `spawn`, a
+    /// scope spawn): the same decisions as [`Sleep::notify_new_work`], with
+    /// the fence paid only where a searcher is trusted to carry the task.
+    /// Without the asymmetric barrier it is `notify_new_work`.
+    ///
+    /// With it (`README.md`, I1, "Inside pushes and the asymmetric
+    /// barrier"): every worker that parks or leaves after this read pairs
+    /// its heavy half with our light one, so its re-scan sees the push, or
+    /// this read sees it announced. Hence: nobody asleep → nobody to wake
+    /// (true if nobody searches either, as the fenced path returns);
+    /// sleepers and no searcher → wake one, as the fenced path would. Only
+    /// "somebody sleeps and somebody searches" defers to a searcher, whose
+    /// look after its search pairs with a fence, not with the heavy half:
+    /// that case takes the fenced path.
+    #[inline]
+    pub(crate) fn notify_new_inside_work(&self, active: usize) -> bool {
+        if !self.light_pushes {
+            return self.notify_new_work(active);
+        }
+        barrier::light();
+        // Relaxed: ordered against sleepers by the barrier pair above.
+        let word = self.counters.load(Ordering::Relaxed);
+        if word.sleeping() == 0 {
+            return word.searching() == 0;
+        }
+        if word.searching() == 0 {
+            return !self.notify_one_cold(active);
+        }
+        self.notify_new_work_cold(active)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_new_work_cold(&self, active: usize) -> bool {
+        self.notify_new_work(active)
     }
 
     /// I1's one exception (the join exemption), for the second half of a `join` pushed onto

@@ -81,11 +81,12 @@ impl WorkerThread {
     }
 
     /// Pushes a job onto this worker's own deque and wakes a sleeper if
-    /// nobody is searching. Never blocks.
+    /// nobody is searching. Never blocks. No fence where the asymmetric
+    /// barrier is available (`Sleep::notify_new_inside_work`).
     #[inline]
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
-        Shared::notify_new_work(&self.shared);
+        Shared::notify_new_inside_work(&self.shared);
     }
 
     /// Pushes the second half of a `join` onto this worker's own deque. The

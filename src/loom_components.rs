@@ -225,7 +225,9 @@ impl Sleep {
     }
 
     pub fn announce_sleep(&self, index: usize) {
-        self.0.announce_sleep(index);
+        // Every worker counted as possibly busy: the heavy half always
+        // (a no-op under loom, whose light half is a fence).
+        self.0.announce_sleep(index, || usize::MAX);
     }
 
     pub fn retract_sleep(&self, index: usize) -> bool {

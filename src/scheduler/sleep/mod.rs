@@ -252,23 +252,35 @@ impl Sleep {
     /// I1, the sleeper's side, first half: searching → sleeping. The caller must re-scan all
     /// queues afterwards and then either [`Sleep::retract_sleep`] or
     /// [`Sleep::park_until_woken`].
-    pub(crate) fn announce_sleep(&self, index: usize) {
+    ///
+    /// `started` reads how many worker slots ever had a thread (SeqCst,
+    /// `Shared::started_high`), for the barrier's shortcut below.
+    pub(crate) fn announce_sleep(&self, index: usize, started: impl FnOnce() -> usize) {
         // Relaxed store: published to wakers by the SeqCst RMW right after.
         self.slots[index].state.store(WorkerState::Sleeping, Ordering::Relaxed);
         // searching - 1, sleeping + 1 in one step (we are searching).
-        self.counters.searching_to_sleeping(Ordering::SeqCst);
+        let before = self.counters.searching_to_sleeping(Ordering::SeqCst);
         // The crossing-point fence: between announcing sleep and the final
         // scan of the queues (`README.md`, I1).
         fence(Ordering::SeqCst);
-        self.pair_with_light_pushes();
+        if self.light_pushes {
+            // Every started worker idle at the announcement (sleeping or
+            // searching): none is inside a task between a push and its
+            // read of the word, and any that starts one later first writes
+            // the word after us (ending its search, being woken, or, newly
+            // started, beginning one), so its read sees us. Only a worker
+            // busy at the announcement needs the heavy half.
+            if before.sleeping() + before.searching() < started() as u64 {
+                barrier::heavy();
+            }
+        }
     }
 
-    /// The sleeper's half of the asymmetric barrier (`barrier.rs`), after
-    /// its SeqCst fence: from here on its reads see every push whose
-    /// pusher read the sleep word without seeing this worker's last write
-    /// to it (`README.md`, I1, "Inside pushes and the asymmetric
-    /// barrier"). Called where a worker stops being available: announcing
-    /// sleep, and leaving for good.
+    /// The heavy half of the asymmetric barrier (`barrier.rs`) for a
+    /// worker leaving for good, after its SeqCst fence: from here on its
+    /// reads see every push whose pusher read the sleep word without
+    /// seeing this worker's last write (`README.md`, I1, "Inside pushes
+    /// and the asymmetric barrier").
     #[inline]
     pub(crate) fn pair_with_light_pushes(&self) {
         if self.light_pushes {
@@ -586,7 +598,7 @@ mod tests {
         sleep.begin_searching();
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (2, 0));
-        sleep.announce_sleep(0);
+        sleep.announce_sleep(0, || 2);
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (1, 1));
         sleep.retract_sleep(0);
@@ -603,7 +615,7 @@ mod tests {
         let sleep = Sleep::new(3, false);
         for i in 0..3 {
             sleep.begin_searching();
-            sleep.announce_sleep(i);
+            sleep.announce_sleep(i, || 3);
         }
         assert_eq!(sleep.sleeping(), 3);
         assert!(sleep.notify_one_among(3));

@@ -51,7 +51,7 @@ impl WorkerThread {
             *sibling_hint = Some(shared.announce_sleep_to_siblings());
         }
         // Announce sleep, then the final checks (sleep/README.md, I1).
-        shared.sleep.announce_sleep(self.index);
+        shared.sleep.announce_sleep(self.index, || shared.started_high());
         if self.index >= shared.capacity() {
             // Shrunk while we searched: back to the top to suspend.
             shared.sleep.retract_sleep(self.index);

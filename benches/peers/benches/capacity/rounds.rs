@@ -199,15 +199,20 @@ fn grow_figure(pinning: Pinning, placement: Placement, cores: &[CoreId]) -> Grow
             .build()
             .expect("build stealpool::Pool");
         let home = || pool.worker_stats()[1].home_core;
-        if pinning != Pinning::Off {
-            // Each thread pins itself as it starts.
-            wait_for("worker 1 to pin itself", || home().is_some());
+        // Each thread pins itself as it starts (best effort: a refused pin
+        // leaves it without a home).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while pinning != Pinning::Off && home().is_none() && Instant::now() < deadline {
+            thread::yield_now();
         }
         let target = match (placement, home()) {
             (Placement::SameCore, Some(home)) => cores.iter().copied().find(|c| c.id == home),
             (Placement::OtherCore, Some(home)) => cores.iter().copied().find(|c| c.id != home),
             _ => None,
         };
+        if placement != Placement::Unplaced && target.is_none() {
+            println!("  worker 1 has no home core here: the tuning thread runs unplaced");
+        }
         if let Some(core) = target {
             assert!(core_affinity::set_for_current(core), "could not pin the tuning thread");
         }

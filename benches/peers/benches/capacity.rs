@@ -28,8 +28,9 @@
 //!     every grow and on how many the tuning thread ran on the resumed
 //!     worker's home core, which decides the figure: the grow is one
 //!     wake-up of a pinned thread, and on a VM a wake-up sent to an idle
-//!     core (a halted virtual CPU) costs 15–25 µs more than one onto the
-//!     waker's own core, which the worker gets as soon as the waker blocks.
+//!     core (a halted virtual CPU) costs 10–50 µs more, varying with the
+//!     host, than one onto the waker's own core, which the worker gets as
+//!     soon as the waker blocks.
 //!     Where the OS runs this thread is fixed for most of a run, so one
 //!     process's figure sits in one mode or the other; `--rounds` places
 //!     the tuning thread on purpose and reports both.

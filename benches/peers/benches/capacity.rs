@@ -6,7 +6,13 @@
 //! cargo bench -p stealpool-benches --bench capacity                 # full run (well under 2 minutes on 2 cores)
 //! cargo bench -p stealpool-benches --bench capacity -- --test       # smoke test: every benchmark once
 //! cargo bench -p stealpool-benches --bench capacity -- churn        # one group only (criterion filter)
+//! cargo bench -p stealpool-benches --bench capacity -- --rounds 5   # grow percentiles by placement, churn interleaved
 //! ```
+//!
+//! The last form (`capacity/rounds.rs`) is the one to quote for the grow
+//! latency's p99 and the churn ratio: criterion's figures below are means of
+//! one process's run, and both move with things the library does not
+//! choose (see the two groups).
 //!
 //! # Groups
 //!
@@ -18,7 +24,16 @@
 //!     a fresh pool per measurement), so the grow has to start one,
 //!   - `thread_suspended`: `prealloc(true)` pool of capacity 2 tuned down to
 //!     1 (slot 1 parks as `Suspended`), then grown back: the grow only
-//!     resumes the parked thread.
+//!     resumes the parked thread. After the group it prints the p50/p99 of
+//!     every grow and on how many the tuning thread ran on the resumed
+//!     worker's home core, which decides the figure: the grow is one
+//!     wake-up of a pinned thread, and on a VM a wake-up sent to an idle
+//!     core (a halted virtual CPU) costs 10–50 µs more, varying with the
+//!     host, than one onto the waker's own core, which the worker gets as
+//!     soon as the waker blocks.
+//!     Where the OS runs this thread is fixed for most of a run, so one
+//!     process's figure sits in one mode or the other; `--rounds` places
+//!     the tuning thread on purpose and reports both.
 //!
 //! * **`throughput_under_churn`**: 100,000 small tasks (32 xorshift rounds each)
 //!   submitted from one outside thread and awaited, at steady capacity
@@ -27,7 +42,10 @@
 //!   between tunes, so the real period is longer; the achieved rate is
 //!   printed). Peer: `threadpool` with `set_num_threads` churn. The issue's
 //!   target is churn ≥ 0.9× steady throughput; this file measures, it does
-//!   not assert that.
+//!   not assert that. The two criterion figures are taken one after the
+//!   other, a second each: on a shared machine their ratio moves by tens of
+//!   percent from run to run of the same build; `--rounds` alternates
+//!   steady and churn rounds on one pool instead.
 //!
 //! * **`idle_worker_memory`**: not a timing. Before criterion starts, the
 //!   binary re-runs itself (one child process per figure, so that one pool's
@@ -70,6 +88,9 @@ use criterion::{
     black_box, criterion_group, Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use stealpool::{Pool, WorkerState};
+
+#[path = "capacity/rounds.rs"]
+mod rounds;
 
 // ---------------------------------------------------------------------------
 // Shared set-up
@@ -127,6 +148,12 @@ const GROW_MAX_REAL: u64 = 30;
 /// `tune(2)` until the probe's first instruction. Leaves the blocker released
 /// and the pool idle.
 fn grow_once(pool: &Pool) -> Duration {
+    grow_once_on(pool).0
+}
+
+/// As [`grow_once`], and the core the calling (tuning) thread ran on just
+/// before it called `tune(2)`, where the OS tells.
+fn grow_once_on(pool: &Pool) -> (Duration, Option<usize>) {
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     pool.submit(move || {
@@ -149,6 +176,7 @@ fn grow_once(pool: &Pool) -> Duration {
         pool.worker_stats()
     );
 
+    let cpu = current_cpu();
     let before = Instant::now();
     pool.tune(2).expect("tune(2)");
     let started = probe_rx
@@ -158,7 +186,66 @@ fn grow_once(pool: &Pool) -> Duration {
 
     let _ = release_tx.send(());
     pool.wait_idle();
-    elapsed
+    (elapsed, cpu)
+}
+
+/// The core the calling thread runs on now, where the OS tells.
+fn current_cpu() -> Option<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: no arguments; returns -1 on failure.
+        usize::try_from(unsafe { libc::sched_getcpu() }).ok()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        None
+    }
+}
+
+/// Grow latencies of one run, with whether the tuning thread sat on the
+/// resumed worker's home core; printed as percentiles after the group.
+#[derive(Default)]
+struct GrowSamples {
+    micros: Vec<f64>,
+    on_home: usize,
+    placed: usize,
+}
+
+impl GrowSamples {
+    fn push(&mut self, elapsed: Duration, tuner_cpu: Option<usize>, home: Option<usize>) {
+        self.micros.push(elapsed.as_secs_f64() * 1e6);
+        if let (Some(cpu), Some(home)) = (tuner_cpu, home) {
+            self.placed += 1;
+            self.on_home += usize::from(cpu == home);
+        }
+    }
+
+    /// `p50 / p90 / p99 / max` in µs (nearest rank).
+    fn summary(&self) -> String {
+        let mut sorted = self.micros.clone();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        if sorted.is_empty() {
+            return "no samples".into();
+        }
+        format!(
+            "p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs over {} grows",
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
+            sorted.len()
+        )
+    }
+
+    fn p(&self, q: f64) -> f64 {
+        let mut sorted = self.micros.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted
+            .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
 }
 
 /// `tune(1 -> 2)` latency until a queued task starts, grown slot without a
@@ -194,6 +281,7 @@ fn bench_tune_grow(c: &mut Criterion) {
             .prealloc(true)
             .build()
             .expect("build stealpool::Pool");
+        let samples = RefCell::new(GrowSamples::default());
         group.bench_function("thread_suspended", |b| {
             b.iter_custom(|iters| {
                 sampled(iters, GROW_MAX_REAL, || {
@@ -201,11 +289,26 @@ fn bench_tune_grow(c: &mut Criterion) {
                     wait_for("worker 1 to suspend after tune(1)", || {
                         pool.worker_stats()[1].state == WorkerState::Suspended
                     });
-                    grow_once(&pool)
+                    let (elapsed, cpu) = grow_once_on(&pool);
+                    samples
+                        .borrow_mut()
+                        .push(elapsed, cpu, pool.worker_stats()[1].home_core);
+                    elapsed
                 })
             })
         });
         pool.shutdown();
+        let samples = samples.into_inner();
+        if !samples.micros.is_empty() {
+            println!("thread_suspended: {} (warm-up included)", samples.summary());
+            if samples.placed > 0 {
+                println!(
+                    "  the tuning thread ran on the resumed worker's home core in {} of {} grows: this \
+                     decides the mode (see the header; `-- --rounds N` places it on purpose)",
+                    samples.on_home, samples.placed
+                );
+            }
+        }
     }
     group.finish();
 }
@@ -703,6 +806,10 @@ criterion_group!(capacity, bench_tune_grow, bench_churn, bench_shutdown);
 fn main() {
     if let Ok(spec) = std::env::var(PROBE_ENV) {
         memory_probe_child(&spec);
+    }
+    if rounds::requested() {
+        rounds::main();
+        return;
     }
     memory_report();
     capacity();

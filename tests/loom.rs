@@ -265,6 +265,34 @@ fn scope_waits_for_its_spawn() {
     });
 }
 
+/// Spawn credits (`pool/scope_credit.rs`): a scoped job that spawns two
+/// more counts them with one batch added to `pending` and hands the unspent
+/// part back when it ends, while the spawns run on the other worker and
+/// finish first or last. The owner must wake only after all three ran
+/// (a count that reached zero early would free the scope under them: loom
+/// reports it as a causality violation or a wrong sum). Checked to fail:
+/// handing back one credit too many ends the scope before the last spawn.
+#[test]
+fn a_scoped_job_spending_credits_keeps_the_scope_open_until_its_spawns_end() {
+    model(|| {
+        let pool = pool(2);
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            s.spawn(|| {
+                s.spawn(|| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                });
+                s.spawn(|| {
+                    ran.fetch_add(10, Ordering::Relaxed);
+                });
+                ran.fetch_add(100, Ordering::Relaxed);
+            });
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 111);
+        pool.shutdown();
+    });
+}
+
 /// A spawned task's result reaches a blocked `join`.
 #[test]
 fn join_handle_wakes_joiner() {

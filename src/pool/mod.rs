@@ -11,6 +11,7 @@ pub(crate) mod join_error;
 pub(crate) mod join_handle;
 pub(crate) mod lifecycle;
 pub(crate) mod scope;
+pub(crate) mod scope_credit;
 pub(crate) mod scoped_handle;
 mod stats;
 mod submit;

@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crossbeam_utils::CachePadded;
 
+use crate::pool::scope_credit;
 use crate::pool::scoped_handle::{HandleWaiters, ScopedJoinHandle, ScopedTask, SpawnedTask};
 use crate::scheduler::{cross, Admission, HeapJob, JobKind, Latch, Room, Shared, WorkerThread};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
@@ -120,6 +121,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     env: PhantomData<&'env mut &'env ()>,
 }
 
+// The spawn credit keeps its count in the low bits of a scope's address.
+const _: () = assert!(std::mem::align_of::<Scope<'static, 'static>>() > scope_credit::CREDITS);
+
 /// A pointer to a scope that a spawned job carries.
 struct ScopeRef<'scope, 'env>(*const Scope<'scope, 'env>);
 
@@ -137,15 +141,19 @@ impl<'scope, 'env> ScopeRef<'scope, 'env> {
     fn run<F: FnOnce()>(self, task: MaybeUninit<F>) {
         // SAFETY: `spawn` made it initialised; it is read once, here.
         let task = unsafe { task.assume_init() };
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
-            // SAFETY: see the `Send` impl: the scope is alive until this job
-            // decrements `pending`, which comes after this borrow ends.
-            unsafe { &*self.0 }.keep_unjoined_panic(payload);
-        }
-        // SAFETY: this job is counted in `pending`, and no reference to the
-        // scope is held across the call (the owner may free the scope as
-        // soon as the count reaches zero).
-        unsafe { Scope::finish_one(self.0) };
+        // Its spawns into this scope spend a credit (`scope_credit.rs`).
+        let unspent = scope_credit::run_with_credit(self.0.cast(), || {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(task)) {
+                // SAFETY: see the `Send` impl: the scope is alive until this
+                // job decrements `pending`, which comes after this borrow
+                // ends.
+                unsafe { &*self.0 }.keep_unjoined_panic(payload);
+            }
+        });
+        // SAFETY: this job and its unspent credits are counted in
+        // `pending`, and no reference to the scope is held across the call
+        // (the owner may free the scope as soon as the count reaches zero).
+        unsafe { Scope::finish(self.0, 1 + unspent) };
     }
 
     /// Runs a task spawned with [`Scope::spawn_handle`], leaving its result
@@ -217,9 +225,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     where
         F: FnOnce() + Send + 'scope,
     {
-        // Relaxed: the job that decrements this cannot start before the push
-        // below, which publishes the increment.
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.count_spawn();
         let scope = ScopeRef(self);
         // The task travels as `MaybeUninit`: what it captures (often `&Scope`
         // itself) is then no argument of the job's call or of `run`, whose
@@ -259,14 +265,26 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // itself (two words: the scope and the task) is stored inline.
         let (spawned, packet) = ScopedTask::store(task);
         let handle = ScopedJoinHandle::new(packet, self.shared, &self.panic, &self.waiters);
-        // Relaxed: as in `spawn`.
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.count_spawn();
         let scope = ScopeRef(self);
         // As in `spawn`: no reference the task holds is an argument of a
         // call that outlives the last `finish_one`.
         let spawned = MaybeUninit::new(spawned);
         self.push(move || scope.run_task(spawned));
         handle
+    }
+
+    /// Counts a spawn in `pending` before it is queued: from a job of this
+    /// scope, usually by spending the job's credit (`scope_credit.rs`).
+    #[inline]
+    fn count_spawn(&self) {
+        let add = scope_credit::count_spawn((self as *const Self).cast());
+        if add > 0 {
+            // Relaxed: the job that decrements this cannot start before the
+            // push that follows, which publishes the increment (and every
+            // later push of the same job publishes it again).
+            self.pending.fetch_add(add, Ordering::Relaxed);
+        }
     }
 
     /// Queues one spawned job (counted in `pending` already), or runs it
@@ -307,12 +325,22 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// # Safety
     /// `this` points to a live scope whose `pending` counts this caller.
     unsafe fn finish_one(this: *const Self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Scope::finish(this, 1) }
+    }
+
+    /// A spawned job finished, handing back `count` (itself and its unspent
+    /// credits). As [`Scope::finish_one`].
+    ///
+    /// # Safety
+    /// `this` points to a live scope whose `pending` counts these `count`.
+    unsafe fn finish(this: *const Self, count: usize) {
         // SAFETY: alive until the latch is set (caller); the reference is not
         // used after the decrement.
         let pending = unsafe { &(*this).pending };
         // AcqRel: Release publishes this job's writes; the last decrement
         // acquires everyone's and the latch passes them on to the owner.
-        if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if pending.fetch_sub(count, Ordering::AcqRel) == count {
             // SAFETY: the latch is alive: the owner waits for it before the
             // scope's frame ends, and we touch nothing after setting it. The
             // last spawn ends on a thread running the pool's jobs (or inside

@@ -271,6 +271,7 @@ mod tests {
         let owned = Host::new();
         let host = Here(&owned);
         let ran = AtomicU32::new(0);
+        // Relaxed: one thread (an atomic only because the halves are Send).
         let run = |bit: u32| ran.fetch_or(bit, Ordering::Relaxed);
         let results = join_in_worker(
             &*host,
@@ -326,6 +327,7 @@ mod tests {
     fn a_plain_join_runs_b_after_a_panicked_and_re_raises_a_panic() {
         let owned = Host::new();
         let host = Here(&owned);
+        // Relaxed below: one thread, as above.
         let b_ran = AtomicBool::new(false);
         let nested = || {
             join_in_worker(

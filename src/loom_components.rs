@@ -75,7 +75,10 @@ impl Latch {
 /// It publishes its oldest private half when the [`Thief`] has said it is
 /// idle: the worker's other reason, an empty deque, is left out so that a
 /// half can stay private while the deque is empty and the models reach
-/// "publish the oldest" with two private halves.
+/// "publish the oldest" with two private halves. Under loom a worker keeps
+/// two private frames (`LATENT_JOINS`), so a `join` nested in two private
+/// ones takes the plain path (offer, then two calls) and one nested in a
+/// published one links its frame: the three-join model reaches both.
 pub struct JoinThread {
     frames: JoinFrames,
     deque: Worker<JobRef>,
@@ -145,6 +148,10 @@ impl JoinHost for JoinThread {
                 self.publish(job);
             }
         }
+    }
+
+    fn private_joins(&self) -> usize {
+        self.frames.private_count()
     }
 
     fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef> {

@@ -310,6 +310,65 @@ fn join_frames_publish_the_oldest_half_and_never_wait_for_a_private_one() {
     });
 }
 
+/// Three nested joins, `join(a1 = join(a2 = join(a3, b3), b2), b1)`, with
+/// a thief that becomes idle at any point and steals the first half it
+/// finds. A worker keeps two private frames under loom (`LATENT_JOINS`),
+/// so the innermost join takes both paths: while `b1` and `b2` are private
+/// it links no frame, only offers (publishing `b1` if the thief is idle by
+/// then), and runs `a3` then `b3` as plain calls; once `b1` is published
+/// it links its frame. Either way the thief gets the oldest private half
+/// (never `b3`, nor `b2` while `b1` was private), nothing waits for a half
+/// that was not published, and each half runs exactly once, on one thread.
+#[test]
+fn join_frames_a_join_over_the_latent_limit_runs_plainly_and_offers_the_oldest_half() {
+    loom::model(|| {
+        let (host, thief) = JoinThread::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Which halves ran on the thief (bit 1: b1, 2: b2, 4: b3).
+        let stolen = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let thief_thread = idle_thief(thief, done.clone());
+        let on_host = thread::current().id();
+        let inner = OnHost(&host);
+        let half = |bit: usize, runs: Arc<AtomicUsize>, stolen: Arc<AtomicUsize>| {
+            move || {
+                runs.fetch_add(bit, Ordering::Relaxed);
+                if thread::current().id() != on_host {
+                    stolen.fetch_or(bit, Ordering::Relaxed);
+                }
+                bit
+            }
+        };
+        let (b3, b2, b1) = (
+            half(4, runs.clone(), stolen.clone()),
+            half(2, runs.clone(), stolen.clone()),
+            half(1, runs.clone(), stolen.clone()),
+        );
+        let (((a3, b3), b2), b1) = host.join(
+            move || {
+                let inner = inner;
+                inner.0.join(
+                    move || {
+                        let inner = inner;
+                        inner.0.join(|| 3, b3)
+                    },
+                    b2,
+                )
+            },
+            b1,
+        );
+        assert_eq!((a3, b3, b2, b1), (3, 4, 2, 1));
+        done.store(true, Ordering::SeqCst);
+        thief_thread.join().unwrap();
+        assert_eq!(runs.load(Ordering::Relaxed), 7, "each half ran exactly once");
+        let stolen = stolen.load(Ordering::Relaxed);
+        assert!(
+            stolen == 0 || stolen == 1,
+            "the thief got {stolen:#b}, not the oldest half"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------
 // The sleep protocol against a push from inside the pool (I1)
 // ---------------------------------------------------------------------------

@@ -276,7 +276,10 @@ impl Pool {
     /// Inside the pool, `b` waits in a frame on the calling worker's stack
     /// while the worker runs `a`, and is offered to thieves when one could
     /// take it (the worker's deque is empty or a worker is idle); if nobody
-    /// took it, the worker runs `b` itself (no allocation either way). From outside, the whole `join` runs on the pool and the
+    /// took it, the worker runs `b` itself (no allocation either way). A
+    /// worker keeps three such halves waiting at most, the outermost: a
+    /// `join` nested inside them runs `a` then `b` as plain calls, leaving
+    /// thieves the bigger, outer halves first. From outside, the whole `join` runs on the pool and the
     /// caller blocks until both finished. Never refused and never held back
     /// by a [`queue_limit`](crate::Builder::queue_limit). A panic in either closure
     /// is re-raised after both finished. On a shut down pool both run on the

@@ -38,7 +38,7 @@ pub(crate) use pinning::Placement;
 pub(crate) use registry::idle::help_while_draining;
 pub(crate) use registry::threads::StartError;
 pub(crate) use registry::Shared;
-pub(crate) use worker::{cross, early_count, JoinFrame, WorkerThread};
+pub(crate) use worker::{cross, early_count, JoinFrame, WorkerThread, LATENT_JOINS};
 
 /// The single components the loom component models drive on their own
 /// (`crate::loom_components`).

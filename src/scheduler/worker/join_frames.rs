@@ -14,6 +14,17 @@
 //! idea is heartbeat scheduling's — publish rarely, the oldest first — with
 //! "a thief is waiting" as the beat instead of a timer.)
 //!
+//! A worker keeps at most [`LATENT_JOINS`] private frames. A `join` that
+//! finds that many links none: it makes the same offer (publishing an
+//! older half if a thief could take one) and then runs `a` and `b` as two
+//! plain calls, with no job, latch or frame. Its `b` is younger than each
+//! of the private halves a thief gets first (in a balanced recursion, no
+//! bigger), and as those are published or run the worker links frames
+//! again. (chili
+//! runs such joins as plain calls too, deciding by its queue's length.)
+//! What a plain `join` gives up: its `b` runs after its `a` on this thread
+//! even if a thief comes meanwhile and the older halves are gone.
+//!
 //! Frames nest strictly (each `join` unlinks its frame before it returns,
 //! and everything run meanwhile on this thread is nested inside it), so
 //! the list is a stack: the published frames form its bottom part, the
@@ -27,6 +38,17 @@ use std::cell::Cell;
 use std::ptr;
 
 use crate::scheduler::job::JobRef;
+
+/// How many private frames a worker keeps: a `join` that finds this many
+/// runs `a` then `b` as plain calls (they are younger, so smaller, than
+/// every private half, which thieves get first).
+#[cfg(not(loom))]
+pub(crate) const LATENT_JOINS: usize = 3;
+/// Under loom two: the two-join models keep two private frames (so that
+/// "publish the oldest" has a choice), the three-join one reaches the
+/// plain path.
+#[cfg(loom)]
+pub(crate) const LATENT_JOINS: usize = 2;
 
 /// One pending `join`: its second half, until it is published or taken
 /// back to run inline.
@@ -57,6 +79,8 @@ pub(crate) struct JoinFrames {
     newest: Cell<*const JoinFrame>,
     /// The oldest frame whose job is still private (null: none).
     oldest_private: Cell<*const JoinFrame>,
+    /// How many frames are private (from `oldest_private` to `newest`).
+    private: Cell<usize>,
 }
 
 impl JoinFrames {
@@ -64,6 +88,7 @@ impl JoinFrames {
         JoinFrames {
             newest: Cell::new(ptr::null()),
             oldest_private: Cell::new(ptr::null()),
+            private: Cell::new(0),
         }
     }
 
@@ -84,6 +109,7 @@ impl JoinFrames {
         if self.oldest_private.get().is_null() {
             self.oldest_private.set(frame);
         }
+        self.private.set(self.private.get() + 1);
     }
 
     /// Unlinks `frame`, the newest frame, and returns its job if it was
@@ -104,7 +130,11 @@ impl JoinFrames {
             // It was the only private frame: every older one is published.
             self.oldest_private.set(ptr::null());
         }
-        frame.job.take()
+        let job = frame.job.take();
+        if job.is_some() {
+            self.private.set(self.private.get() - 1);
+        }
+        job
     }
 
     /// Takes the job of the oldest private frame, marking that frame
@@ -119,7 +149,15 @@ impl JoinFrames {
         let frame = unsafe { &*oldest };
         // Every frame newer than a private one is private too.
         self.oldest_private.set(frame.newer.get());
+        self.private.set(self.private.get() - 1);
         frame.job.take()
+    }
+
+    /// How many frames are private: a `join` that finds [`LATENT_JOINS`]
+    /// of them runs its halves one after the other, linking no frame.
+    #[inline]
+    pub(crate) fn private_count(&self) -> usize {
+        self.private.get()
     }
 
     /// Whether any frame's job is still private (`block_in_place` and the
@@ -155,15 +193,18 @@ mod tests {
             frames.link(&middle);
             frames.link(&inner);
         }
+        assert_eq!(frames.private_count(), 3);
         // Published oldest first.
         run(frames.publish_oldest().expect("outer is private"));
         assert!(outer.job.take().is_none());
         run(frames.publish_oldest().expect("middle is private"));
         assert!(frames.has_private());
+        assert_eq!(frames.private_count(), 1);
         // Unlinked newest first: the private one comes back to run inline,
         // the published ones do not.
         run(frames.unlink(&inner).expect("inner stayed private"));
         assert!(!frames.has_private());
+        assert_eq!(frames.private_count(), 0);
         assert!(frames.unlink(&middle).is_none());
         assert!(frames.unlink(&outer).is_none());
         assert!(frames.publish_oldest().is_none());
@@ -179,8 +220,10 @@ mod tests {
         assert!(!frames.has_private());
         // SAFETY: as above.
         unsafe { frames.link(&inner) };
+        assert_eq!(frames.private_count(), 1);
         run(frames.publish_oldest().expect("inner is private"));
         assert!(frames.unlink(&inner).is_none());
         assert!(frames.unlink(&outer).is_none());
+        assert_eq!(frames.private_count(), 0);
     }
 }

@@ -20,7 +20,7 @@ use std::ptr;
 use std::time::Instant;
 
 use adaptive::AdaptivePin;
-pub(crate) use join_frames::{JoinFrame, JoinFrames};
+pub(crate) use join_frames::{JoinFrame, JoinFrames, LATENT_JOINS};
 use try_sleep::SleepOutcome;
 pub(crate) use wait::{backoff, WAIT_ROUNDS};
 
@@ -110,6 +110,12 @@ impl WorkerThread {
     pub(crate) unsafe fn link_join(&self, frame: &JoinFrame) {
         // SAFETY: forwarded from the caller.
         unsafe { self.join_frames.link(frame) }
+    }
+
+    /// How many of this worker's `join` frames are private.
+    #[inline]
+    pub(crate) fn private_joins(&self) -> usize {
+        self.join_frames.private_count()
     }
 
     /// Unlinks the newest `join` frame: its job if still private (run it

@@ -23,8 +23,13 @@ pub(crate) trait JoinHost {
     /// Publishes the oldest private half if a thief could use it.
     fn offer_join_work(&self);
     /// How many linked frames are still private (a `join` that finds
-    /// `LATENT_JOINS` of them links none).
+    /// [`JoinHost::latent_joins`] of them links none).
     fn private_joins(&self) -> usize;
+    /// How many private frames this host keeps before a `join` runs its
+    /// halves as plain calls.
+    fn latent_joins(&self) -> usize {
+        LATENT_JOINS
+    }
     /// Unlinks the newest frame: its job if still private, `None` if
     /// published.
     fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef>;
@@ -54,6 +59,10 @@ impl JoinHost for WorkerThread {
     #[inline]
     fn private_joins(&self) -> usize {
         WorkerThread::private_joins(self)
+    }
+    #[inline]
+    fn latent_joins(&self) -> usize {
+        WorkerThread::latent_joins(self)
     }
     #[inline]
     fn unlink_join(&self, frame: &JoinFrame) -> Option<JobRef> {
@@ -88,7 +97,7 @@ where
     RA: Send,
     RB: Send,
 {
-    if worker.private_joins() >= LATENT_JOINS {
+    if worker.private_joins() >= worker.latent_joins() {
         // Enough private halves, all older than this one, wait for a thief
         // (the oldest first): this `join` is a pair of calls. It still
         // makes the offer, so a thief that shows up meanwhile gets one of

@@ -39,9 +39,10 @@ use std::ptr;
 
 use crate::scheduler::job::JobRef;
 
-/// How many private frames a worker keeps: a `join` that finds this many
-/// runs `a` then `b` as plain calls (they are younger, so smaller, than
-/// every private half, which thieves get first).
+/// How many private frames a worker keeps at least: a `join` that finds
+/// this many runs `a` then `b` as plain calls (they are younger, so
+/// smaller, than every private half, which thieves get first). A pool with
+/// more workers keeps more ([`latent_joins_for`]).
 #[cfg(not(loom))]
 pub(crate) const LATENT_JOINS: usize = 3;
 /// Under loom two: the two-join models keep two private frames (so that
@@ -49,6 +50,23 @@ pub(crate) const LATENT_JOINS: usize = 3;
 /// plain path.
 #[cfg(loom)]
 pub(crate) const LATENT_JOINS: usize = 2;
+
+/// How many private frames a worker of a pool of `workers` keeps: enough
+/// that in a balanced recursion the work it keeps out of thieves' reach is
+/// at most a quarter of a fair share. The private halves are the oldest,
+/// so the largest: with `k` of them, what the worker keeps to itself below
+/// them is `1 / 2^k` of its work, and `k = log2(workers) + 2` makes that
+/// `1 / (4 * workers)`. Three for one or two workers, six for 16, eight
+/// for 64.
+/// (Under loom always [`LATENT_JOINS`], which the models are written for.)
+#[inline]
+pub(crate) fn latent_joins_for(workers: usize) -> usize {
+    if cfg!(loom) {
+        return LATENT_JOINS;
+    }
+    let log2 = (usize::BITS - workers.saturating_sub(1).leading_zeros()) as usize;
+    LATENT_JOINS.max(log2 + 2)
+}
 
 /// One pending `join`: its second half, until it is published or taken
 /// back to run inline.
@@ -170,6 +188,16 @@ impl JoinFrames {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    #[test]
+    fn bigger_pools_keep_more_private_halves() {
+        use super::latent_joins_for;
+        let kept: Vec<usize> = [1, 2, 3, 4, 8, 16, 64, 100]
+            .iter()
+            .map(|&n| latent_joins_for(n))
+            .collect();
+        assert_eq!(kept, [3, 3, 4, 4, 5, 6, 8, 9]);
+    }
+
     use super::*;
     use crate::scheduler::job::{HeapJob, JobKind};
 

@@ -20,7 +20,7 @@ use std::ptr;
 use std::time::Instant;
 
 use adaptive::AdaptivePin;
-pub(crate) use join_frames::{JoinFrame, JoinFrames, LATENT_JOINS};
+pub(crate) use join_frames::{latent_joins_for, JoinFrame, JoinFrames, LATENT_JOINS};
 use try_sleep::SleepOutcome;
 pub(crate) use wait::{backoff, WAIT_ROUNDS};
 
@@ -52,6 +52,9 @@ pub(crate) struct WorkerThread {
     adaptive: Option<AdaptivePin>,
     /// Pending `join`s whose second halves are not published yet.
     join_frames: JoinFrames,
+    /// How many private `join` frames to keep (`latent_joins`), refreshed
+    /// from the capacity when a search finds work.
+    latent_joins: Cell<usize>,
     /// Whether the job `execute` runs now may count itself done
     /// (`early_count.rs`).
     early: Cell<u8>,
@@ -116,6 +119,14 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn private_joins(&self) -> usize {
         self.join_frames.private_count()
+    }
+
+    /// How many private `join` frames this worker keeps before a `join`
+    /// runs plainly: more in a bigger pool (`join_frames::latent_joins_for`
+    /// the capacity, as of the worker's start or its last search).
+    #[inline]
+    pub(crate) fn latent_joins(&self) -> usize {
+        self.latent_joins.get()
     }
 
     /// Unlinks the newest `join` frame: its job if still private (run it
@@ -320,6 +331,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
             guard = wait(&slot.deque_returned, guard);
         }
     };
+    let latent_joins = latent_joins_for(shared.capacity());
     let worker = WorkerThread {
         shared,
         index,
@@ -327,6 +339,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         adaptive,
         join_frames: JoinFrames::new(),
+        latent_joins: Cell::new(latent_joins),
         early: Cell::new(early_count::TOP),
     };
     CURRENT.with(|current| current.set(&worker));

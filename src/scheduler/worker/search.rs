@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::scheduler::job::JobRef;
 use crate::scheduler::queue::Steal;
 use crate::scheduler::registry::{Shared, WorkerCounters};
-use crate::scheduler::worker::WorkerThread;
+use crate::scheduler::worker::{join_frames, WorkerThread};
 use crate::sync::{fence, spin_hint, Ordering};
 
 /// How a worker searches before it announces sleep: [`SPIN_ROUNDS`] rounds
@@ -149,6 +149,9 @@ impl WorkerThread {
     #[inline]
     pub(super) fn found_work(&self) {
         self.counters().busy_time.start();
+        // A capacity `tune` changed shows here (`WorkerThread::latent_joins`).
+        self.latent_joins
+            .set(join_frames::latent_joins_for(self.shared.capacity()));
         if self.shared.sleep.end_searching() {
             self.hand_on_search();
         }

@@ -99,7 +99,8 @@ pub struct Stats {
     /// the capacity for a while).
     pub free_capacity: usize,
     /// Per-worker states alive now (a [`FuncPool`](crate::FuncPool) built
-    /// with state; 0 for other pools).
+    /// with state; 0 for other pools). An expiring thread leaves
+    /// `live_workers` a moment before it drops its state.
     pub live_states: usize,
     /// The summed time workers spent at work: from when a worker finds
     /// work until it parks again (its tasks, and the short search for more

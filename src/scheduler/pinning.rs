@@ -189,6 +189,22 @@ impl AdaptivePolicy {
         }
     }
 
+    /// A released worker found no other core of the pool that may be free
+    /// (every sibling awake): away from home it only shares a core with a
+    /// busy worker of its own pool, so it goes back, and holds there for
+    /// the back-off (a release that did not help). Stays if pinned.
+    pub(crate) fn no_room_elsewhere(&mut self, now: Instant) -> PinAction {
+        if self.pinned {
+            return PinAction::Stay;
+        }
+        self.pinned = true;
+        self.repin_at = None;
+        self.calm_at = None;
+        self.strikes = [(None, 0); 2];
+        self.hold_until = now.checked_add(self.backoff);
+        PinAction::Repin
+    }
+
     /// Whether `before_park` needs the clock (only a released worker does).
     pub(crate) fn wants_clock_before_park(&self) -> bool {
         !self.pinned
@@ -470,6 +486,29 @@ mod tests {
         // (The hold lasts the back-off, doubled by the release.)
         assert_eq!(strike_out(&mut policy, t0 + BASE_BACKOFF), PinAction::Stay);
         assert_eq!(strike_out(&mut policy, t0 + BASE_BACKOFF * 2), PinAction::Release);
+    }
+
+    #[test]
+    fn a_released_worker_with_no_room_elsewhere_goes_home_and_holds() {
+        let start = Instant::now();
+        let mut policy = AdaptivePolicy::new(start);
+        let armed = start + ARM_DELAY + Duration::from_millis(1);
+        // Three slow waits within the window: released.
+        let mut action = PinAction::Stay;
+        for i in 0..STRIKES {
+            let at = armed + Duration::from_millis(u64::from(i));
+            action = policy.observe(Wait::Wake, SLOW_WAKE * 2, at, || true);
+        }
+        assert_eq!(action, PinAction::Release);
+        let later = armed + Duration::from_millis(10);
+        assert_eq!(policy.no_room_elsewhere(later), PinAction::Repin);
+        assert!(policy.is_pinned());
+        assert_eq!(policy.no_room_elsewhere(later), PinAction::Stay, "already home");
+        // Holding: more slow waits do not release it again before the back-off.
+        for i in 0..STRIKES {
+            let at = later + Duration::from_millis(u64::from(i));
+            assert_eq!(policy.observe(Wait::Wake, SLOW_WAKE * 2, at, || true), PinAction::Stay);
+        }
     }
 
     #[test]

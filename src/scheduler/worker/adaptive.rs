@@ -76,6 +76,7 @@ impl WorkerThread {
             PinAction::Stay => {}
             PinAction::Release => {
                 if pinning::widen_current(&adaptive.widen_to) {
+                    self.released.set(true);
                     let counters = self.counters();
                     // Relaxed: display figures.
                     counters.pinned.store(false, Ordering::Relaxed);
@@ -88,9 +89,34 @@ impl WorkerThread {
 
     /// Back to the home core.
     fn repin(&self, home: CoreId) {
+        self.released.set(false);
         if pinning::pin_current(home) {
             // Relaxed: a display figure.
             self.counters().pinned.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A released worker is about to run a task: the release was made
+    /// while another core of the pool looked free (a sibling asleep). If
+    /// every sibling is awake now, the worker only shares a core with a
+    /// busy one of its own: it goes home at once (and holds there for the
+    /// back-off), instead of waiting for its next park, which a worker
+    /// that always has work never reaches (`scheduler/README.md`,
+    /// "Adaptive pinning").
+    #[cold]
+    #[inline(never)]
+    pub(super) fn recheck_release(&self) {
+        let Some(adaptive) = &self.adaptive else { return };
+        let shared = &self.shared;
+        // Relaxed: hints, as at the release (`observe_delay`).
+        let room_elsewhere =
+            shared.live_threads.load(Ordering::Relaxed) <= adaptive.widen_to.len() || shared.sleep.sleeping() > 0;
+        if room_elsewhere {
+            return;
+        }
+        let action = adaptive.policy.borrow_mut().no_room_elsewhere(Instant::now());
+        if action == PinAction::Repin {
+            self.repin(adaptive.home);
         }
     }
 

@@ -60,6 +60,9 @@ impl WorkerThread {
     /// is a display figure, so it costs a plain store, not a locked one.
     #[inline]
     pub(super) fn run_task(&self, job: JobRef) -> bool {
+        if self.released.get() {
+            self.recheck_release();
+        }
         let counters = self.counters();
         // Relaxed: only stats and autoscale's sampling read it (display
         // figures); I12 rests on the capacity read alone.

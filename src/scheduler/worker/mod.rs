@@ -50,6 +50,9 @@ pub(crate) struct WorkerThread {
     rng: Cell<u64>,
     /// Adaptive pinning's state, for a worker pinned adaptively.
     adaptive: Option<AdaptivePin>,
+    /// Adaptive pinning let this worker off its home core (one flag the
+    /// task path tests: `WorkerThread::recheck_release`).
+    released: Cell<bool>,
     /// Pending `join`s whose second halves are not published yet.
     join_frames: JoinFrames,
     /// How many private `join` frames to keep (`latent_joins`), refreshed
@@ -338,6 +341,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, index: usize, pin: Option<WorkerPi
         deque,
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         adaptive,
+        released: Cell::new(false),
         join_frames: JoinFrames::new(),
         latent_joins: Cell::new(latent_joins),
         early: Cell::new(early_count::TOP),

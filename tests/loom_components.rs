@@ -445,16 +445,8 @@ fn worker_going_to_sleep(
 /// a deadlock.
 #[test]
 fn inside_push_racing_a_worker_going_to_sleep_is_never_stranded() {
-    loom::model(|| {
-        let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
-        let task = OneTask::new();
-        let closed = Arc::new(AtomicBool::new(false));
-        let sleeper = worker_going_to_sleep(sleep.clone(), task.clone(), closed);
-        // Worker 0 runs a task that pushes onto its own deque, then blocks
-        // until the pushed task has run: it never takes the task itself.
-        task.push();
+    inside_push_is_run_by_the_worker_going_to_sleep(|sleep| {
         sleep.notify_new_work(2);
-        assert!(sleeper.join().unwrap(), "the worker going to sleep must run the task");
     });
 }
 
@@ -467,13 +459,22 @@ fn inside_push_racing_a_worker_going_to_sleep_is_never_stranded() {
 /// loom reports a deadlock.
 #[test]
 fn inside_push_with_the_asymmetric_barrier_is_never_stranded() {
-    loom::model(|| {
+    inside_push_is_run_by_the_worker_going_to_sleep(|sleep| {
+        sleep.notify_new_inside_work(2);
+    });
+}
+
+/// Worker 0 runs a task that pushes onto its own deque (deciding the wake
+/// with `notify`), then blocks until the pushed task has run: it never
+/// takes the task itself, so worker 1, going to sleep, must run it.
+fn inside_push_is_run_by_the_worker_going_to_sleep(notify: fn(&stealpool::loom_components::Sleep)) {
+    loom::model(move || {
         let sleep = Arc::new(stealpool::loom_components::Sleep::new(2));
         let task = OneTask::new();
         let closed = Arc::new(AtomicBool::new(false));
         let sleeper = worker_going_to_sleep(sleep.clone(), task.clone(), closed);
         task.push();
-        sleep.notify_new_inside_work(2);
+        notify(&sleep);
         assert!(sleeper.join().unwrap(), "the worker going to sleep must run the task");
     });
 }

@@ -329,14 +329,7 @@ impl Shared {
     #[inline]
     pub(crate) fn notify_new_work(this: &Arc<Self>) {
         if this.sleep.notify_new_work(this.capacity()) {
-            // Relaxed is enough for `missing`: it is read after the SeqCst
-            // fence in `notify_new_work`, which pairs with the fence a
-            // leaving worker issues after updating it (`registry/threads.rs`).
-            if this.missing.load(Ordering::Relaxed) > 0 {
-                Shared::start_missing_worker(this);
-            } else if this.siblings.any() {
-                this.hand_work_to_a_sibling();
-            }
+            Shared::nobody_awake_for_new_work(this);
         }
     }
 
@@ -353,11 +346,14 @@ impl Shared {
     }
 
     /// Nobody is awake to take new work: start a thread, or hand the work
-    /// to a sibling pool. Out of line: measured, inlining it added
-    /// instructions to the nested spawn (`.ci/icount`).
-    #[inline(never)]
+    /// to a sibling pool (both out of line).
+    #[inline]
     fn nobody_awake_for_new_work(this: &Arc<Self>) {
-        // Relaxed: see `notify_new_work`.
+        // Relaxed is enough for `missing`: it is read after the SeqCst
+        // fence in `Sleep::notify_new_work`, which pairs with the fence a
+        // leaving worker issues after updating it, or, from an inside push,
+        // after the light half of the barrier, which pairs with the heavy
+        // half the leaving worker pays (`registry/threads.rs`).
         if this.missing.load(Ordering::Relaxed) > 0 {
             Shared::start_missing_worker(this);
         } else if this.siblings.any() {

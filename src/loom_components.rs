@@ -234,7 +234,7 @@ impl Sleep {
     pub fn announce_sleep(&self, index: usize) {
         // Every worker counted as possibly busy: the heavy half always
         // (a no-op under loom, whose light half is a fence).
-        self.0.announce_sleep(index, || usize::MAX);
+        self.0.announce_sleep(index, |_| true);
     }
 
     pub fn retract_sleep(&self, index: usize) -> bool {

@@ -51,6 +51,11 @@ pub(crate) struct WorkerCounters {
     pub(crate) parks: AtomicU64,
     /// Whether the worker is running a task now.
     pub(crate) busy: AtomicBool,
+    /// This slot's threads have pushed from inside a task with the light
+    /// half of the asymmetric barrier (set once, with a fence, before the
+    /// first such push: `WorkerThread::push`). Sleepers pay the heavy half
+    /// only while some worker that is not idle has it.
+    pub(crate) pushes_inside: AtomicBool,
     /// Whether the slot has a live thread (set by the starter, cleared by
     /// the thread as it leaves; both under the control lock).
     pub(crate) live: AtomicBool,
@@ -378,6 +383,25 @@ impl Shared {
         self.slots[..self.started_high()]
             .iter()
             .filter_map(|slot| slot.stealer.get())
+    }
+
+    /// A worker announcing sleep (`idle` workers, itself included, were
+    /// idle at its announcement; read after its fence): may a worker be
+    /// between a light push and its read of the sleep word? Not if every
+    /// started worker was idle (any that starts a task later writes the
+    /// word after the announcement first: ending its search, woken, or
+    /// beginning its first search, a new thread's deque being empty), nor
+    /// if no started worker ever pushed from inside: each sets its flag
+    /// and fences before its first light push, so either this read sees
+    /// the flag or that worker's reads see the announcement.
+    #[inline]
+    pub(crate) fn may_race_a_light_push(&self, idle: u64) -> bool {
+        let started = self.started_high();
+        // Relaxed: ordered by the pusher's fence and ours (above).
+        idle < started as u64
+            && self.slots[..started]
+                .iter()
+                .any(|slot| slot.counters.pushes_inside.load(Ordering::Relaxed))
     }
 
     /// How many slots (from 0) ever had a thread.

@@ -255,7 +255,7 @@ impl Sleep {
     ///
     /// `started` reads how many worker slots ever had a thread (SeqCst,
     /// `Shared::started_high`), for the barrier's shortcut below.
-    pub(crate) fn announce_sleep(&self, index: usize, started: impl FnOnce() -> usize) {
+    pub(crate) fn announce_sleep(&self, index: usize, may_race_a_light_push: impl FnOnce(u64) -> bool) {
         // Relaxed store: published to wakers by the SeqCst RMW right after.
         self.slots[index].state.store(WorkerState::Sleeping, Ordering::Relaxed);
         // searching - 1, sleeping + 1 in one step (we are searching).
@@ -263,19 +263,15 @@ impl Sleep {
         // The crossing-point fence: between announcing sleep and the final
         // scan of the queues (`README.md`, I1).
         fence(Ordering::SeqCst);
-        if self.light_pushes {
-            // Every started worker idle at the announcement (sleeping or
-            // searching): none is inside a task between a push and its
-            // read of the word, and any that starts one later first writes
-            // the word after us (ending its search, being woken, or, newly
-            // started, beginning one), so its read sees us. Only a worker
-            // busy at the announcement needs the heavy half.
-            if before.sleeping() + before.searching() < started() as u64 {
-                barrier::heavy();
-            }
+        // The heavy half only where a light push may be racing us: the
+        // caller reads, after our fence, whether some worker that is not
+        // idle (`before`'s count of idle workers against those started)
+        // has ever pushed from inside (`README.md`, "Inside pushes and the
+        // asymmetric barrier").
+        if self.light_pushes && may_race_a_light_push(before.sleeping() + before.searching()) {
+            barrier::heavy();
         }
     }
-
     /// The heavy half of the asymmetric barrier (`barrier.rs`) for a
     /// worker leaving for good, after its SeqCst fence: from here on its
     /// reads see every push whose pusher read the sleep word without
@@ -598,7 +594,7 @@ mod tests {
         sleep.begin_searching();
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (2, 0));
-        sleep.announce_sleep(0, || 2);
+        sleep.announce_sleep(0, |_| true);
         let word = sleep.counters.load(Ordering::Relaxed);
         assert_eq!((word.searching(), word.sleeping()), (1, 1));
         sleep.retract_sleep(0);
@@ -615,7 +611,7 @@ mod tests {
         let sleep = Sleep::new(3, false);
         for i in 0..3 {
             sleep.begin_searching();
-            sleep.announce_sleep(i, || 3);
+            sleep.announce_sleep(i, |_| true);
         }
         assert_eq!(sleep.sleeping(), 3);
         assert!(sleep.notify_one_among(3));

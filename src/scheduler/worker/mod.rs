@@ -31,7 +31,7 @@ use crate::scheduler::observed;
 use crate::scheduler::pinning::{self, AdaptivePolicy, WorkerPin};
 use crate::scheduler::queue::Worker;
 use crate::scheduler::registry::{Shared, WorkerCounters};
-use crate::sync::{lock, wait, Arc, Ordering};
+use crate::sync::{fence, lock, wait, Arc, Ordering};
 
 #[cfg(not(loom))]
 std::thread_local! {
@@ -93,6 +93,19 @@ impl WorkerThread {
     pub(crate) fn push(&self, job: JobRef) {
         self.deque.push(job);
         Shared::notify_new_inside_work(&self.shared);
+    }
+
+    /// Before this slot's first push from inside a task: mark it, so
+    /// workers going to sleep pay the heavy half of the asymmetric barrier
+    /// (`Shared::may_race_a_light_push`).
+    #[cold]
+    #[inline(never)]
+    fn first_inside_push(&self) {
+        // Relaxed store, then SeqCst fence: either a sleeper's read of the
+        // flag (after its own fence) sees it, or every later read of the
+        // sleep word by this thread sees that sleeper's announcement.
+        self.counters().pushes_inside.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
     }
 
     /// Pushes the second half of a `join` onto this worker's own deque. The
@@ -176,7 +189,12 @@ impl WorkerThread {
     #[inline(always)]
     pub(crate) fn push_counted(&self, job: JobRef) {
         // Counted before it is pushed: see `Shared::all_tasks_done`.
-        WorkerCounters::bump(&self.counters().submitted);
+        let counters = self.counters();
+        WorkerCounters::bump(&counters.submitted);
+        // Relaxed: only this thread writes it (`first_inside_push`).
+        if !counters.pushes_inside.load(Ordering::Relaxed) {
+            self.first_inside_push();
+        }
         self.push(job);
     }
 

@@ -51,7 +51,9 @@ impl WorkerThread {
             *sibling_hint = Some(shared.announce_sleep_to_siblings());
         }
         // Announce sleep, then the final checks (sleep/README.md, I1).
-        shared.sleep.announce_sleep(self.index, || shared.started_high());
+        shared
+            .sleep
+            .announce_sleep(self.index, |idle| shared.may_race_a_light_push(idle));
         if self.index >= shared.capacity() {
             // Shrunk while we searched: back to the top to suspend.
             shared.sleep.retract_sleep(self.index);
